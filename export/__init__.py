@@ -1,0 +1,1 @@
+"""imgcheck.export: write models (TorchScript, ONNX) that carry their ModelMeta."""

@@ -1,0 +1,1 @@
+"""imgcheck.infer: scanning, model metadata and preprocessing. Imports neither torch nor onnx."""

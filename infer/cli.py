@@ -1,0 +1,41 @@
+"""The `imgcheck` command line: the root group and its lazily imported commands."""
+
+from __future__ import annotations
+
+import click
+
+from imgcheck.infer.lazy_group import LazyCommand, LazyGroup
+from imgcheck.infer.version import imgcheck_version
+
+# name -> where the command lives and its one-line help. Modules are imported only when the command runs.
+COMMANDS: dict[str, LazyCommand] = {
+    "info": LazyCommand("imgcheck.infer.commands.info:info", "Show the metadata (ModelMeta) a model file carries."),
+}
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from imgcheck.infer.runtime import runtime_summary
+
+    click.echo(f"imgcheck {imgcheck_version()} ({runtime_summary()})")
+    ctx.exit()
+
+
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version (and the installed ONNX runtime) and exit.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Tell real photographs from AI-generated images, at batch scale.
+
+    \b
+    Exit codes: 0 success, 1 error, 2 usage error.
+    """
+    ctx.meta["imgcheck.debug"] = debug
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="imgcheck")

@@ -1,0 +1,277 @@
+"""ModelMeta: the one metadata record that travels with every checkpoint and exported model.
+
+It is stored as one JSON string (`ModelMeta.to_json`) in every carrier:
+
+* a training checkpoint dict, under key ``"meta"``, as a plain dict (`ModelMeta.to_dict`);
+* an ONNX file's ``metadata_props``, under key ``"imgcheck"``;
+* a TorchScript file's ``_extra_files``, as ``"imgcheck.json"``.
+
+`parse_meta` is the one function that reads it back, from any of these, and validates every field.
+Inference takes its preprocessing from this record and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from imgcheck.infer.errors import ModelMetaError
+from imgcheck.infer.version import imgcheck_version as _installed_version
+
+SCHEMA_VERSION = 1
+ONNX_METADATA_KEY = "imgcheck"
+TORCHSCRIPT_EXTRA_FILE = "imgcheck.json"
+CHECKPOINT_KEY = "meta"
+
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
+# Pillow always antialiases when it shrinks with a filter wider than one pixel; imgcheck implements the
+# non-antialiased (point-sampled) variant itself for these two only.
+NON_ANTIALIASED_INTERPOLATIONS = ("nearest", "bilinear")
+OUTPUT_KINDS = ("probability", "logit")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+_FIX = "Re-export the model with a current `imgcheck export`, or rebuild its metadata with ModelMeta."
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a model came from. Every field is optional; `extra` holds anything a later step records."""
+
+    dataset: str | None = None
+    train_size: int | None = None
+    val_size: int | None = None
+    test_size: int | None = None
+    seed: int | None = None
+    epochs: int | None = None
+    selection_metric: str | None = None
+    test_metrics: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """Everything needed to feed a model and read its output, and where the model came from.
+
+    `input_size` is (C, H, W). Pixels are resized to (H, W) with `interpolation`/`antialias`, scaled to
+    [0, 1] and normalised per channel as ``(x - mean) / std``. The model has one output per image:
+    `output` says whether it is the probability of `positive_class` or its logit; an image is
+    `positive_class` when that probability is at least `threshold`.
+    """
+
+    arch: str
+    input_size: tuple[int, int, int] = (3, 32, 32)
+    interpolation: str = "bilinear"
+    antialias: bool = True
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    class_names: tuple[str, str] = ("REAL", "FAKE")
+    positive_class: str = "FAKE"
+    output: str = "probability"
+    threshold: float = 0.5
+    provenance: Provenance = field(default_factory=Provenance)
+    imgcheck_version: str = field(default_factory=_installed_version)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        # Constructing a ModelMeta validates it exactly as reading one does, and normalises the types
+        # (tuples, floats) so that a built record equals the same record read back.
+        parsed = parse_meta(self.to_dict(), source="ModelMeta(...)")
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, getattr(parsed, f.name))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready plain dict (lists, not tuples) - the form a checkpoint stores."""
+        return json.loads(self.to_json())
+
+    def to_json(self) -> str:
+        """The canonical JSON string: sorted keys, compact, no NaN."""
+        try:
+            return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ModelMetaError(
+                f"ModelMeta cannot be written as JSON: {exc}. Use plain Python numbers, and None for undefined metrics."
+            )
+
+    def replace(self, **changes: Any) -> ModelMeta:
+        """A copy with some fields changed (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def negative_class(self) -> str:
+        """The class name that is not the positive one."""
+        return next(name for name in self.class_names if name != self.positive_class)
+
+
+def parse_meta(raw: str | bytes | Mapping[str, Any], source: str = "model") -> ModelMeta:
+    """Read and validate a ModelMeta from its JSON string (or the dict a checkpoint holds).
+
+    Raises ModelMetaError naming `source`, the field at fault and what to do about it.
+    """
+    data = _load_json(raw, source)
+    version = data.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelMetaError(f"{source}: ModelMeta has no valid 'schema_version' (got {version!r}). {_FIX}")
+    if version > SCHEMA_VERSION:
+        raise ModelMetaError(
+            f"{source}: ModelMeta schema version {version} was written by a newer imgcheck; this one reads "
+            f"up to version {SCHEMA_VERSION}. Upgrade: pip install -U imgcheck"
+        )
+    _check_keys(data, {f.name for f in dataclasses.fields(ModelMeta)}, source, "ModelMeta")
+    c = _Checker(source)
+    arch = c.text(data, "arch")
+    input_size = c.int_tuple(data, "input_size", 3)
+    if input_size[0] != 3:
+        c.fail("input_size", f"must have 3 channels (RGB) first, got {list(input_size)}")
+    interpolation = c.choice(data, "interpolation", INTERPOLATIONS)
+    antialias = c.boolean(data, "antialias")
+    if not antialias and interpolation not in NON_ANTIALIASED_INTERPOLATIONS:
+        c.fail("antialias", f"false is supported only with {' or '.join(NON_ANTIALIASED_INTERPOLATIONS)}")
+    mean = c.float_tuple(data, "mean", input_size[0])
+    std = c.float_tuple(data, "std", input_size[0])
+    if any(s <= 0 for s in std):
+        c.fail("std", f"must be positive, got {list(std)}")
+    class_names = c.str_tuple(data, "class_names", 2)
+    if class_names[0] == class_names[1]:
+        c.fail("class_names", f"must be two different names, got {list(class_names)}")
+    positive_class = c.choice(data, "positive_class", class_names)
+    output = c.choice(data, "output", OUTPUT_KINDS)
+    threshold = c.number(data, "threshold")
+    if not 0.0 <= threshold <= 1.0:
+        c.fail("threshold", f"must be a probability in [0, 1], got {threshold}")
+    provenance = _parse_provenance(data.get("provenance"), c)
+    version_text = c.text(data, "imgcheck_version")
+    meta = object.__new__(ModelMeta)  # skip __post_init__: these values are already validated
+    for name, value in (
+        ("arch", arch), ("input_size", input_size), ("interpolation", interpolation), ("antialias", antialias),
+        ("mean", mean), ("std", std), ("class_names", class_names), ("positive_class", positive_class),
+        ("output", output), ("threshold", threshold), ("provenance", provenance),
+        ("imgcheck_version", version_text), ("schema_version", version),
+    ):
+        object.__setattr__(meta, name, value)
+    return meta
+
+
+def _load_json(raw: str | bytes | Mapping[str, Any], source: str) -> dict[str, Any]:
+    if isinstance(raw, Mapping):
+        # Round-trip through JSON so a checkpoint's dict is held to exactly the same rules as a string.
+        try:
+            raw = json.dumps(dict(raw), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ModelMetaError(f"{source}: ModelMeta dict is not plain JSON data ({exc}). {_FIX}")
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ModelMetaError(f"{source}: ModelMeta is not UTF-8 text. {_FIX}")
+    if not isinstance(raw, str):
+        raise ModelMetaError(f"{source}: ModelMeta must be a JSON string or dict, got {type(raw).__name__}. {_FIX}")
+
+    def reject_constant(name: str) -> None:
+        raise ValueError(f"{name} is not allowed")
+
+    try:
+        data = json.loads(raw, parse_constant=reject_constant)
+    except ValueError as exc:
+        raise ModelMetaError(f"{source}: ModelMeta is not valid JSON ({exc}). {_FIX}")
+    if not isinstance(data, dict):
+        raise ModelMetaError(f"{source}: ModelMeta must be a JSON object, got {type(data).__name__}. {_FIX}")
+    return data
+
+
+def _check_keys(data: Mapping[str, Any], allowed: set[str], source: str, what: str) -> None:
+    missing = sorted(allowed - set(data) - {"provenance"})
+    unknown = sorted(set(data) - allowed)
+    if missing:
+        raise ModelMetaError(f"{source}: {what} lacks field(s) {', '.join(missing)}. {_FIX}")
+    if unknown:
+        raise ModelMetaError(f"{source}: {what} has unknown field(s) {', '.join(unknown)}. {_FIX}")
+
+
+def _parse_provenance(raw: Any, c: _Checker) -> Provenance:
+    if raw is None:
+        return Provenance()
+    if not isinstance(raw, dict):
+        c.fail("provenance", f"must be an object, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(Provenance)})
+    if unknown:
+        c.fail("provenance", f"has unknown field(s) {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name in ("dataset", "selection_metric"):
+        values[name] = c.optional(raw, name, str, "provenance.")
+    for name in ("train_size", "val_size", "test_size", "seed", "epochs"):
+        values[name] = c.optional(raw, name, int, "provenance.")
+    for name in ("test_metrics", "extra"):
+        value = raw.get(name, {})
+        if not isinstance(value, dict):
+            c.fail(f"provenance.{name}", f"must be an object, got {type(value).__name__}")
+        values[name] = value
+    return Provenance(**values)
+
+
+class _Checker:
+    """Field-by-field type checks that raise one ModelMetaError naming the field."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, name: str, problem: str) -> None:
+        raise ModelMetaError(f"{self.source}: ModelMeta field '{name}' {problem}. {_FIX}")
+
+    def text(self, data: Mapping[str, Any], name: str) -> str:
+        value = data.get(name)
+        if not isinstance(value, str) or not value.strip():
+            self.fail(name, f"must be a non-empty string, got {value!r}")
+        return value
+
+    def boolean(self, data: Mapping[str, Any], name: str) -> bool:
+        value = data.get(name)
+        if not isinstance(value, bool):
+            self.fail(name, f"must be true or false, got {value!r}")
+        return value
+
+    def number(self, data: Mapping[str, Any], name: str) -> float:
+        value = data.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.fail(name, f"must be a finite number, got {value!r}")
+        return float(value)
+
+    def choice(self, data: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str:
+        value = data.get(name)
+        if value not in allowed:
+            self.fail(name, f"must be one of {', '.join(allowed)}; got {value!r}")
+        return value
+
+    def _sequence(self, data: Mapping[str, Any], name: str, length: int) -> list[Any]:
+        value = data.get(name)
+        if not isinstance(value, list) or len(value) != length:
+            self.fail(name, f"must be a list of {length} values, got {value!r}")
+        return value
+
+    def int_tuple(self, data: Mapping[str, Any], name: str, length: int) -> tuple[int, ...]:
+        value = self._sequence(data, name, length)
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+            self.fail(name, f"must hold positive integers, got {value!r}")
+        return tuple(value)
+
+    def float_tuple(self, data: Mapping[str, Any], name: str, length: int) -> tuple[float, ...]:
+        value = self._sequence(data, name, length)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+            self.fail(name, f"must hold finite numbers, got {value!r}")
+        return tuple(float(v) for v in value)
+
+    def str_tuple(self, data: Mapping[str, Any], name: str, length: int) -> tuple[str, ...]:
+        value = self._sequence(data, name, length)
+        if not all(isinstance(v, str) and v for v in value):
+            self.fail(name, f"must hold non-empty strings, got {value!r}")
+        return tuple(value)
+
+    def optional(self, data: Mapping[str, Any], name: str, kind: type, prefix: str = "") -> Any:
+        value = data.get(name)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            self.fail(prefix + name, f"must be {kind.__name__} or null, got {value!r}")
+        return value

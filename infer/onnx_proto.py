@@ -1,0 +1,153 @@
+"""Read an ONNX file's header fields and metadata_props without onnx, onnxruntime or loading weights.
+
+An ONNX file is one protobuf `ModelProto`. This reader walks its top-level fields and skips the
+(possibly huge) graph by its length, so `imgcheck info` is instant and needs no runtime.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from imgcheck.infer.errors import ModelFileError
+
+# ModelProto field numbers (onnx/onnx.proto)
+_IR_VERSION, _PRODUCER_NAME, _PRODUCER_VERSION, _GRAPH, _OPSET_IMPORT, _METADATA_PROPS = 1, 2, 3, 7, 8, 14
+_VARINT, _FIXED64, _LENGTH_DELIMITED, _FIXED32 = 0, 1, 2, 5
+
+
+@dataclass
+class OnnxHeader:
+    """The top-level facts of an ONNX model that need no graph decoding."""
+
+    ir_version: int | None = None
+    producer_name: str = ""
+    producer_version: str = ""
+    opsets: dict[str, int] = field(default_factory=dict)  # domain ("" = ai.onnx) -> version
+    metadata_props: dict[str, str] = field(default_factory=dict)
+    has_graph: bool = False
+
+
+class _ProtoError(ValueError):
+    pass
+
+
+def read_onnx_header(path: str | os.PathLike) -> OnnxHeader:
+    """Parse the top level of the ONNX file at `path`; raise ModelFileError if it is not ONNX."""
+    name = os.fsdecode(path)
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                raise ModelFileError(f"{name}: empty file, not an ONNX model.")
+            header = _parse_model(fh, size)
+    except OSError as exc:
+        raise ModelFileError(f"{name}: cannot read model file ({exc.strerror or exc}).")
+    except _ProtoError as exc:
+        raise ModelFileError(f"{name}: not a valid ONNX model ({exc}).")
+    if header.ir_version is None or not header.has_graph:
+        raise ModelFileError(f"{name}: not a valid ONNX model (no IR version or no graph).")
+    return header
+
+
+def _parse_model(fh: BinaryIO, size: int) -> OnnxHeader:
+    """Walk ModelProto's top-level fields, reading the small ones and seeking past the graph."""
+    header = OnnxHeader()
+    small_fields = (_PRODUCER_NAME, _PRODUCER_VERSION, _OPSET_IMPORT, _METADATA_PROPS)
+    while fh.tell() < size:
+        number, wire = _key(_file_varint(fh))
+        if wire == _VARINT:
+            value = _file_varint(fh)
+            if number == _IR_VERSION:
+                header.ir_version = value
+        elif wire == _LENGTH_DELIMITED:
+            length = _file_varint(fh)
+            if fh.tell() + length > size:
+                raise _ProtoError("truncated field")
+            if number not in small_fields:
+                header.has_graph |= number == _GRAPH
+                fh.seek(length, os.SEEK_CUR)
+                continue
+            value = fh.read(length)
+            if number == _PRODUCER_NAME:
+                header.producer_name = _text(value)
+            elif number == _PRODUCER_VERSION:
+                header.producer_version = _text(value)
+            elif number == _OPSET_IMPORT:
+                entry = {n: v for n, w, v in _fields(value)}
+                header.opsets[_text(entry.get(1, b""))] = int(entry.get(2, 0))
+            else:
+                entry = {n: v for n, w, v in _fields(value) if w == _LENGTH_DELIMITED}
+                header.metadata_props[_text(entry.get(1, b""))] = _text(entry.get(2, b""))
+        elif wire in (_FIXED64, _FIXED32):
+            fh.seek(8 if wire == _FIXED64 else 4, os.SEEK_CUR)
+        else:
+            raise _ProtoError(f"unsupported wire type {wire}")
+    if fh.tell() != size:
+        raise _ProtoError("truncated field")
+    return header
+
+
+def _key(key: int) -> tuple[int, int]:
+    if key >> 3 == 0:
+        raise _ProtoError("field number 0")
+    return key >> 3, key & 7
+
+
+def _file_varint(fh: BinaryIO) -> int:
+    result = shift = 0
+    while True:
+        byte = fh.read(1)
+        if not byte or shift > 63:
+            raise _ProtoError("truncated or overlong varint")
+        result |= (byte[0] & 0x7F) << shift
+        if not byte[0] & 0x80:
+            return result
+        shift += 7
+
+
+def _fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes]]:
+    """The (number, wire type, value) of each field of an in-memory protobuf message."""
+    pos, end = 0, len(buf)
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        number, wire = _key(key)
+        if wire == _VARINT:
+            value, pos = _varint(buf, pos)
+        elif wire == _LENGTH_DELIMITED:
+            length, pos = _varint(buf, pos)
+            if pos + length > end:
+                raise _ProtoError("truncated field")
+            value, pos = buf[pos : pos + length], pos + length
+        elif wire in (_FIXED64, _FIXED32):
+            size = 8 if wire == _FIXED64 else 4
+            if pos + size > end:
+                raise _ProtoError("truncated field")
+            value, pos = int.from_bytes(buf[pos : pos + size], "little"), pos + size
+        else:
+            raise _ProtoError(f"unsupported wire type {wire}")
+        yield number, wire, value
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise _ProtoError("truncated or overlong varint")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+
+
+def _text(value: bytes | int) -> str:
+    if not isinstance(value, bytes):
+        raise _ProtoError("expected a string field")
+    try:
+        return bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        raise _ProtoError("string field is not UTF-8")

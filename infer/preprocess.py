@@ -1,0 +1,191 @@
+"""The one preprocessing path, shared by training and inference (numpy and Pillow only, no torch).
+
+    source --decode_image--> RGB PIL image --resize_to_input--> uint8 (H, W, 3) --normalize--> float32 (3, H, W)
+
+`load_pixels` is decode + resize: what the trainer caches as uint8, and what scan workers produce.
+`normalize` turns those pixels into the model's input. Every parameter comes from the ModelMeta.
+
+Colour rules (documented in the README):
+* only the first frame of animated files (GIF, WebP, ...) is used;
+* EXIF orientation is applied (an unreadable EXIF block is ignored, the pixels are kept as stored);
+* transparency (RGBA, LA, PA, palette or RGB/L images with a transparent colour) is composited over white;
+* 16-bit greyscale (I;16*, I) is scaled to 8 bits by value / 257, rounded; 32-bit float (F) is clipped to 0..255;
+* every other mode (1, L, P, CMYK, YCbCr, HSV, ...) is converted by Pillow's own `convert("RGB")`;
+  ICC profiles are not applied.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from typing import BinaryIO, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from imgcheck.infer.errors import ImageDecodeError
+from imgcheck.infer.meta import ModelMeta
+
+ImageSource = Union[str, os.PathLike, bytes, BinaryIO]
+
+# Larger images are refused as possible decompression bombs (Pillow's own default limit, 89.5 MP).
+DEFAULT_MAX_PIXELS = 89_478_485
+TRANSPARENCY_BACKGROUND = (255, 255, 255)
+
+_PIL_FILTERS = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+    "box": Image.Resampling.BOX,
+    "hamming": Image.Resampling.HAMMING,
+}
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+# imgcheck enforces its own pixel limit (max_pixels) before decoding, so Pillow's warning is noise.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    """Preprocessing parameters of one model, resolved once from its ModelMeta."""
+
+    height: int
+    width: int
+    interpolation: str
+    antialias: bool
+    scale: np.ndarray  # float32 (3, 1, 1): 1 / (255 * std)
+    shift: np.ndarray  # float32 (3, 1, 1): -mean / std
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    @classmethod
+    def from_meta(cls, meta: ModelMeta, max_pixels: int = DEFAULT_MAX_PIXELS) -> Preprocessor:
+        """Build the preprocessing of the model that `meta` describes."""
+        _, height, width = meta.input_size
+        std = np.asarray(meta.std, dtype=np.float32).reshape(3, 1, 1)
+        mean = np.asarray(meta.mean, dtype=np.float32).reshape(3, 1, 1)
+        scale = (np.float32(1.0) / (np.float32(255.0) * std)).astype(np.float32)
+        shift = (-mean / std).astype(np.float32)
+        return cls(height, width, meta.interpolation, meta.antialias, scale, shift, max_pixels)
+
+    def load_pixels(self, source: ImageSource) -> np.ndarray:
+        """Decode `source` and resize it to the model's input: uint8 array (H, W, 3)."""
+        return resize_to_input(decode_image(source, self.max_pixels), self)
+
+    def normalize(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 (H, W, 3) -> float32 (3, H, W), or uint8 (N, H, W, 3) -> float32 (N, 3, H, W)."""
+        if pixels.dtype != np.uint8 or pixels.ndim not in (3, 4) or pixels.shape[-1] != 3:
+            raise ValueError(f"expected uint8 pixels shaped (H, W, 3) or (N, H, W, 3), got {pixels.dtype} {pixels.shape}")
+        chw = np.moveaxis(pixels, -1, -3).astype(np.float32)
+        chw *= self.scale
+        chw += self.shift
+        return chw
+
+    def __call__(self, source: ImageSource) -> np.ndarray:
+        """The model input for one image: float32 (3, H, W)."""
+        return self.normalize(self.load_pixels(source))
+
+
+def decode_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode the first frame of any image Pillow reads, apply EXIF orientation, and convert to RGB.
+
+    `source` is a path, the file's bytes, or a binary file object. Raises ImageDecodeError with a
+    one-line reason for anything that is not a readable image of at most `max_pixels` pixels.
+    """
+    name = os.fsdecode(source) if isinstance(source, (str, os.PathLike)) else None
+    try:
+        if isinstance(source, bytes):
+            if not source:
+                raise ImageDecodeError("empty file (0 bytes)")
+            source = io.BytesIO(source)
+        elif name is not None and os.path.isfile(name) and os.path.getsize(name) == 0:
+            raise ImageDecodeError("empty file (0 bytes)")
+        with Image.open(source) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageDecodeError(
+                    f"image too large: {width}x{height} = {width * height:,} pixels exceeds the limit of "
+                    f"{max_pixels:,} (possible decompression bomb)"
+                )
+            img.load()
+            return to_rgb(_apply_exif_orientation(img))
+    except ImageDecodeError:
+        raise
+    except FileNotFoundError:
+        raise ImageDecodeError("file not found (deleted or a broken link?)")
+    except PermissionError:
+        raise ImageDecodeError("permission denied")
+    except IsADirectoryError:
+        raise ImageDecodeError("is a directory, not an image")
+    except UnidentifiedImageError:
+        raise ImageDecodeError("not an image format Pillow can read")
+    except Image.DecompressionBombError as exc:
+        raise ImageDecodeError(f"image too large (possible decompression bomb): {_one_line(exc)}")
+    except OSError as exc:
+        raise ImageDecodeError(f"truncated or corrupt image data: {_one_line(exc)}")
+    except Exception as exc:  # any decoder failure on hostile bytes: one reason, never a crash
+        raise ImageDecodeError(f"corrupt image ({type(exc).__name__}): {_one_line(exc)}")
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB by the rules in this module's docstring."""
+    if img.mode == "RGB" and "transparency" not in img.info:
+        return img
+    if img.mode in _SIXTEEN_BIT_MODES:
+        values = np.asarray(img).astype(np.int64)
+        eight_bit = ((np.clip(values, 0, 65535) * 2 + 257) // 514).astype(np.uint8)  # round(v / 257)
+        return Image.fromarray(eight_bit, "L").convert("RGB")
+    if img.mode == "F":
+        values = np.nan_to_num(np.asarray(img, dtype=np.float32), nan=0.0)
+        return Image.fromarray(np.rint(np.clip(values, 0, 255)).astype(np.uint8), "L").convert("RGB")
+    if img.mode in _ALPHA_MODES or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, TRANSPARENCY_BACKGROUND)
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return img.convert("RGB")
+
+
+def resize_to_input(img: Image.Image, pre: Preprocessor) -> np.ndarray:
+    """Resize an RGB image to the model's (H, W) and return uint8 pixels shaped (H, W, 3)."""
+    size = (pre.width, pre.height)
+    if img.size != size:
+        if pre.antialias or pre.interpolation == "nearest":
+            img = img.resize(size, resample=_PIL_FILTERS[pre.interpolation], reducing_gap=None)
+        else:  # point-sampled bilinear; ModelMeta allows no other non-antialiased filter
+            return _bilinear_point_sampled(np.asarray(img), pre.height, pre.width)
+    return np.asarray(img, dtype=np.uint8)
+
+
+def _bilinear_point_sampled(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize without antialiasing (half-pixel centres, as torch's align_corners=False)."""
+
+    def taps(out_size: int, in_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        src = np.maximum((np.arange(out_size, dtype=np.float64) + 0.5) * (in_size / out_size) - 0.5, 0.0)
+        lo = np.minimum(np.floor(src).astype(np.intp), in_size - 1)
+        hi = np.minimum(lo + 1, in_size - 1)
+        return lo, hi, (src - lo).astype(np.float32)
+
+    y0, y1, fy = taps(height, pixels.shape[0])
+    x0, x1, fx = taps(width, pixels.shape[1])
+    rows = pixels.astype(np.float32)
+    fx = fx[None, :, None]
+    top = rows[y0][:, x0] * (1 - fx) + rows[y0][:, x1] * fx
+    bottom = rows[y1][:, x0] * (1 - fx) + rows[y1][:, x1] * fx
+    fy = fy[:, None, None]
+    return np.clip(np.rint(top * (1 - fy) + bottom * fy), 0, 255).astype(np.uint8)
+
+
+def _apply_exif_orientation(img: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(img) or img
+    except Exception:  # a malformed EXIF block must not cost the image
+        return img
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+

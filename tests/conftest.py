@@ -1,0 +1,33 @@
+"""Shared fixtures. Tests never need ../shared: every file they use is built here or in the test."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+
+@pytest.fixture(scope="session")
+def tiny_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The tiny model in every carrier, with and without metadata (exported once per session)."""
+    from tiny_models import tiny_meta, write_checkpoint, write_onnx, write_torchscript
+
+    out = tmp_path_factory.mktemp("tiny_models")
+    meta = tiny_meta()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit is deprecated upstream; these files are still what users have
+        return {
+            "onnx": write_onnx(out / "tiny.onnx", meta),
+            "onnx_bare": write_onnx(out / "bare.onnx", None),
+            "torchscript": write_torchscript(out / "tiny_ts.pt", meta),
+            "torchscript_bare": write_torchscript(out / "bare_ts.pt", None),
+            "checkpoint": write_checkpoint(out / "tiny_ckpt.pt", meta.replace(output="logit")),
+        }
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """A click runner; tests read stdout and stderr separately."""
+    return CliRunner()

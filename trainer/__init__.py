@@ -1,0 +1,1 @@
+"""imgcheck.trainer: datasets, models and checkpoints for training detectors (needs torch)."""
