@@ -1,35 +1,147 @@
-"""Torch datasets over image files, fed by the one shared preprocessing path (imgcheck.infer.preprocess)."""
+"""Training inputs through the one shared preprocessing path (imgcheck.infer.preprocess).
+
+Images are decoded once into uint8 pixels (Preprocessor.load_pixels, the same call scan workers make),
+kept in memory or in a .npy cache, and turned into model inputs batch by batch with
+Preprocessor.normalize - so training and serving see identical pixels.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
+import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
-from imgcheck.infer.meta import ModelMeta
+from imgcheck.infer.errors import ImageDecodeError, ImgcheckError
 from imgcheck.infer.preprocess import Preprocessor
+from imgcheck.trainer.data import Sample
+
+AUGMENTATIONS = ("none", "hflip", "hflip-crop")
+Batch = tuple[np.ndarray, np.ndarray]  # uint8 pixels (B, H, W, 3), float32 targets (B,)
 
 
-class LabeledImageFiles(Dataset):
-    """(image tensor, label) pairs for files labelled by class index (index into meta.class_names).
+class PixelDataset(Dataset):
+    """Item i is (uint8 pixels (H, W, 3), target, error): the decoded image, or zeros and the reason it failed."""
 
-    Each item is exactly what inference computes for the same file: Preprocessor.load_pixels then
-    Preprocessor.normalize, so training and serving see identical pixels.
-    """
-
-    def __init__(self, samples: Sequence[tuple[str | os.PathLike, int]], meta: ModelMeta) -> None:
+    def __init__(self, samples: Sequence[Sample], preprocessor: Preprocessor) -> None:
         self.samples = list(samples)
-        self.meta = meta
-        self.preprocessor = Preprocessor.from_meta(meta)
-        positive = meta.class_names.index(meta.positive_class)
-        self._targets = [float(label == positive) for _, label in self.samples]
+        self.preprocessor = preprocessor
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        path, _ = self.samples[index]
-        image = torch.from_numpy(self.preprocessor(path))
-        return image, torch.tensor(self._targets[index], dtype=torch.float32)
+    def __getitem__(self, index: int) -> tuple[np.ndarray, float, str]:
+        sample = self.samples[index]
+        try:
+            return self.preprocessor.load_pixels(sample.path), float(sample.label), ""
+        except ImageDecodeError as exc:
+            blank = np.zeros((self.preprocessor.height, self.preprocessor.width, 3), np.uint8)
+            return blank, float(sample.label), f"{sample.path}: {exc.reason}"
+
+
+def decode_all(samples: Sequence[Sample], preprocessor: Preprocessor, workers: int = 0,
+               on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+    """Decode every sample once: uint8 (N, H, W, 3). Unreadable images stop the run with a list of them."""
+    pixels = np.empty((len(samples), preprocessor.height, preprocessor.width, 3), np.uint8)
+    errors: list[str] = []
+    position = 0
+    for batch, _, batch_errors in _loader(PixelDataset(samples, preprocessor), range(len(samples)), 256, workers):
+        pixels[position : position + len(batch)] = batch
+        position += len(batch)
+        errors.extend(e for e in batch_errors if e)
+        if on_batch:
+            on_batch(len(batch))
+    if errors:
+        listed = "\n  ".join(errors[:10])
+        more = f"\n  ... and {len(errors) - 10:,} more" if len(errors) > 10 else ""
+        raise ImgcheckError(f"{len(errors):,} training image(s) cannot be read; remove them from the data:\n  {listed}{more}")
+    return pixels
+
+
+def cached_pixels(samples: Sequence[Sample], preprocessor: Preprocessor, cache_dir: str | os.PathLike | None,
+                  workers: int = 0, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+    """`decode_all`, kept in `cache_dir` as a .npy file keyed by the file list and the preprocessing."""
+    if cache_dir is None:
+        return decode_all(samples, preprocessor, workers, on_batch)
+    path = Path(cache_dir) / f"pixels-{cache_key(samples, preprocessor)}.npy"
+    if path.exists():
+        return np.load(path)
+    pixels = decode_all(samples, preprocessor, workers, on_batch)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as fh:
+        np.save(fh, pixels)
+    os.replace(temporary, path)
+    return pixels
+
+
+def cache_key(samples: Sequence[Sample], preprocessor: Preprocessor) -> str:
+    """A digest of every file's path, size and mtime, and of the resize policy: any change, new key."""
+    digest = hashlib.sha256()
+    policy = (preprocessor.height, preprocessor.width, preprocessor.interpolation, preprocessor.antialias)
+    digest.update(json.dumps(policy).encode())
+    for sample in samples:
+        stat = os.stat(sample.path)
+        digest.update(f"{sample.path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:24]
+
+
+def memory_batches(pixels: np.ndarray, targets: np.ndarray, order: Sequence[int], batch_size: int) -> Iterator[Batch]:
+    """Batches from decoded pixels, in `order`."""
+    order = np.asarray(order)
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        yield pixels[index], targets[index]
+
+
+def file_batches(samples: Sequence[Sample], preprocessor: Preprocessor, order: Sequence[int], batch_size: int,
+                 workers: int) -> Iterator[Batch]:
+    """Batches decoded from the files on every pass (no cache), by `workers` DataLoader processes."""
+    for pixels, targets, errors in _loader(PixelDataset(samples, preprocessor), order, batch_size, workers):
+        failed = next((e for e in errors if e), None)
+        if failed:
+            raise ImgcheckError(f"training image cannot be read: {failed}")
+        yield pixels, targets
+
+
+def to_model_input(pixels: np.ndarray, preprocessor: Preprocessor, augment: str = "none",
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """Augment (training only) and normalise a uint8 batch into the model's float32 (B, 3, H, W) input."""
+    if augment != "none":
+        pixels = augment_batch(pixels, augment, generator)
+    return torch.from_numpy(preprocessor.normalize(np.ascontiguousarray(pixels)))
+
+
+def augment_batch(pixels: np.ndarray, augment: str, generator: torch.Generator | None) -> np.ndarray:
+    """Named augmentations on uint8 (B, H, W, 3): "hflip" flips half the images left-right; "hflip-crop" also
+    shifts each image by up to 4 pixels (a random 32x32 crop of the image padded by reflection)."""
+    if augment not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation {augment!r}; choose one of {AUGMENTATIONS}")
+    count, height, width, _ = pixels.shape
+    flip = torch.rand(count, generator=generator).numpy() < 0.5
+    out = pixels.copy()
+    out[flip] = out[flip, :, ::-1]
+    if augment == "hflip-crop":
+        pad = 4
+        padded = np.pad(out, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+        offsets = torch.randint(0, 2 * pad + 1, (count, 2), generator=generator).numpy()
+        for i, (dy, dx) in enumerate(offsets):
+            out[i] = padded[i, dy : dy + height, dx : dx + width]
+    return out
+
+
+def _collate(items: list[tuple[np.ndarray, float, str]]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    pixels, targets, errors = zip(*items)
+    return np.stack(pixels), np.asarray(targets, dtype=np.float32), list(errors)
+
+
+def _loader(dataset: PixelDataset, order: Sequence[int], batch_size: int, workers: int) -> DataLoader:
+    # A generator of its own: the loader's worker seeds must not consume the global RNG that dropout uses,
+    # or decoding every epoch would train differently from decoding once.
+    return DataLoader(dataset, batch_size=batch_size, sampler=list(order), num_workers=workers, collate_fn=_collate,
+                      generator=torch.Generator().manual_seed(0))

@@ -2,11 +2,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader
 
 from imgcheck.infer.meta import ModelMeta
 from imgcheck.infer.preprocess import Preprocessor
-from imgcheck.trainer.dataset import LabeledImageFiles
+from imgcheck.trainer.data import Sample
+from imgcheck.infer.errors import ImgcheckError
+from imgcheck.trainer.dataset import PixelDataset, augment_batch, decode_all, file_batches, to_model_input
 
 
 def _cifake_style_jpegs(folder, count=6):
@@ -17,9 +18,9 @@ def _cifake_style_jpegs(folder, count=6):
         label = index % 2
         path = folder / ("REAL" if label == 0 else "FAKE") / f"{1000 + index} ({index % 10 + 1}).jpg"
         path.parent.mkdir(exist_ok=True)
-        pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(path, format="JPEG", quality=75, subsampling=2)
-        samples.append((path, label))
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(path, format="JPEG", quality=75,
+                                                                              subsampling=2)
+        samples.append(Sample(str(path), label, index % 10 + 1))
     return samples
 
 
@@ -27,21 +28,42 @@ def _cifake_style_jpegs(folder, count=6):
                          ids=["32x32 as stored", "resized"])
 def test_training_and_inference_see_bit_identical_tensors(tmp_path, meta):
     samples = _cifake_style_jpegs(tmp_path)
-    dataset = LabeledImageFiles(samples, meta)
     infer = Preprocessor.from_meta(meta)
-    for index, (path, _) in enumerate(samples):
-        train_tensor, _ = dataset[index]
-        served = torch.from_numpy(infer(path))
-        assert train_tensor.dtype == served.dtype == torch.float32
-        assert torch.equal(train_tensor, served)
-    # a DataLoader batch equals what a scan batch (normalize over stacked pixels) computes
-    images, targets = next(iter(DataLoader(dataset, batch_size=len(samples), shuffle=False)))
-    scan_batch = infer.normalize(np.stack([infer.load_pixels(path) for path, _ in samples]))
-    assert torch.equal(images, torch.from_numpy(scan_batch))
-    assert targets.tolist() == [float(label == 1) for _, label in samples]
+    train_pre = Preprocessor.from_meta(meta)
+    cached = decode_all(samples, train_pre)  # the trainer's decode cache
+    training_batch = to_model_input(cached, train_pre)  # what the model is trained on
+    for index, sample in enumerate(samples):
+        served = torch.from_numpy(infer(sample.path))  # what inference feeds the model
+        assert training_batch.dtype == served.dtype == torch.float32
+        assert torch.equal(training_batch[index], served)
+        pixels, target, error = PixelDataset(samples, train_pre)[index]
+        assert np.array_equal(pixels, cached[index]) and target == sample.label and error == ""
+    # decoding every epoch (no cache) feeds the same pixels
+    pixels, targets = next(file_batches(samples, train_pre, range(len(samples)), len(samples), workers=0))
+    assert np.array_equal(pixels, cached)
+    assert targets.tolist() == [float(s.label) for s in samples]
 
 
-def test_targets_follow_the_positive_class():
-    meta = ModelMeta(arch="cnn", class_names=("FAKE", "REAL"), positive_class="FAKE")
-    dataset = LabeledImageFiles([("a.jpg", 0), ("b.jpg", 1)], meta)
-    assert dataset._targets == [1.0, 0.0]
+def test_augmentations_are_named_seeded_and_real():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
+    original = pixels.copy()
+    flipped = augment_batch(pixels, "hflip", torch.Generator().manual_seed(1))
+    same = augment_batch(pixels, "hflip", torch.Generator().manual_seed(1))
+    assert np.array_equal(flipped, same)
+    was_flipped = [np.array_equal(f, p[:, ::-1]) for f, p in zip(flipped, pixels)]
+    unchanged = [np.array_equal(f, p) for f, p in zip(flipped, pixels)]
+    assert all(a or b for a, b in zip(was_flipped, unchanged)) and 10 < sum(was_flipped) < 54
+    cropped = augment_batch(pixels, "hflip-crop", torch.Generator().manual_seed(1))
+    assert cropped.shape == pixels.shape and not np.array_equal(cropped, flipped)
+    assert np.array_equal(pixels, original)  # the cache itself is never modified
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        augment_batch(pixels, "rotate", None)
+
+
+def test_unreadable_training_images_are_listed(tmp_path):
+    samples = _cifake_style_jpegs(tmp_path, 2)
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    samples.append(Sample(str(tmp_path / "broken.jpg"), 1))
+    with pytest.raises(ImgcheckError, match=r"(?s)1 training image\(s\) cannot be read.*broken.jpg: not an image format"):
+        decode_all(samples, Preprocessor.from_meta(ModelMeta(arch="cnn")))

@@ -1,0 +1,99 @@
+"""One training epoch and one evaluation pass, on CPU or CUDA (bf16 autocast, channels_last)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from imgcheck.infer.errors import ImgcheckError
+from imgcheck.infer.preprocess import Preprocessor
+from imgcheck.trainer.dataset import Batch, to_model_input
+
+
+def resolve_device(spec: str) -> torch.device:
+    """`auto` is CUDA when torch sees a GPU, else CPU; `cuda` without a GPU is an error, not a silent fallback."""
+    if spec not in ("auto", "cpu", "cuda"):
+        raise ImgcheckError(f"--device must be auto, cpu or cuda, got {spec!r}")
+    if spec == "cuda" and not torch.cuda.is_available():
+        raise ImgcheckError("--device cuda: torch sees no CUDA GPU here. Use --device cpu (or auto).")
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(spec)
+
+
+@dataclass
+class Evaluation:
+    """Mean log loss and accuracy at threshold 0.5, with every probability for the metric suite."""
+
+    loss: float
+    accuracy: float
+    probabilities: np.ndarray
+    targets: np.ndarray
+
+
+class Trainer:
+    """Moves batches to the device, applies the precision policy, and runs train/eval passes."""
+
+    def __init__(self, model: nn.Module, preprocessor: Preprocessor, device: torch.device, compile_model: bool = False):
+        self.device = device
+        self.cuda = device.type == "cuda"
+        self.model = model.to(device, memory_format=torch.channels_last) if self.cuda else model.to(device)
+        self.forward: Callable[[torch.Tensor], torch.Tensor] = torch.compile(self.model) if compile_model else self.model
+        self.preprocessor = preprocessor
+        self.loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda else contextlib.nullcontext()
+
+    def _inputs(self, pixels: np.ndarray, targets: np.ndarray, augment: str = "none",
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        images = to_model_input(pixels, self.preprocessor, augment, generator)
+        if self.cuda:
+            images = images.pin_memory().to(self.device, non_blocking=True, memory_format=torch.channels_last)
+        return images, torch.from_numpy(targets).to(self.device, non_blocking=self.cuda)
+
+    def train_epoch(self, optimizer: torch.optim.Optimizer, batches: Iterable[Batch], augment: str,
+                    generator: torch.Generator, on_batch: Callable[[int, float], None] | None = None) -> dict[str, float]:
+        """One pass over `batches`; returns mean loss, accuracy, seconds and images/s."""
+        self.model.train()
+        total_loss = correct = seen = 0.0
+        start = time.perf_counter()
+        for pixels, targets in batches:
+            images, target = self._inputs(pixels, targets, augment, generator)
+            with self._autocast():
+                logits = self.forward(images)
+            loss = self.loss_fn(logits.float(), target)
+            optimizer.zero_grad(set_to_none=True)
+            (loss / len(target)).backward()
+            optimizer.step()
+            total_loss += loss.item()
+            correct += ((logits.detach() >= 0) == (target >= 0.5)).sum().item()
+            seen += len(target)
+            if on_batch:
+                on_batch(len(target), total_loss / seen)
+        if self.cuda:
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        return {"loss": total_loss / seen, "accuracy": correct / seen, "seconds": seconds, "images_per_s": seen / seconds}
+
+    @torch.no_grad()
+    def evaluate(self, batches: Iterable[Batch]) -> Evaluation:
+        """Mean loss, accuracy and p_fake over `batches`, in eval mode."""
+        self.model.eval()
+        probabilities, targets, total_loss = [], [], 0.0
+        for pixels, batch_targets in batches:
+            images, target = self._inputs(pixels, batch_targets)
+            with self._autocast():
+                logits = self.forward(images).float()
+            total_loss += self.loss_fn(logits, target).item()
+            probabilities.append(torch.sigmoid(logits).cpu().numpy())
+            targets.append(batch_targets)
+        p = np.concatenate(probabilities).astype(np.float64)
+        y = np.concatenate(targets).astype(np.int64)
+        return Evaluation(total_loss / len(y), float(((p >= 0.5) == (y == 1)).mean()), p, y)

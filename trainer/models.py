@@ -1,0 +1,162 @@
+"""The model registry: the report's CNN (Table 2) and torchvision ResNets with a one-logit head.
+
+Every model maps float32 (N, 3, 32, 32) to one logit per image, shape (N,). Training applies
+BCEWithLogitsLoss (the report's binary cross-entropy on sigmoid outputs, computed stably); exports add
+the sigmoid so that exported models emit p_fake.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from imgcheck.infer.errors import ImgcheckError
+from imgcheck.infer.meta import IMAGENET_MEAN, IMAGENET_STD, ModelMeta, Provenance
+
+INPUT_SIZE = (3, 32, 32)
+
+
+class ReportCNN(nn.Module):
+    """Table 2 of the report: three valid 3x3 conv + ReLU + 2x2 max-pool blocks (32, 64, 128 filters),
+    flatten (512), dense 256 + ReLU, dropout, dense 1. 224,833 parameters.
+
+    `init="keras"` (default) initialises like the Keras layers the report's table names: Glorot-uniform
+    weights and zero biases; `init="torch"` keeps PyTorch's default (Kaiming-uniform, a=sqrt(5)).
+    """
+
+    def __init__(self, dropout: float = 0.5, init: str = "keras") -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 32, 3), nn.ReLU(), nn.MaxPool2d(2),     # 32x30x30 -> 32x15x15
+            nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),    # 64x13x13 -> 64x6x6
+            nn.Conv2d(64, 128, 3), nn.ReLU(), nn.MaxPool2d(2),   # 128x4x4 -> 128x2x2
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(512, 256), nn.ReLU(), nn.Dropout(dropout), nn.Linear(256, 1),
+        )
+        if init == "keras":
+            for layer in self.modules():
+                if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                    nn.init.xavier_uniform_(layer.weight)
+                    nn.init.zeros_(layer.bias)
+        elif init != "torch":
+            raise ValueError(f"init must be 'keras' or 'torch', got {init!r}")
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(image)).squeeze(1)
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """How to build one registered architecture and how its inputs are normalised."""
+
+    name: str
+    description: str
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    torchvision_name: str | None = None  # resnet18, resnet50, resnet101
+    torchvision_weights: str | None = None  # IMAGENET1K_V1 / IMAGENET1K_V2 (used with --pretrained)
+
+
+ARCHS: dict[str, ArchSpec] = {
+    spec.name: spec
+    for spec in (
+        ArchSpec("cnn", "the report's CNN (Table 2), 224,833 parameters", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+        ArchSpec("resnet18_v1", "torchvision ResNet-18, IMAGENET1K_V1 weights", IMAGENET_MEAN, IMAGENET_STD,
+                 "resnet18", "IMAGENET1K_V1"),
+        ArchSpec("resnet50_v1", "torchvision ResNet-50, IMAGENET1K_V1 weights", IMAGENET_MEAN, IMAGENET_STD,
+                 "resnet50", "IMAGENET1K_V1"),
+        ArchSpec("resnet50_v2", "torchvision ResNet-50, IMAGENET1K_V2 weights", IMAGENET_MEAN, IMAGENET_STD,
+                 "resnet50", "IMAGENET1K_V2"),
+        ArchSpec("resnet101_v1", "torchvision ResNet-101, IMAGENET1K_V1 weights", IMAGENET_MEAN, IMAGENET_STD,
+                 "resnet101", "IMAGENET1K_V1"),
+        ArchSpec("resnet101_v2", "torchvision ResNet-101, IMAGENET1K_V2 weights", IMAGENET_MEAN, IMAGENET_STD,
+                 "resnet101", "IMAGENET1K_V2"),
+    )
+}
+
+
+def build_model(arch: str, *, pretrained: bool = False, weights_file: str | os.PathLike | None = None) -> nn.Module:
+    """A registered model emitting one logit per image.
+
+    `pretrained` loads the ResNet's ImageNet weights through torchvision's weights API (downloads them once);
+    `weights_file` loads a local state_dict instead: a torchvision ImageNet state_dict (its 1000-class head is
+    replaced) or an imgcheck checkpoint of the same arch. The default starts from random weights.
+    """
+    spec = arch_spec(arch)
+    if pretrained and weights_file:
+        raise ImgcheckError("use either --pretrained or --weights-file, not both.")
+    if spec.torchvision_name is None:
+        if pretrained:
+            raise ImgcheckError(f"{arch} has no pretrained weights; it trains from scratch.")
+        model = ReportCNN()
+    else:
+        model = _torchvision_resnet(spec, pretrained)
+    if weights_file:
+        _load_weights_file(model, spec, weights_file)
+    return model
+
+
+def arch_spec(arch: str) -> ArchSpec:
+    """The registry entry of `arch`, or a clear error listing the known names."""
+    if arch not in ARCHS:
+        raise ImgcheckError(f"unknown arch {arch!r}; choose one of: {', '.join(ARCHS)}")
+    return ARCHS[arch]
+
+
+def default_meta(arch: str, provenance: Provenance | None = None) -> ModelMeta:
+    """The ModelMeta of a freshly built `arch` model (logit output, threshold 0.5)."""
+    spec = arch_spec(arch)
+    return ModelMeta(arch=arch, input_size=INPUT_SIZE, interpolation="bilinear", antialias=True, mean=spec.mean,
+                     std=spec.std, output="logit", threshold=0.5, provenance=provenance or Provenance())
+
+
+def count_parameters(model: nn.Module) -> int:
+    """The number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _torchvision_resnet(spec: ArchSpec, pretrained: bool) -> nn.Module:
+    import torchvision
+
+    builder: Callable[..., nn.Module] = getattr(torchvision.models, spec.torchvision_name)
+    weights = torchvision.models.get_model_weights(spec.torchvision_name)[spec.torchvision_weights] if pretrained else None
+    model = builder(weights=weights)
+    _replace_head(model)
+    return model
+
+
+def _replace_head(model: nn.Module) -> None:
+    model.fc = nn.Sequential(nn.Linear(model.fc.in_features, 1), nn.Flatten(0))
+
+
+def _load_weights_file(model: nn.Module, spec: ArchSpec, path: str | os.PathLike) -> None:
+    name = os.fsdecode(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ImgcheckError(f"--weights-file {name}: cannot load it safely ({type(exc).__name__}: {exc}).")
+    if isinstance(state, dict) and "state_dict" in state and "meta" in state:  # an imgcheck checkpoint
+        checkpoint_arch = state["meta"].get("arch") if isinstance(state["meta"], dict) else None
+        if checkpoint_arch != spec.name:
+            raise ImgcheckError(f"--weights-file is a {checkpoint_arch} checkpoint; it cannot initialise {spec.name}.")
+        state = state["state_dict"]
+    elif not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ImgcheckError(f"--weights-file {name}: not a state_dict (a dict of tensors).")
+    # A torchvision ImageNet state_dict has a 1000-class `fc`: keep its backbone, keep our one-logit head.
+    imagenet_head = spec.torchvision_name is not None and "fc.weight" in state
+    if imagenet_head:
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    try:
+        result = model.load_state_dict(state, strict=not imagenet_head)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise ImgcheckError(f"--weights-file {name} does not fit {spec.name}: {' '.join(first[1:3]).strip() or first[0]}")
+    missing = [k for k in result.missing_keys if not k.startswith("fc.")]
+    if missing or result.unexpected_keys:
+        raise ImgcheckError(f"--weights-file {name} does not fit {spec.name}: missing {missing[:3]}, "
+                            f"unexpected {result.unexpected_keys[:3]}.")

@@ -1,0 +1,337 @@
+"""A whole training run: data, the untrained baseline, epochs, selection, early stopping, resume, outputs.
+
+What a run leaves in its folder:
+  config.json           the run's settings (what --resume reads back)
+  history.json/.csv     one row per epoch; epoch 0 is the untrained model
+  curves.png            risk and accuracy per epoch, shaped like the report's figures
+  best.pt, last.pt      checkpoints (plain dicts: state_dict, optimizer, epoch, history, config, meta)
+  summary.json          best epoch, stop reason, the test metric suite of the selected model, speed
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from imgcheck.infer.errors import ImgcheckError
+from imgcheck.infer.meta import ModelMeta, Provenance
+from imgcheck.infer.metrics import binary_metrics
+from imgcheck.infer.preprocess import Preprocessor
+from imgcheck.infer.version import imgcheck_version
+from imgcheck.trainer.checkpoint import load_checkpoint, save_checkpoint
+from imgcheck.trainer.data import Sample, list_split, resolve_data_root
+from imgcheck.trainer.dataset import AUGMENTATIONS, Batch, cached_pixels, file_batches, memory_batches
+from imgcheck.trainer.loop import Evaluation, Trainer, resolve_device
+from imgcheck.trainer.models import build_model, count_parameters, default_meta
+from imgcheck.trainer.progress import RunReporter
+from imgcheck.trainer.subsets import balanced_subset, count_groups, drop_duplicates_of, split_validation
+
+OPTIMISTIC_NOTE = (
+    "selected and stopped on the test set (the report's protocol): test metrics are optimistic, since the test "
+    "set chose the epoch"
+)
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run; defaults are the report's recipe."""
+
+    arch: str = "cnn"
+    data: str = "data/cifake"
+    out: str = "runs/cnn"
+    train_size: int | None = 25_000  # None = every training image
+    test_size: int | None = 5_000  # None = every test image
+    val_fraction: float = 0.1
+    select_on: str = "val"  # "val" or "test" (the report's protocol)
+    seed: int = 0
+    epochs: int = 10
+    target_acc: float | None = 0.95
+    patience: int | None = None
+    lr: float = 1e-4
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    device: str = "auto"
+    compile: bool = False
+    workers: int = 0
+    cache: str = "memory"  # "memory", "disk" or "none"
+    cache_dir: str | None = None
+    augment: str = "none"
+    pretrained: bool = False
+    weights_file: str | None = None
+    dedupe: bool = False
+
+    def check(self) -> None:
+        """Refuse contradictory settings with a message that says what to change."""
+        if self.select_on not in ("val", "test"):
+            raise ImgcheckError(f"--select-on must be val or test, got {self.select_on!r}")
+        if not 0 <= self.val_fraction < 1:
+            raise ImgcheckError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        if self.val_fraction == 0 and self.select_on == "val":
+            raise ImgcheckError("--val-fraction 0 leaves nothing to select on: use --select-on test, or a fraction > 0.")
+        if self.cache not in ("memory", "disk", "none"):
+            raise ImgcheckError(f"--cache must be memory, disk or none, got {self.cache!r}")
+        if self.augment not in AUGMENTATIONS:
+            raise ImgcheckError(f"--augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ImgcheckError("--epochs and batch sizes must be at least 1.")
+
+
+@dataclass
+class Split:
+    """One split's samples, their targets, and their decoded pixels (None when not cached)."""
+
+    samples: list[Sample]
+    targets: np.ndarray
+    pixels: np.ndarray | None
+
+    def batches(self, cfg: TrainConfig, pre: Preprocessor, order: np.ndarray, batch_size: int) -> Any:
+        if self.pixels is not None:
+            return memory_batches(self.pixels, self.targets, order, batch_size)
+        return file_batches(self.samples, pre, order, batch_size, cfg.workers)
+
+    def in_order(self, cfg: TrainConfig, pre: Preprocessor) -> Any:
+        return self.batches(cfg, pre, np.arange(len(self.samples)), cfg.eval_batch_size)
+
+
+EpochCallback = Callable[[int, dict[str, Any]], None]
+
+
+def run_training(cfg: TrainConfig, *, resume: bool = False, quiet: bool = False,
+                 on_epoch_end: EpochCallback | None = None) -> dict[str, Any]:
+    """Train (or, with `resume`, continue) the run in `cfg.out`; returns the summary that summary.json holds."""
+    cfg.check()
+    return _run(cfg, resolve_device(cfg.device), resume, RunReporter(quiet), on_epoch_end)
+
+
+def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunReporter,
+         on_epoch_end: EpochCallback | None) -> dict[str, Any]:
+    out = Path(cfg.out)
+    started = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    # On resume the weights come from last.pt: no ImageNet download, no weights file.
+    model = build_model(cfg.arch, pretrained=cfg.pretrained and not resume,
+                        weights_file=None if resume else cfg.weights_file)
+    meta = default_meta(cfg.arch)
+    pre = Preprocessor.from_meta(meta)
+    history: list[dict[str, Any]] = []
+    checkpoint: dict[str, Any] | None = None
+    if resume:
+        checkpoint, _ = load_checkpoint(out / "last.pt")
+        model.load_state_dict(checkpoint["state_dict"])
+        history = checkpoint["history"]
+        reporter.status(f"resuming {out} after epoch {checkpoint['epoch']}")
+    else:
+        _prepare_out_dir(out)
+        (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+    trainer = Trainer(model, pre, device, cfg.compile)  # moves the model before the optimizer sees it
+    optimizer = torch.optim.Adam(trainer.model.parameters(), lr=cfg.lr)
+    if checkpoint is not None:
+        optimizer.load_state_dict(checkpoint["optimizer"])  # moves the saved state to the model's device
+
+    data_info, train, val, test = _load_data(cfg, pre, reporter)
+    reporter.status(f"{cfg.arch}: {count_parameters(model):,} parameters on {device}; train {len(train.samples):,}, "
+                    f"val {len(val.samples):,}, test {len(test.samples):,} images")
+
+    def evaluate(split: Split) -> Evaluation | None:
+        return trainer.evaluate(split.in_order(cfg, pre)) if split.samples else None
+
+    if not history:  # epoch 0: the untrained model (the report's "Untrained CNN" row)
+        row = _history_row(0, None, evaluate(train), evaluate(val), evaluate(test))
+        history.append(row)
+        reporter.epoch_line(row)
+        _save_progress(out, cfg, trainer, optimizer, meta, history, is_best=False)
+
+    while (stop := stop_reason(history, cfg)) is None:
+        epoch = history[-1]["epoch"] + 1
+        generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch)  # dropout: same stream whether resumed or not
+        order = torch.randperm(len(train.samples), generator=generator).numpy()
+        with reporter.epoch_progress(epoch, cfg.epochs, len(train.samples)) as on_batch:
+            stats = trainer.train_epoch(optimizer, train.batches(cfg, pre, order, cfg.batch_size), cfg.augment,
+                                        generator, on_batch)
+        row = _history_row(epoch, stats, None, evaluate(val), evaluate(test))
+        history.append(row)
+        reporter.epoch_line(row)
+        _save_progress(out, cfg, trainer, optimizer, meta, history, is_best=best_epoch(history, cfg) == epoch)
+        if on_epoch_end:
+            on_epoch_end(epoch, row)
+
+    summary = _finish(cfg, out, trainer, test, meta, history, stop, data_info, device, started)
+    reporter.summary(summary)
+    return summary
+
+
+def stop_reason(history: list[dict[str, Any]], cfg: TrainConfig) -> str | None:
+    """Why training stops after the last recorded epoch, or None to go on (a pure function of the history)."""
+    last = history[-1]
+    if last["epoch"] == 0:
+        return None
+    key = f"{cfg.select_on}_accuracy"
+    if cfg.target_acc is not None and last[key] >= cfg.target_acc:
+        return f"{key} {last[key]:.4f} reached the target {cfg.target_acc}"
+    if last["epoch"] >= cfg.epochs:
+        return f"reached the maximum of {cfg.epochs} epochs"
+    best = best_epoch(history, cfg)
+    if cfg.patience is not None and last["epoch"] - best >= cfg.patience:
+        return f"no {key} improvement for {cfg.patience} epochs"
+    return None
+
+
+def best_epoch(history: list[dict[str, Any]], cfg: TrainConfig) -> int:
+    """The trained epoch with the highest selection accuracy (ties: lower selection loss, then earlier)."""
+    trained = [row for row in history if row["epoch"] > 0]
+    acc, loss = f"{cfg.select_on}_accuracy", f"{cfg.select_on}_loss"
+    return min(trained, key=lambda row: (-row[acc], row[loss], row["epoch"]))["epoch"]
+
+
+def _load_data(cfg: TrainConfig, pre: Preprocessor, reporter: RunReporter) -> tuple[dict[str, Any], Split, Split, Split]:
+    root = resolve_data_root(cfg.data)
+    rng = np.random.default_rng(cfg.seed)
+    all_train, all_test = list_split(root, "train"), list_split(root, "test")
+    removed: list[Sample] = []
+    if cfg.dedupe:
+        all_train, removed = drop_duplicates_of(all_train, all_test)
+        reporter.status(f"--dedupe: dropped {len(removed):,} training images byte-identical to a test image")
+    train_pool = balanced_subset(all_train, cfg.train_size, rng)
+    test = balanced_subset(all_test, cfg.test_size, rng)
+    train, val = split_validation(train_pool, cfg.val_fraction, rng)
+    splits = {}
+    cache_dir = (cfg.cache_dir or str(Path(cfg.out) / "cache")) if cfg.cache == "disk" else None
+    for name, samples in (("train", train), ("val", val), ("test", test)):
+        pixels = None
+        if cfg.cache != "none" and samples:
+            with reporter.decode_progress(name, len(samples)) as on_batch:
+                pixels = cached_pixels(samples, pre, cache_dir, cfg.workers, on_batch)
+        splits[name] = Split(samples, np.asarray([s.label for s in samples], np.float32), pixels)
+    info = {
+        "root": str(root),
+        "train": len(train), "val": len(val), "test": len(test),
+        "available": {"train": len(all_train) + len(removed), "test": len(all_test)},
+        "dedupe_removed": len(removed) if cfg.dedupe else None,
+        "groups": {"train": count_groups(train), "val": count_groups(val), "test": count_groups(test)},
+    }
+    return info, splits["train"], splits["val"], splits["test"]
+
+
+def _history_row(epoch: int, stats: dict[str, float] | None, train_eval: Evaluation | None, val: Evaluation | None,
+                 test: Evaluation | None) -> dict[str, Any]:
+    row: dict[str, Any] = {"epoch": epoch}
+    if stats is not None:
+        row.update(train_loss=stats["loss"], train_accuracy=stats["accuracy"], seconds=stats["seconds"],
+                   train_images_per_s=stats["images_per_s"])
+    else:  # epoch 0: the train risk of the untrained model, measured in eval mode
+        row.update(train_loss=train_eval.loss, train_accuracy=train_eval.accuracy, seconds=0.0, train_images_per_s=None)
+    for name, result in (("val", val), ("test", test)):
+        row[f"{name}_loss"] = result.loss if result else None
+        row[f"{name}_accuracy"] = result.accuracy if result else None
+    return row
+
+
+def _save_progress(out: Path, cfg: TrainConfig, trainer: Trainer, optimizer: torch.optim.Optimizer, meta: ModelMeta,
+                   history: list[dict[str, Any]], is_best: bool) -> None:
+    fields = {"optimizer": optimizer.state_dict(), "epoch": history[-1]["epoch"], "history": history,
+              "config": dataclasses.asdict(cfg)}
+    state = {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}
+    save_checkpoint(out / "last.pt", state, meta, **fields)
+    if is_best:
+        save_checkpoint(out / "best.pt", state, meta, **fields)
+    _write_history(out, history)
+
+
+def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
+    (out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+    columns = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy",
+               "seconds", "train_images_per_s"]
+    with open(out / "history.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows({k: ("" if row.get(k) is None else row[k]) for k in columns} for row in history)
+    from imgcheck.trainer.curves import plot_curves
+
+    plot_curves(history, out / "curves.png")
+
+
+def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, test: Split, meta: ModelMeta, history: list[dict[str, Any]],
+            stop: str, data_info: dict[str, Any], device: torch.device, started: float) -> dict[str, Any]:
+    best = best_epoch(history, cfg)
+    checkpoint, _ = load_checkpoint(out / "best.pt")
+    trainer.model.load_state_dict(checkpoint["state_dict"])
+    evaluation = trainer.evaluate(test.in_order(cfg, trainer.preprocessor))
+    test_metrics = binary_metrics(evaluation.targets, evaluation.probabilities, meta.threshold)
+    selection_metric = f"{cfg.select_on}_accuracy"
+    provenance = Provenance(
+        dataset=Path(data_info["root"]).name, train_size=data_info["train"], val_size=data_info["val"],
+        test_size=data_info["test"], seed=cfg.seed, epochs=best, selection_metric=selection_metric,
+        test_metrics=test_metrics,
+        extra={"select_on": cfg.select_on, "lr": cfg.lr, "batch_size": cfg.batch_size, "augment": cfg.augment,
+               "pretrained": cfg.pretrained, "dedupe_removed": data_info["dedupe_removed"]},
+    )
+    final_meta = meta.replace(provenance=provenance)
+    for name in ("best.pt", "last.pt"):
+        saved, _ = load_checkpoint(out / name)
+        fields = {k: v for k, v in saved.items() if k not in ("state_dict", "meta")}
+        save_checkpoint(out / name, saved["state_dict"], final_meta, **fields)
+    trained = [row for row in history if row["epoch"] > 0]
+    speeds = [row["train_images_per_s"] for row in trained]
+    summary = {
+        "arch": cfg.arch,
+        "parameters": count_parameters(trainer.model),
+        "best_epoch": best,
+        "epochs_run": history[-1]["epoch"],
+        "stopped": stop,
+        "selection": {"metric": selection_metric, "value": history[best][selection_metric],
+                      "note": OPTIMISTIC_NOTE if cfg.select_on == "test" else "selected on a validation split carved "
+                      "from train; the test set was only reported"},
+        "test_metrics": test_metrics,
+        "untrained": {k: history[0][k] for k in ("train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy")},
+        "data": data_info,
+        "wall_seconds": time.perf_counter() - started,
+        "train_seconds": sum(row["seconds"] for row in trained),
+        "train_images_per_s": float(np.median(speeds)) if speeds else None,
+        "device": str(device) if device.type == "cpu" else f"cuda ({torch.cuda.get_device_name(device)})",
+        "cpu": cpu_name(),
+        "torch_threads": torch.get_num_threads(),
+        "versions": {"imgcheck": imgcheck_version(), "torch": torch.__version__},
+        "config": dataclasses.asdict(cfg),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def cpu_name() -> str:
+    """The CPU model name (from /proc/cpuinfo on Linux) and its logical core count."""
+    name = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    return f"{name}, {os.cpu_count()} logical cores"
+
+
+def _prepare_out_dir(out: Path) -> None:
+    if (out / "last.pt").exists():
+        raise ImgcheckError(f"{out} already holds a run. Continue it with --resume {out}, or choose another --out.")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def load_config(run_dir: str | os.PathLike) -> TrainConfig:
+    """The TrainConfig a run folder was started with (for --resume)."""
+    path = Path(run_dir) / "config.json"
+    if not path.exists() or not (Path(run_dir) / "last.pt").exists():
+        raise ImgcheckError(f"--resume {run_dir}: no run to resume there (config.json and last.pt are missing).")
+    fields = json.loads(path.read_text())
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in fields.items() if k in known})
