@@ -10,6 +10,8 @@ from imgcheck.infer.version import imgcheck_version
 # name -> where the command lives and its one-line help. Modules are imported only when the command runs.
 COMMANDS: dict[str, LazyCommand] = {
     "info": LazyCommand("imgcheck.infer.commands.info:info", "Show the metadata (ModelMeta) a model file carries."),
+    "export": LazyCommand("imgcheck.export.command:export",
+                          "Export a checkpoint to ONNX and TorchScript, gated on parity with PyTorch."),
     "train": LazyCommand("imgcheck.trainer.cli:train", "Train the report's CNN or a ResNet on a REAL/FAKE dataset."),
 }
 

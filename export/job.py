@@ -1,0 +1,75 @@
+"""What every exporter works from: the model with its sigmoid, its ModelMeta, and shared settings."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from imgcheck.infer.meta import ModelMeta
+from imgcheck.trainer.checkpoint import load_checkpoint
+from imgcheck.trainer.models import build_model
+
+
+class ProbabilityModel(nn.Module):
+    """A logit model followed by the sigmoid: float32 (N, 3, H, W) -> p_fake (N,)."""
+
+    def __init__(self, logit_model: nn.Module) -> None:
+        super().__init__()
+        self.logit_model = logit_model
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logit_model(image))
+
+
+@dataclass
+class ExportJob:
+    """One checkpoint being exported: the eval-mode probability model, its export ModelMeta and options."""
+
+    model: nn.Module
+    meta: ModelMeta
+    workdir: Path
+    opset: int | None = None
+    calibration: np.ndarray | None = None  # float32 model inputs for int8 calibration
+    _onnx_fp32: Path | None = field(default=None, repr=False)
+
+    def onnx_fp32(self) -> Path:
+        """A float32 ONNX export in the work folder, made once and shared by the fp16 and int8 exporters."""
+        if self._onnx_fp32 is None:
+            from imgcheck.export.onnx_export import export_onnx
+
+            path = self.workdir / f".{os.getpid()}-base.onnx"
+            export_onnx(self, path)
+            self._onnx_fp32 = path
+        return self._onnx_fp32
+
+    def cleanup(self) -> None:
+        """Remove the shared intermediate files."""
+        if self._onnx_fp32 is not None:
+            self._onnx_fp32.unlink(missing_ok=True)
+            Path(f"{self._onnx_fp32}.data").unlink(missing_ok=True)
+
+
+def job_from_checkpoint(path: str | os.PathLike, workdir: Path, opset: int | None = None) -> ExportJob:
+    """Load a training checkpoint (weights_only) into an ExportJob whose meta says the output is a probability."""
+    checkpoint, meta = load_checkpoint(path)
+    model = build_model(meta.arch)
+    model.load_state_dict(checkpoint["state_dict"])
+    export_meta = meta.replace(output="probability") if meta.output == "logit" else meta
+    return ExportJob(ProbabilityModel(model).eval(), export_meta, workdir, opset)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence exporters' progress prints and warnings: a CLI shows its own report, not theirs."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield

@@ -1,0 +1,97 @@
+"""Export a checkpoint to every requested format, gate each file on parity, and only then write them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from imgcheck.export.job import ExportJob, job_from_checkpoint
+from imgcheck.export.parity import CheckSet, ExportParityError, Parity, build_check_set, compare
+from imgcheck.infer.errors import ImgcheckError
+from imgcheck.infer.formats import FORMATS, ModelFormat
+from imgcheck.infer.timing import images_per_second
+
+DEFAULT_FORMATS = ("onnx", "torchscript")
+BATCH = 64
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """One written file: where, how big, how it compares with PyTorch, and how fast it runs on CPU."""
+
+    format: str
+    path: Path
+    size_bytes: int
+    parity: Parity
+    images_per_s_batch1: float
+    images_per_s_batch64: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "path": str(self.path), "size_bytes": self.size_bytes,
+                "parity": self.parity.as_dict(), "cpu_images_per_s": {"batch_1": self.images_per_s_batch1,
+                                                                      "batch_64": self.images_per_s_batch64}}
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, formats: list[str], *,
+                      name: str | None = None, opset: int | None = None, atol: float = 1e-4,
+                      check_images: str | os.PathLike | None = None, calibration: str | os.PathLike | None = None,
+                      calibration_limit: int = 512, measure_speed: bool = True, job: ExportJob | None = None,
+                      ) -> list[ExportRecord]:
+    """Write `formats` of `checkpoint` into `out_dir`. Either every file passes its parity gate and is written,
+    or none is: files are exported under temporary names and renamed only when all have passed."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ImgcheckError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    job = job or job_from_checkpoint(checkpoint, out, opset)
+    stem = name or job.meta.arch
+    check = build_check_set(job.meta, folder=check_images)
+    if "onnx-int8" in formats:
+        if calibration is None:
+            raise ImgcheckError("--int8 needs --calibration DIR: images (ideally from the training data) to calibrate on.")
+        job.calibration = build_check_set(job.meta, count=0, folder=calibration, limit=calibration_limit).inputs
+    reference = _torch_outputs(job.model, check.inputs)
+    temporaries: list[Path] = []
+    records: list[ExportRecord] = []
+    try:
+        for format_name in formats:
+            fmt = FORMATS[format_name]
+            temporary = out / f".{stem}{fmt.suffix}.{os.getpid()}.tmp"
+            temporaries.append(temporary)  # before exporting: a half-written file is removed too
+            records.append(_export_one(fmt, job, temporary, out / f"{stem}{fmt.suffix}", check, reference, atol,
+                                       measure_speed))
+        for temporary, record in zip(temporaries, records):
+            os.replace(temporary, record.path)
+    finally:
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
+        job.cleanup()
+    return records
+
+
+def _export_one(fmt: ModelFormat, job: ExportJob, temporary: Path, final: Path, check: CheckSet,
+                reference: np.ndarray, atol: float, measure_speed: bool) -> ExportRecord:
+    fmt.exporter_function()(job, temporary)
+    backend = fmt.load_backend(temporary)
+    exported = np.concatenate([backend(check.inputs[i : i + BATCH]) for i in range(0, len(check.inputs), BATCH)])
+    parity = compare(fmt, reference, exported, check.labels, job.meta.threshold, atol)
+    if not parity.passed:
+        raise ExportParityError(
+            f"{fmt.name} export of {job.meta.arch} failed the parity gate against PyTorch: {parity.failure}; worst "
+            f"|dp_fake| {parity.max_abs_diff:.3g} over {parity.n} inputs (bound: {parity.bound}). No file was written."
+        )
+    speeds = (images_per_second(backend, check.inputs, 1), images_per_second(backend, check.inputs, BATCH)) \
+        if measure_speed else (float("nan"), float("nan"))
+    return ExportRecord(fmt.name, final, temporary.stat().st_size, parity, *speeds)
+
+
+@torch.no_grad()
+def _torch_outputs(model: torch.nn.Module, inputs: np.ndarray) -> np.ndarray:
+    outputs = [model(torch.from_numpy(inputs[i : i + BATCH])).numpy() for i in range(0, len(inputs), BATCH)]
+    return np.concatenate(outputs).reshape(-1)
