@@ -12,6 +12,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "info": LazyCommand("imgcheck.infer.commands.info:info", "Show the metadata (ModelMeta) a model file carries."),
     "export": LazyCommand("imgcheck.export.command:export",
                           "Export a checkpoint to ONNX and TorchScript, gated on parity with PyTorch."),
+    "scan": LazyCommand("imgcheck.infer.commands.scan:scan", "Scan images and write a REAL/FAKE verdict per file."),
     "train": LazyCommand("imgcheck.trainer.cli:train", "Train the report's CNN or a ResNet on a REAL/FAKE dataset."),
 }
 

@@ -13,6 +13,7 @@ class ExitCode(IntEnum):
     OK = 0
     ERROR = 1  # any ImgcheckError, or an unexpected failure
     USAGE = 2  # bad command line (click's own UsageError/BadParameter)
+    SCAN_ERRORS = 3  # scan finished, but some files got ERROR rows (--strict makes this 1)
 
 
 class ImgcheckError(click.ClickException):

@@ -60,20 +60,22 @@ class Preprocessor:
     scale: np.ndarray  # float32 (3, 1, 1): 1 / (255 * std)
     shift: np.ndarray  # float32 (3, 1, 1): -mean / std
     max_pixels: int = DEFAULT_MAX_PIXELS
+    draft: bool = True  # JPEGs far larger than the input decode at reduced size (see decode_image)
 
     @classmethod
-    def from_meta(cls, meta: ModelMeta, max_pixels: int = DEFAULT_MAX_PIXELS) -> Preprocessor:
+    def from_meta(cls, meta: ModelMeta, max_pixels: int = DEFAULT_MAX_PIXELS, draft: bool = True) -> Preprocessor:
         """Build the preprocessing of the model that `meta` describes."""
         _, height, width = meta.input_size
         std = np.asarray(meta.std, dtype=np.float32).reshape(3, 1, 1)
         mean = np.asarray(meta.mean, dtype=np.float32).reshape(3, 1, 1)
         scale = (np.float32(1.0) / (np.float32(255.0) * std)).astype(np.float32)
         shift = (-mean / std).astype(np.float32)
-        return cls(height, width, meta.interpolation, meta.antialias, scale, shift, max_pixels)
+        return cls(height, width, meta.interpolation, meta.antialias, scale, shift, max_pixels, draft)
 
     def load_pixels(self, source: ImageSource) -> np.ndarray:
         """Decode `source` and resize it to the model's input: uint8 array (H, W, 3)."""
-        return resize_to_input(decode_image(source, self.max_pixels), self)
+        draft_size = (2 * self.width, 2 * self.height) if self.draft else None
+        return resize_to_input(decode_image(source, self.max_pixels, draft_size), self)
 
     def normalize(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 (H, W, 3) -> float32 (3, H, W), or uint8 (N, H, W, 3) -> float32 (N, 3, H, W)."""
@@ -89,8 +91,12 @@ class Preprocessor:
         return self.normalize(self.load_pixels(source))
 
 
-def decode_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def decode_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 draft_size: tuple[int, int] | None = None) -> Image.Image:
     """Decode the first frame of any image Pillow reads, apply EXIF orientation, and convert to RGB.
+
+    With `draft_size`, a JPEG at least twice that size is decoded at a reduced scale (1/2, 1/4 or 1/8,
+    in the DCT domain: about 5x faster on 12 MP photos) that still covers `draft_size`.
 
     `source` is a path, the file's bytes, or a binary file object. Raises ImageDecodeError with a
     one-line reason for anything that is not a readable image of at most `max_pixels` pixels.
@@ -101,8 +107,6 @@ def decode_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> I
             if not source:
                 raise ImageDecodeError("empty file (0 bytes)")
             source = io.BytesIO(source)
-        elif name is not None and os.path.isfile(name) and os.path.getsize(name) == 0:
-            raise ImageDecodeError("empty file (0 bytes)")
         with Image.open(source) as img:
             width, height = img.size
             if width * height > max_pixels:
@@ -110,6 +114,8 @@ def decode_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> I
                     f"image too large: {width}x{height} = {width * height:,} pixels exceeds the limit of "
                     f"{max_pixels:,} (possible decompression bomb)"
                 )
+            if draft_size and img.format == "JPEG":
+                img.draft(None, draft_size)
             img.load()
             return to_rgb(_apply_exif_orientation(img))
     except ImageDecodeError:
@@ -121,6 +127,8 @@ def decode_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> I
     except IsADirectoryError:
         raise ImageDecodeError("is a directory, not an image")
     except UnidentifiedImageError:
+        if name is not None and _is_empty_file(name):
+            raise ImageDecodeError("empty file (0 bytes)")
         raise ImageDecodeError("not an image format Pillow can read")
     except Image.DecompressionBombError as exc:
         raise ImageDecodeError(f"image too large (possible decompression bomb): {_one_line(exc)}")
@@ -180,10 +188,19 @@ def _bilinear_point_sampled(pixels: np.ndarray, height: int, width: int) -> np.n
 
 
 def _apply_exif_orientation(img: Image.Image) -> Image.Image:
+    if "exif" not in img.info and img.format != "TIFF":  # no EXIF block: nothing to orient (and no copy)
+        return img
     try:
         return ImageOps.exif_transpose(img) or img
     except Exception:  # a malformed EXIF block must not cost the image
         return img
+
+
+def _is_empty_file(name: str) -> bool:
+    try:
+        return os.path.getsize(name) == 0
+    except OSError:
+        return False
 
 
 def _one_line(exc: BaseException) -> str:

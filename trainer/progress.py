@@ -7,24 +7,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-
-class ImagesPerSecondColumn(ProgressColumn):
-    """The task's recent speed as images per second."""
-
-    def render(self, task: Task) -> Text:
-        return Text(f"{task.speed:,.0f} img/s" if task.speed else "", style="progress.data.speed")
+from imgcheck.infer.progress import ImagesPerSecondColumn
 
 
 class RunReporter:

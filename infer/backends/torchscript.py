@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from imgcheck.infer.errors import DependencyMissingError, ModelFileError
+from imgcheck.infer.errors import DependencyMissingError, ImgcheckError, ModelFileError
 
 
 class TorchScriptBackend:
@@ -22,7 +22,12 @@ class TorchScriptBackend:
             raise DependencyMissingError(f"{os.fsdecode(path)} is TorchScript; running it needs torch: "
                                          "pip install 'imgcheck[train]' (or use the ONNX export).")
         self._torch = torch
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        elif device == "cuda" and not torch.cuda.is_available():
+            raise ImgcheckError("--device cuda: torch sees no CUDA GPU here. Use --device cpu or auto.")
         self.device = torch.device(device)
+        self.provider = f"torch ({device})"
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # torch deprecates torch.jit; the files still load

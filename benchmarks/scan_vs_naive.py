@@ -1,0 +1,114 @@
+"""`imgcheck scan` against the pipeline a user would otherwise write, same folder and model, side by side.
+
+    python benchmarks/scan_vs_naive.py --checkpoint runs/cnn_val_keras/best.pt --onnx runs/export_cnn/cnn.onnx \
+        --folder data/cifake/test --folder ../shared/data/photos --repeats 3
+
+Whole-command wall time (process start to exit) and peak RSS of the whole process tree (workers included,
+sampled every 20 ms from /proc), median over repeats, commands interleaved. Results go to
+benchmarks/results/scan_vs_naive.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def tree_rss_kib(root: int) -> int:
+    """Summed VmRSS of `root` and all its descendants."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    parents[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    total = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                total += next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)
+        except OSError:
+            continue
+    return total
+
+
+def measure(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak tree RSS in MB) of one run of `command`."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, tree_rss_kib(process.pid))
+        time.sleep(0.02)
+    wall = time.perf_counter() - start
+    if process.returncode not in (0, 3):
+        raise SystemExit(f"failed ({process.returncode}): {shlex.join(command)}")
+    return wall, peak / 1024
+
+
+def count_images(folder: str) -> int:
+    return sum(1 for p in Path(folder).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, help="training checkpoint (the naive pipeline's model)")
+    parser.add_argument("--onnx", required=True, help="the same model exported to ONNX (imgcheck's)")
+    parser.add_argument("--folder", action="append", required=True)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    here = Path(__file__).parent
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for folder in args.folder:
+            commands = {
+                "naive (torchvision + DataLoader, eager)": [sys.executable, str(here / "naive_scan.py"), folder,
+                                                            args.checkpoint, f"{tmp}/naive.csv"],
+                "imgcheck scan (ONNX)": [sys.executable, "-m", "imgcheck.infer", "scan", folder, "--model", args.onnx,
+                                         "--out", f"{tmp}/imgcheck.csv", "--quiet"],
+            }
+            runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+            for _ in range(args.repeats):
+                for name, command in commands.items():
+                    runs[name].append(measure(command))
+                    print(f"{folder} {name}: {runs[name][-1][0]:.2f} s, {runs[name][-1][1]:.0f} MB", file=sys.stderr)
+            images = count_images(folder)
+            naive_wall = statistics.median(w for w, _ in runs["naive (torchvision + DataLoader, eager)"])
+            for name, samples in runs.items():
+                wall = statistics.median(w for w, _ in samples)
+                rows.append({"folder": folder, "images": images, "pipeline": name, "command": shlex.join(commands[name]),
+                             "median_wall_s": wall, "images_per_s": images / wall,
+                             "peak_rss_mb": statistics.median(r for _, r in samples),
+                             "speedup_vs_naive": naive_wall / wall})
+    record = {"command": "python " + shlex.join(sys.argv), "repeats": args.repeats, "rows": rows}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "scan_vs_naive.json").write_text(json.dumps(record, indent=2) + "\n")
+    lines = ["# `imgcheck scan` vs the naive pipeline", "", f"Command: `{record['command']}`", "",
+             f"Whole-command wall time and peak RSS of the process tree, median of {args.repeats} interleaved runs.",
+             "", "| folder | images | pipeline | wall | images/s | peak RSS | speed-up |", "|---|---|---|---|---|---|---|",
+             *[f"| {r['folder']} | {r['images']:,} | {r['pipeline']} | {r['median_wall_s']:.2f} s | "
+               f"{r['images_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} MB | {r['speedup_vs_naive']:.2f}x |" for r in rows]]
+    (RESULTS / "scan_vs_naive.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""`imgcheck scan PATH...`: a verdict (REAL, FAKE or ERROR) for every image, streamed to CSV or JSONL."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from imgcheck.infer.errors import ExitCode, ImgcheckError
+from imgcheck.infer.verdicts import OUTPUT_FORMATS
+
+
+@click.command()
+@click.argument("paths", nargs=-1)
+@click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
+              help="Model file: .onnx (onnxruntime) or .pt TorchScript (torch).")
+@click.option("--out", default="verdicts.csv", show_default=True, help="Output file, or - for stdout.")
+@click.option("--format", "output_format", type=click.Choice(list(OUTPUT_FORMATS)), default=None,
+              help="Output format [default: from --out's suffix, else csv].")
+@click.option("--recursive/--no-recursive", default=True, show_default=True, help="Descend into sub-folders.")
+@click.option("--include", multiple=True, help="Only files whose name or path matches this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Skip files whose name or path matches this glob (repeatable).")
+@click.option("--files-from", type=click.File("r", encoding="utf-8", errors="surrogateescape"), default=None,
+              help="Read paths to scan, one per line, from this file (- for stdin).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Decoding processes [default: CPU count; 0 decodes in this process].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="auto tries CUDA, then CPU; the provider that runs is reported.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+              help="FAKE when p_fake >= this [default: the model's own threshold].")
+@click.option("--no-draft", is_flag=True, help="Decode large JPEGs at full size (slower; see README).")
+@click.option("--resume", is_flag=True, help="Keep the rows already in --out and scan only the remaining files.")
+@click.option("--strict", is_flag=True, help="Exit 1 (not 3) when some files could not be read.")
+@click.option("--quiet", is_flag=True, help="No progress bar and no summary.")
+@click.pass_context
+def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out: str, output_format: str | None,
+         recursive: bool, include: tuple[str, ...], exclude: tuple[str, ...], files_from, batch_size: int,
+         workers: int | None, device: str, threshold: float | None, no_draft: bool, resume: bool, strict: bool,
+         quiet: bool) -> None:
+    """Scan images (files, folders, globs) and write one verdict row per file.
+
+    \b
+    Exit codes: 0 every file scanned; 3 some files got ERROR rows (1 with --strict); 1 fatal error.
+    """
+    from imgcheck.infer.discover import Selection, discover, read_file_list
+    from imgcheck.infer.formats import format_of
+    from imgcheck.infer.model_files import read_meta
+    from imgcheck.infer.preprocess import Preprocessor
+    from imgcheck.infer.scan import ScanStats, decoded_chunks, scan_rows, sidecar, write_json
+    from imgcheck.infer.version import imgcheck_version
+
+    if not paths and files_from is None:
+        raise click.UsageError("give PATH... to scan, or --files-from FILE")
+    if model_path is None:
+        raise click.UsageError("no --model given, and imgcheck has no bundled default model yet: pass --model "
+                               "FILE.onnx (make one with `imgcheck train` then `imgcheck export`).")
+    to_stdout = out == "-"
+    if resume and to_stdout:
+        raise click.UsageError("--resume needs an output file, not stdout")
+    fmt = OUTPUT_FORMATS[output_format or ("jsonl" if out.endswith(".jsonl") else "csv")]
+    meta = read_meta(model_path)
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    model_format = format_of(model_path)
+    options = {"threads": max(1, (os.cpu_count() or 1) - workers)} if model_format.runtime == "onnxruntime" else {}
+    backend = model_format.load_backend(model_path, device=device, **options)
+    threshold = meta.threshold if threshold is None else threshold
+    pre = Preprocessor.from_meta(meta, draft=not no_draft)
+    stats = ScanStats()
+
+    inputs = list(paths)
+    sources = [discover(inputs, Selection(recursive, include, exclude))] if inputs else []
+    if files_from is not None:
+        sources.append(read_file_list(files_from))
+
+    with _output(out, fmt, resume, to_stdout) as (sink, done):
+        stats.resumed = len(done)
+        todo = (p for source in sources for p in source if p not in done)
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if not quiet:
+            console.print(f"scanning with {Path(model_path).name} ({meta.arch}) on {backend.provider}, "
+                          f"threshold {threshold:g}, {workers} decoding worker(s)", soft_wrap=True)
+        start = time.perf_counter()
+        with _progress(console, quiet) as advance:
+            chunks = decoded_chunks(todo, meta, batch_size, workers, draft=not no_draft)
+            for rows in scan_rows(chunks, backend, pre, threshold, meta):
+                sink.write(fmt.encode(rows))
+                sink.flush()
+                stats.add(rows)
+                stats.seconds = time.perf_counter() - start
+                advance(len(rows))
+        stats.finished = time.time()
+    if not to_stdout:
+        write_json(f"{out}.json", sidecar(model_path, meta, backend.provider, threshold, stats, out, imgcheck_version()))
+    if not quiet:
+        console.print(_summary_table(stats, out))
+    if stats.verdicts.get("ERROR"):
+        ctx.exit(ExitCode.ERROR if strict else ExitCode.SCAN_ERRORS)
+
+
+@contextlib.contextmanager
+def _output(out: str, fmt, resume: bool, to_stdout: bool) -> Iterator[tuple]:  # noqa: ANN001
+    """The open verdict sink and the paths already done; holds `<out>.lock` while writing a file."""
+    from imgcheck.infer.verdicts import open_output
+
+    if to_stdout:
+        sys.stdout.write(fmt.header())
+        yield sys.stdout, set()
+        sys.stdout.flush()
+        return
+    lock = f"{out}.lock"
+    _take_lock(lock)
+    try:
+        try:
+            sink, done, _ = open_output(out, fmt, resume)
+        except (OSError, ValueError) as exc:
+            raise ImgcheckError(f"cannot write {out}: {exc}")
+        with sink:
+            yield sink, done
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+
+
+def _take_lock(lock: str) -> None:
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            owner = _lock_owner(lock)
+            if owner is not None and owner != os.getpid() and _alive(owner):
+                raise ImgcheckError(f"another imgcheck scan (pid {owner}) is writing {lock[:-5]}; wait for it to finish "
+                                    "or choose another --out.")
+            with contextlib.suppress(OSError):
+                os.unlink(lock)  # left behind by a scan that was killed
+            continue
+        except OSError as exc:
+            raise ImgcheckError(f"cannot write {lock[:-5]}: {exc.strerror or exc}")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        return
+    raise ImgcheckError(f"cannot take the lock {lock}")
+
+
+def _lock_owner(lock: str) -> int | None:
+    try:
+        with open(lock) as fh:
+            return int(fh.read().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _progress(console, quiet: bool):  # noqa: ANN001, ANN202
+    if quiet or not console.is_terminal:
+        yield lambda count: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from imgcheck.infer.progress import ImagesPerSecondColumn
+
+    with Progress(TextColumn("scan"), BarColumn(), MofNCompleteColumn(), ImagesPerSecondColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("scan", total=None)
+        yield lambda count: progress.update(task, advance=count)
+
+
+def _summary_table(stats, out: str):  # noqa: ANN001, ANN202
+    from rich.table import Table
+
+    table = Table(title=f"scan: {out}", title_justify="left", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("files", f"{stats.files:,}" + (f" (+{stats.resumed:,} kept from before)" if stats.resumed else ""))
+    for verdict in ("REAL", "FAKE", "ERROR"):
+        table.add_row(verdict, f"{stats.verdicts.get(verdict, 0):,}")
+    for reason, count in stats.errors.most_common(5):
+        table.add_row(f"  {reason}", f"{count:,}")
+    table.add_row("speed", f"{stats.images_per_s:,.0f} images/s over {stats.seconds:.1f} s")
+    return table

@@ -1,0 +1,162 @@
+"""The scan pipeline: discover -> decode in worker processes -> model on batches -> rows in input order.
+
+Workers decode the next batches while the model runs on the current one; at most `2 * workers + 2`
+batches are in flight, so memory stays flat however many files there are. Rows are flushed after every
+batch, so a killed scan loses at most the batch it was writing (and `--resume` repairs that).
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from imgcheck.infer.errors import ImageDecodeError
+from imgcheck.infer.meta import ModelMeta, parse_meta
+from imgcheck.infer.preprocess import Preprocessor
+from imgcheck.infer.verdicts import Row
+
+Chunk = tuple[list[str], np.ndarray, list[str]]  # paths, uint8 pixels of the readable ones, error per path ("" = ok)
+
+_worker_preprocessor: Preprocessor | None = None
+
+
+def _init_worker(meta_json: str, draft: bool) -> None:
+    global _worker_preprocessor
+    _worker_preprocessor = Preprocessor.from_meta(parse_meta(meta_json), draft=draft)
+
+
+def decode_chunk(paths: list[str], pre: Preprocessor | None = None) -> Chunk:
+    """Decode `paths` to uint8 pixels; an unreadable file gets its one-line reason instead."""
+    pre = pre or _worker_preprocessor
+    pixels, errors = [], []
+    for path in paths:
+        try:
+            pixels.append(pre.load_pixels(path))
+            errors.append("")
+        except ImageDecodeError as exc:
+            errors.append(exc.reason)
+    stacked = np.stack(pixels) if pixels else np.empty((0, pre.height, pre.width, 3), np.uint8)
+    return paths, stacked, errors
+
+
+def batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    """Consecutive lists of `size` items (the last may be shorter)."""
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def decoded_chunks(paths: Iterable[str], meta: ModelMeta, batch_size: int, workers: int, draft: bool = True
+                   ) -> Iterator[Chunk]:
+    """Decoded batches in input order; `workers` processes decode ahead (0 = in this process)."""
+    if workers == 0:
+        pre = Preprocessor.from_meta(meta, draft=draft)
+        for batch in batched(paths, batch_size):
+            yield decode_chunk(batch, pre)
+        return
+    window = 2 * workers + 2
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(meta.to_json(), draft)) as pool:
+        pending: collections.deque[Future[Chunk]] = collections.deque()
+        for batch in batched(paths, batch_size):
+            pending.append(pool.submit(decode_chunk, batch))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+@dataclass
+class ScanStats:
+    """Counts and timing of one scan, for the summary table and the sidecar."""
+
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    files: int = 0
+    resumed: int = 0
+    verdicts: collections.Counter = field(default_factory=collections.Counter)
+    errors: collections.Counter = field(default_factory=collections.Counter)
+    seconds: float = 0.0
+
+    def add(self, rows: list[Row]) -> None:
+        self.files += len(rows)
+        for row in rows:
+            self.verdicts[row.verdict] += 1
+            if row.error:
+                self.errors[error_kind(row.error)] += 1
+
+    @property
+    def images_per_s(self) -> float:
+        return self.files / self.seconds if self.seconds else 0.0
+
+
+def error_kind(reason: str) -> str:
+    """The reason without its details: 'truncated or corrupt image data: ...' -> 'truncated or corrupt image data'."""
+    return reason.split(":")[0].split(" (")[0]
+
+
+def scan_rows(chunks: Iterable[Chunk], model: Callable[[np.ndarray], np.ndarray], pre: Preprocessor,
+              threshold: float, meta: ModelMeta) -> Iterator[list[Row]]:
+    """Run the model on each decoded chunk and yield its rows, in input order."""
+    positive, negative = meta.positive_class, meta.negative_class
+    for paths, pixels, errors in chunks:
+        p_fake = model(pre.normalize(pixels)) if len(pixels) else np.empty(0, np.float32)
+        scores = iter(p_fake.tolist())
+        rows = []
+        for path, error in zip(paths, errors):
+            if error:
+                rows.append(Row(path, None, "ERROR", error))
+            else:
+                p = next(scores)
+                rows.append(Row(path, p, positive if p >= threshold else negative))
+        yield rows
+
+
+def file_sha256(path: str) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sidecar(model_path: str, meta: ModelMeta, provider: str, threshold: float, stats: ScanStats, out: str,
+            version: str) -> dict[str, Any]:
+    """The `<out>.json` record of a scan."""
+    def iso(t: float | None) -> str | None:
+        return None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat()
+
+    return {
+        "output": out, "model": {"path": os.path.abspath(model_path), "sha256": file_sha256(model_path),
+                                 "meta": meta.to_dict()},
+        "provider": provider, "threshold": threshold,
+        "counts": {"files": stats.files, "resumed_rows": stats.resumed, **{v: stats.verdicts.get(v, 0)
+                                                                            for v in ("REAL", "FAKE", "ERROR")}},
+        "errors": dict(stats.errors.most_common()),
+        "images_per_s": stats.images_per_s, "seconds": stats.seconds,
+        "started": iso(stats.started), "finished": iso(stats.finished), "imgcheck_version": version,
+    }
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w") as fh:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")
+    os.replace(temporary, path)
