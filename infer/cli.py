@@ -35,7 +35,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """Tell real photographs from AI-generated images, at batch scale.
 
     \b
-    Exit codes: 0 success, 1 error, 2 usage error.
+    Exit codes: 0 success, 1 error, 2 usage error, 3 scan finished with ERROR rows.
     """
     ctx.meta["imgcheck.debug"] = debug
 

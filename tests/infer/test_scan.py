@@ -288,3 +288,39 @@ def test_csv_decode_rejects_damage_in_the_middle():
     assert [r.path for r in CsvFormat.decode(text)] == ["a", "b"]
     with pytest.raises(ValueError, match="damaged"):
         CsvFormat.decode(text.replace("a,0.500000,FAKE", "a,zz,FAKE"))
+
+
+_REPORT_PEAK_RSS = """
+import atexit, sys
+def report():
+    status = open("/proc/self/status").read()
+    print("VmHWM_KB=" + status.split("VmHWM:")[1].split()[0], file=sys.stderr)
+atexit.register(report)
+from imgcheck.infer.cli import cli
+cli(sys.argv[1:], prog_name="imgcheck")
+"""
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_as_the_number_of_files_grows(tiny_files, tmp_path):
+    folder = tmp_path / "flat"
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG")
+    for i in range(8000):
+        sub = folder / f"{i // 1000}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"{i:05d}.jpg").write_bytes(buffer.getvalue())
+
+    def peak_rss_mb(*paths):
+        # VmHWM of the scanning process itself (ru_maxrss would also count the forked pytest before exec);
+        # one decoding worker, so decoded batches cross into this process
+        result = subprocess.run([sys.executable, "-c", _REPORT_PEAK_RSS, "scan", *map(str, paths), "--model",
+                                 str(tiny_files["onnx"]), "--workers", "1", "--out", str(tmp_path / "v.csv"), "--quiet"],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return int(result.stderr.split("VmHWM_KB=")[1].split()[0]) / 1024
+
+    small = peak_rss_mb(folder / "0")  # 1,000 files
+    large = peak_rss_mb(folder)  # 8,000 files
+    assert large - small < 8, f"peak RSS grew from {small:.0f} MB to {large:.0f} MB"
