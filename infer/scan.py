@@ -8,7 +8,6 @@ batch, so a killed scan loses at most the batch it was writing (and `--resume` r
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 import os
 import time
@@ -22,6 +21,7 @@ import numpy as np
 
 from imgcheck.infer.errors import ImageDecodeError
 from imgcheck.infer.meta import ModelMeta, parse_meta
+from imgcheck.infer.model_files import file_sha256
 from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.infer.verdicts import Row
 
@@ -124,15 +124,6 @@ def scan_rows(chunks: Iterable[Chunk], model: Callable[[np.ndarray], np.ndarray]
                 p = next(scores)
                 rows.append(Row(path, p, positive if p >= threshold else negative))
         yield rows
-
-
-def file_sha256(path: str) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def sidecar(model_path: str, meta: ModelMeta, provider: str, threshold: float, stats: ScanStats, out: str,

@@ -40,6 +40,7 @@ def _meta_table(file_info: ModelFileInfo):  # -> rich.table.Table
         table.add_row(f"[bold]{title}[/bold]", "", style="dim")
 
     table.add_row("format", f"{file_info.format} ({file_info.size_bytes:,} bytes)")
+    table.add_row("sha256", file_info.sha256())
     for key, value in file_info.details.items():
         table.add_row(key.replace("_", " "), str(value))
     table.add_row("arch", meta.arch)

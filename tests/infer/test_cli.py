@@ -54,6 +54,9 @@ def test_info_prints_a_table(runner, tiny_files, carrier):
     assert result.exit_code == 0, result.output
     for text in ("tiny", "3x32x32", "bilinear", "0.42", "synthetic", "val_accuracy", carrier):
         assert text in result.stdout
+    import hashlib
+
+    assert hashlib.sha256(tiny_files[carrier].read_bytes()).hexdigest() in result.stdout
     assert result.stderr == ""
 
 
