@@ -25,7 +25,10 @@ def info(model: Path, as_json: bool) -> None:
         return
     from rich.console import Console
 
-    Console().print(_meta_table(file_info))
+    console = Console()
+    if not console.is_terminal:
+        console.width = 120  # pipes and logs: keep the sha256 on one line
+    console.print(_meta_table(file_info))
 
 
 def _meta_table(file_info: ModelFileInfo):  # -> rich.table.Table
