@@ -88,7 +88,12 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
             console.print(f"scanning with {Path(model_path).name} ({meta.arch}) on {backend.provider}, "
                           f"threshold {threshold:g}, {workers} decoding worker(s)", soft_wrap=True)
         start = time.perf_counter()
-        with _progress(console, quiet) as advance:
+        def count_remaining() -> int | None:  # walks the folders a second time, in a thread, for the ETA
+            if files_from is not None:
+                return None
+            return sum(1 for p in discover(inputs, Selection(recursive, include, exclude)) if p not in done)
+
+        with _progress(console, quiet, count_remaining) as advance:
             chunks = decoded_chunks(todo, meta, batch_size, workers, draft=not no_draft)
             for rows in scan_rows(chunks, backend, pre, threshold, meta):
                 sink.write(fmt.encode(rows))
@@ -168,17 +173,28 @@ def _alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def _progress(console, quiet: bool):  # noqa: ANN001, ANN202
+def _progress(console, quiet: bool, count_total):  # noqa: ANN001, ANN202
+    """A progress bar on a terminal (files, images/s, elapsed, and ETA once `count_total` has counted)."""
     if quiet or not console.is_terminal:
         yield lambda count: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    import threading
+
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     from imgcheck.infer.progress import ImagesPerSecondColumn
 
     with Progress(TextColumn("scan"), BarColumn(), MofNCompleteColumn(), ImagesPerSecondColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
+                  TimeRemainingColumn(), console=console, transient=True) as progress:
         task = progress.add_task("scan", total=None)
+
+        def count() -> None:
+            total = count_total()
+            if total is not None:
+                progress.update(task, total=total)
+
+        threading.Thread(target=count, daemon=True).start()
         yield lambda count: progress.update(task, advance=count)
 
 
