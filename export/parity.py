@@ -22,10 +22,10 @@ from imgcheck.infer.errors import ImageDecodeError, ImgcheckError
 from imgcheck.infer.formats import ModelFormat
 from imgcheck.infer.meta import ModelMeta
 from imgcheck.infer.preprocess import Preprocessor
+from imgcheck.trainer.data import IMAGE_SUFFIXES
 
 MIN_AGREEMENT = 0.995
 MAX_AUC_DELTA = 0.002
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
 class ExportParityError(ImgcheckError):

@@ -74,7 +74,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
     stats = ScanStats()
 
     inputs = list(paths)
-    sources = [discover(inputs, Selection(recursive, include, exclude))] if inputs else []
+    selection = Selection(recursive, include, exclude)
+    sources = [discover(inputs, selection)] if inputs else []
     if files_from is not None:
         sources.append(read_file_list(files_from))
 
@@ -91,7 +92,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
         def count_remaining() -> int | None:  # walks the folders a second time, in a thread, for the ETA
             if files_from is not None:
                 return None
-            return sum(1 for p in discover(inputs, Selection(recursive, include, exclude)) if p not in done)
+            return sum(1 for p in discover(inputs, selection) if p not in done)
 
         with _progress(console, quiet, count_remaining) as advance:
             chunks = decoded_chunks(todo, meta, batch_size, workers, draft=not no_draft)
@@ -124,7 +125,7 @@ def _output(out: str, fmt, resume: bool, to_stdout: bool) -> Iterator[tuple]:  #
     _take_lock(lock)
     try:
         try:
-            sink, done, _ = open_output(out, fmt, resume)
+            sink, done = open_output(out, fmt, resume)
         except (OSError, ValueError) as exc:
             raise ImgcheckError(f"cannot write {out}: {exc}")
         with sink:
