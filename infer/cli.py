@@ -13,6 +13,10 @@ COMMANDS: dict[str, LazyCommand] = {
     "export": LazyCommand("imgcheck.export.command:export",
                           "Export a checkpoint to ONNX and TorchScript, gated on parity with PyTorch."),
     "scan": LazyCommand("imgcheck.infer.commands.scan:scan", "Scan images and write a REAL/FAKE verdict per file."),
+    "calibrate": LazyCommand("imgcheck.infer.commands.calibrate:calibrate",
+                             "Choose a model's decision threshold on a labeled validation set."),
+    "compare": LazyCommand("imgcheck.infer.commands.compare:compare",
+                           "Print models side by side from metrics files (the report's Table 4 shape)."),
     "train": LazyCommand("imgcheck.trainer.cli:train", "Train the report's CNN or a ResNet on a REAL/FAKE dataset."),
 }
 
@@ -35,7 +39,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """Tell real photographs from AI-generated images, at batch scale.
 
     \b
-    Exit codes: 0 success, 1 error, 2 usage error, 3 scan finished with ERROR rows.
+    Exit codes: 0 success, 1 error, 2 usage error, 3 scan finished with ERROR rows, 4 a metric gate failed.
     """
     ctx.meta["imgcheck.debug"] = debug
 

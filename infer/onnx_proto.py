@@ -151,3 +151,61 @@ def _text(value: bytes | int) -> str:
         return bytes(value).decode("utf-8")
     except UnicodeDecodeError:
         raise _ProtoError("string field is not UTF-8")
+
+
+def copy_with_metadata(src: str | os.PathLike, dst: str | os.PathLike, props: dict[str, str]) -> None:
+    """Copy the ONNX model `src` to `dst`, setting the metadata_props `props` (replacing entries with the same keys).
+
+    Every other top-level field is copied byte for byte, the graph in chunks, so the weights are never decoded.
+    """
+    read_onnx_header(src)  # a clear error if src is not ONNX
+    with open(src, "rb") as fh, open(dst, "wb") as out:
+        size = os.fstat(fh.fileno()).st_size
+        while fh.tell() < size:
+            start = fh.tell()
+            number, wire = _key(_file_varint(fh))
+            if wire == _LENGTH_DELIMITED:
+                length = _file_varint(fh)
+                end = fh.tell() + length
+                if end > size:
+                    raise _ProtoError("truncated field")
+                if number == _METADATA_PROPS:
+                    entry = {n: v for n, w, v in _fields(fh.read(length)) if w == _LENGTH_DELIMITED}
+                    if _text(entry.get(1, b"")) in props:
+                        continue  # replaced below
+            elif wire == _VARINT:
+                _file_varint(fh)
+                end = fh.tell()
+            else:
+                end = fh.tell() + (8 if wire == _FIXED64 else 4)
+            _copy_range(fh, out, start, end)
+        for key, value in props.items():
+            entry = _string_field(1, key.encode()) + _string_field(2, value.encode())
+            out.write(_encode_varint(_METADATA_PROPS << 3 | _LENGTH_DELIMITED) + _encode_varint(len(entry)) + entry)
+
+
+def _copy_range(fh: BinaryIO, out: BinaryIO, start: int, end: int, chunk: int = 1 << 20) -> None:
+    fh.seek(start)
+    remaining = end - start
+    while remaining:
+        data = fh.read(min(chunk, remaining))
+        if not data:
+            raise _ProtoError("truncated field")
+        out.write(data)
+        remaining -= len(data)
+
+
+def _string_field(number: int, value: bytes) -> bytes:
+    return _encode_varint(number << 3 | _LENGTH_DELIMITED) + _encode_varint(len(value)) + value
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)

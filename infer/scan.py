@@ -21,7 +21,7 @@ import numpy as np
 
 from imgcheck.infer.errors import ImageDecodeError
 from imgcheck.infer.meta import ModelMeta, parse_meta
-from imgcheck.infer.model_files import file_sha256
+from imgcheck.infer.model_files import read_meta
 from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.infer.verdicts import Row
 
@@ -33,6 +33,16 @@ _worker_preprocessor: Preprocessor | None = None
 def _init_worker(meta_json: str, draft: bool) -> None:
     global _worker_preprocessor
     _worker_preprocessor = Preprocessor.from_meta(parse_meta(meta_json), draft=draft)
+
+
+def open_model(model_path: str, device: str, workers: int) -> tuple[ModelMeta, Callable[[np.ndarray], np.ndarray]]:
+    """The model's ModelMeta and a backend for it; onnxruntime gets the cores the decoding workers leave."""
+    from imgcheck.infer.formats import format_of
+
+    meta = read_meta(model_path)
+    model_format = format_of(model_path)
+    options = {"threads": max(1, (os.cpu_count() or 1) - workers)} if model_format.runtime == "onnxruntime" else {}
+    return meta, model_format.load_backend(model_path, device=device, **options)
 
 
 def decode_chunk(paths: list[str], pre: Preprocessor | None = None) -> Chunk:
@@ -126,14 +136,14 @@ def scan_rows(chunks: Iterable[Chunk], model: Callable[[np.ndarray], np.ndarray]
         yield rows
 
 
-def sidecar(model_path: str, meta: ModelMeta, provider: str, threshold: float, stats: ScanStats, out: str,
-            version: str) -> dict[str, Any]:
+def sidecar(model_path: str, model_sha256: str, meta: ModelMeta, provider: str, threshold: float, stats: ScanStats,
+            out: str, version: str) -> dict[str, Any]:
     """The `<out>.json` record of a scan."""
     def iso(t: float | None) -> str | None:
         return None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat()
 
     return {
-        "output": out, "model": {"path": os.path.abspath(model_path), "sha256": file_sha256(model_path),
+        "output": out, "model": {"path": os.path.abspath(model_path), "sha256": model_sha256,
                                  "meta": meta.to_dict()},
         "provider": provider, "threshold": threshold,
         "counts": {"files": stats.files, "resumed_rows": stats.resumed, **{v: stats.verdicts.get(v, 0)

@@ -95,9 +95,9 @@ class JsonlFormat:
 OUTPUT_FORMATS = {f.name: f for f in (CsvFormat, JsonlFormat)}
 
 
-def open_output(path: str, fmt: type[CsvFormat] | type[JsonlFormat], resume: bool) -> tuple[IO[str], set[str]]:
+def open_output(path: str, fmt: type[CsvFormat] | type[JsonlFormat], resume: bool) -> tuple[IO[str], list[Row]]:
     """Open `path` for writing verdicts. With `resume`, keep its complete rows (rewriting a torn tail) and
-    return the paths they cover; otherwise start it afresh."""
+    return them; otherwise start it afresh."""
     done: list[Row] = []
     if resume and os.path.exists(path):
         with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
@@ -105,7 +105,7 @@ def open_output(path: str, fmt: type[CsvFormat] | type[JsonlFormat], resume: boo
     fh = open(path, "w", encoding="utf-8", errors="surrogateescape", newline="")
     fh.write(fmt.header() + fmt.encode(done))
     fh.flush()
-    return fh, {r.path for r in done}
+    return fh, done
 
 
 def _row(record: list[str]) -> Row | None:

@@ -27,6 +27,15 @@ def tiny_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         }
 
 
+@pytest.fixture(scope="session")
+def brightness_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ONNX BrightnessDetector (p_fake grows with the mean pixel), threshold 0.5, inputs scaled to [0, 1]."""
+    from tiny_models import BrightnessDetector, tiny_meta, write_onnx
+
+    meta = tiny_meta(arch="brightness", threshold=0.5, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    return write_onnx(tmp_path_factory.mktemp("brightness") / "brightness.onnx", meta, BrightnessDetector())
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     """A click runner; tests read stdout and stderr separately."""

@@ -34,3 +34,10 @@ def make_dataset(root: Path, train_per_group: int = 10, test_per_group: int = 3,
                         folder / name, format="JPEG", quality=75, subsampling=2)
                     index += 1
     return root
+
+
+def gray_image(path: Path, level: int, size: tuple[int, int] = (32, 32)) -> Path:
+    """A uniform RGB PNG of one gray level (0-255)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((size[1], size[0], 3), level, np.uint8)).save(path)
+    return path

@@ -31,6 +31,25 @@ class TinyDetector(nn.Module):
         return torch.sigmoid(logit) if self.with_sigmoid else logit
 
 
+class BrightnessDetector(nn.Module):
+    """p_fake = sigmoid(gain * (mean pixel - 0.5)): brighter images look more FAKE. Scores are known in advance,
+    so tests can construct sets whose best threshold and metrics are known."""
+
+    def __init__(self, gain: float = 10.0) -> None:
+        super().__init__()
+        self.gain = gain
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.gain * (image.mean(dim=(1, 2, 3)) - 0.5))
+
+
+def brightness_p_fake(gray_level: int, gain: float = 10.0) -> float:
+    """The BrightnessDetector's p_fake for a uniform image of `gray_level` (0-255), with mean 0 / std 1 inputs."""
+    import math
+
+    return 1 / (1 + math.exp(-gain * (gray_level / 255 - 0.5)))
+
+
 def tiny_meta(**changes) -> ModelMeta:
     """A ModelMeta with every field set, provenance included."""
     fields = dict(

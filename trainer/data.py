@@ -8,18 +8,16 @@ case-insensitively. CIFAKE file names carry the CIFAR-10 category: `NNNN.jpg` is
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from imgcheck.infer.cifake import parse_cifake_category
 from imgcheck.infer.errors import DependencyMissingError, ImgcheckError
 
 CLASS_NAMES = ("REAL", "FAKE")  # label 0, label 1 (positive)
 SPLITS = ("train", "test")
 KAGGLE_HANDLE = "birdy654/cifake-real-and-ai-generated-synthetic-images"
-CIFAR_CATEGORIES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
-_CIFAKE_NAME = re.compile(r"^\d+(?: \((\d+)\))?\.jpg$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -29,15 +27,6 @@ class Sample:
     path: str
     label: int
     category: int | None = None
-
-
-def parse_cifake_category(name: str) -> int | None:
-    """The CIFAR-10 category (1-10) encoded in a CIFAKE file name, or None for any other name."""
-    match = _CIFAKE_NAME.match(name)
-    if not match:
-        return None
-    category = int(match.group(1) or 1)
-    return category if 1 <= category <= len(CIFAR_CATEGORIES) else None
 
 
 def resolve_data_root(spec: str) -> Path:

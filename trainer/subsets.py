@@ -8,8 +8,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from imgcheck.infer.cifake import CIFAR_CATEGORIES
 from imgcheck.infer.errors import ImgcheckError
-from imgcheck.trainer.data import CLASS_NAMES, CIFAR_CATEGORIES, Sample
+from imgcheck.trainer.data import CLASS_NAMES, Sample
 
 
 def group_key(sample: Sample) -> tuple[int, int]:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from imgcheck.infer.errors import ExitCode, ImgcheckError
+from imgcheck.infer.commands.labeled import evaluation_options
+from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.verdicts import OUTPUT_FORMATS
 
 
@@ -38,21 +39,28 @@ from imgcheck.infer.verdicts import OUTPUT_FORMATS
 @click.option("--resume", is_flag=True, help="Keep the rows already in --out and scan only the remaining files.")
 @click.option("--strict", is_flag=True, help="Exit 1 (not 3) when some files could not be read.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary.")
+@evaluation_options
 @click.pass_context
 def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out: str, output_format: str | None,
          recursive: bool, include: tuple[str, ...], exclude: tuple[str, ...], files_from, batch_size: int,
          workers: int | None, device: str, threshold: float | None, no_draft: bool, resume: bool, strict: bool,
-         quiet: bool) -> None:
+         quiet: bool, labels_file: str | None, metrics_file: str | None, metrics_json: bool, report_dir: str | None,
+         fail_under: tuple[str, ...], fail_over: tuple[str, ...]) -> None:
     """Scan images (files, folders, globs) and write one verdict row per file.
 
+    Images under REAL/ and FAKE/ folders (or named in --labels) are also scored: a metric table, and
+    with --metrics/--json/--report/--fail-under, files, plots and CI gates.
+
     \b
-    Exit codes: 0 every file scanned; 3 some files got ERROR rows (1 with --strict); 1 fatal error.
+    Exit codes: 0 every file scanned (and every gate passed); 3 some files got ERROR rows (1 with
+    --strict); 4 a --fail-under/--fail-over gate was breached; 1 fatal error.
     """
+    from imgcheck.infer.commands.labeled import EvaluationRequest, exit_code, finish_evaluation, make_labeler
     from imgcheck.infer.discover import Selection, discover, read_file_list
-    from imgcheck.infer.formats import format_of
-    from imgcheck.infer.model_files import read_meta
+    from imgcheck.infer.evaluation import LabeledScores
+    from imgcheck.infer.model_files import file_sha256
     from imgcheck.infer.preprocess import Preprocessor
-    from imgcheck.infer.scan import ScanStats, decoded_chunks, scan_rows, sidecar, write_json
+    from imgcheck.infer.scan import ScanStats, decoded_chunks, open_model, scan_rows, sidecar, write_json
     from imgcheck.infer.version import imgcheck_version
 
     if not paths and files_from is None:
@@ -63,12 +71,14 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
     to_stdout = out == "-"
     if resume and to_stdout:
         raise click.UsageError("--resume needs an output file, not stdout")
+    if metrics_json and to_stdout:
+        raise click.UsageError("--json prints metrics to stdout, so --out - cannot print verdicts there too")
+    request = EvaluationRequest.from_options(labels_file, metrics_file, metrics_json, report_dir, fail_under,
+                                             fail_over)
+    scores = LabeledScores(make_labeler(labels_file))
     fmt = OUTPUT_FORMATS[output_format or ("jsonl" if out.endswith(".jsonl") else "csv")]
-    meta = read_meta(model_path)
     workers = (os.cpu_count() or 1) if workers is None else workers
-    model_format = format_of(model_path)
-    options = {"threads": max(1, (os.cpu_count() or 1) - workers)} if model_format.runtime == "onnxruntime" else {}
-    backend = model_format.load_backend(model_path, device=device, **options)
+    meta, backend = open_model(model_path, device, workers)
     threshold = meta.threshold if threshold is None else threshold
     pre = Preprocessor.from_meta(meta, draft=not no_draft)
     stats = ScanStats()
@@ -79,8 +89,12 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
     if files_from is not None:
         sources.append(read_file_list(files_from))
 
-    with _output(out, fmt, resume, to_stdout) as (sink, done):
-        stats.resumed = len(done)
+    with _output(out, fmt, resume, to_stdout) as (sink, kept):
+        stats.resumed = len(kept)
+        scores.add(kept)
+        done = {row.path for row in kept}
+        kept_errors = any(row.verdict == "ERROR" for row in kept)
+        del kept
         todo = (p for source in sources for p in source if p not in done)
         from rich.console import Console
 
@@ -100,15 +114,22 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
                 sink.write(fmt.encode(rows))
                 sink.flush()
                 stats.add(rows)
+                scores.add(rows)
                 stats.seconds = time.perf_counter() - start
                 advance(len(rows))
         stats.finished = time.time()
+    model_sha256 = file_sha256(model_path)
     if not to_stdout:
-        write_json(f"{out}.json", sidecar(model_path, meta, backend.provider, threshold, stats, out, imgcheck_version()))
+        write_json(f"{out}.json", sidecar(model_path, model_sha256, meta, backend.provider, threshold, stats, out,
+                                          imgcheck_version()))
     if not quiet:
         console.print(_summary_table(stats, out))
-    if stats.verdicts.get("ERROR"):
-        ctx.exit(ExitCode.ERROR if strict else ExitCode.SCAN_ERRORS)
+    model = {"name": Path(model_path).name, "path": os.path.abspath(model_path), "sha256": model_sha256,
+             "arch": meta.arch}
+    gates_passed = finish_evaluation(request, scores, threshold, model, inputs + ([files_from.name] if files_from else []), console, quiet)
+    code = exit_code(kept_errors or bool(stats.verdicts.get("ERROR")), strict, gates_passed)
+    if code:
+        ctx.exit(code)
 
 
 @contextlib.contextmanager
@@ -118,7 +139,7 @@ def _output(out: str, fmt, resume: bool, to_stdout: bool) -> Iterator[tuple]:  #
 
     if to_stdout:
         sys.stdout.write(fmt.header())
-        yield sys.stdout, set()
+        yield sys.stdout, []
         sys.stdout.flush()
         return
     lock = f"{out}.lock"
