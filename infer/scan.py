@@ -32,7 +32,26 @@ _worker_preprocessor: Preprocessor | None = None
 
 def _init_worker(meta_json: str, draft: bool) -> None:
     global _worker_preprocessor
+    _die_with_parent()
     _worker_preprocessor = Preprocessor.from_meta(parse_meta(meta_json), draft=draft)
+
+
+def _die_with_parent() -> None:
+    """On Linux, ask the kernel to kill this worker when the scan process dies, even by SIGKILL: a forked worker
+    blocked on the task queue would otherwise wait forever."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def open_model(model_path: str, device: str, workers: int) -> tuple[ModelMeta, Callable[[np.ndarray], np.ndarray]]:
