@@ -15,13 +15,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Until the bundled default model lands, the demo builds the tests' tiny model in every carrier
-# and shows the ModelMeta each one carries.
+# The demo scans the sample folder shipped in the repository with the bundled model: verdicts CSV (and its
+# sidecar), the scan summary with its throughput line, and the metric tables of the labeled samples.
 demo: venv
-	$(PY) tests/tiny_models.py $(DEMO_DIR)
-	$(VENV)/bin/imgcheck info $(DEMO_DIR)/tiny.onnx
-	$(VENV)/bin/imgcheck info --json $(DEMO_DIR)/tiny_torchscript.pt
-	$(VENV)/bin/imgcheck info $(DEMO_DIR)/tiny_checkpoint.pt
+	@mkdir -p $(DEMO_DIR)
+	$(VENV)/bin/imgcheck scan samples --out $(DEMO_DIR)/verdicts.csv --metrics $(DEMO_DIR)/metrics.json --report $(DEMO_DIR)/report
+	@echo "verdicts: $(DEMO_DIR)/verdicts.csv  metrics: $(DEMO_DIR)/metrics.json  report: $(DEMO_DIR)/report/index.html"
 
 test: venv
 	$(PY) -m pytest

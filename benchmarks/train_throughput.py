@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 from imgcheck.infer.preprocess import Preprocessor
+from imgcheck.infer.system import cpu_name
 from imgcheck.trainer.data import list_split, resolve_data_root
 from imgcheck.trainer.dataset import decode_all, file_batches, memory_batches
 from imgcheck.trainer.loop import Trainer
 from imgcheck.trainer.models import build_model, default_meta
-from imgcheck.trainer.run import cpu_name
 from imgcheck.trainer.subsets import balanced_subset
 
 RESULTS = Path(__file__).parent / "results"

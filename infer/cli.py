@@ -13,6 +13,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "export": LazyCommand("imgcheck.export.command:export",
                           "Export a checkpoint to ONNX and TorchScript, gated on parity with PyTorch."),
     "scan": LazyCommand("imgcheck.infer.commands.scan:scan", "Scan images and write a REAL/FAKE verdict per file."),
+    "bench": LazyCommand("imgcheck.infer.commands.bench:bench",
+                         "Measure images/s and latency of models, formats and devices side by side."),
     "calibrate": LazyCommand("imgcheck.infer.commands.calibrate:calibrate",
                              "Choose a model's decision threshold on a labeled validation set."),
     "compare": LazyCommand("imgcheck.infer.commands.compare:compare",
@@ -39,7 +41,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """Tell real photographs from AI-generated images, at batch scale.
 
     \b
-    Exit codes: 0 success, 1 error, 2 usage error, 3 scan finished with ERROR rows, 4 a metric gate failed.
+    Exit codes: 0 success, 1 error, 2 usage error, 3 scan finished with ERROR rows, 4 a gate failed.
     """
     ctx.meta["imgcheck.debug"] = debug
 

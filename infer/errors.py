@@ -14,7 +14,7 @@ class ExitCode(IntEnum):
     ERROR = 1  # any ImgcheckError, or an unexpected failure
     USAGE = 2  # bad command line (click's own UsageError/BadParameter)
     SCAN_ERRORS = 3  # scan finished, but some files got ERROR rows (--strict makes this 1)
-    GATE_FAILED = 4  # a metric gate (scan --fail-under/--fail-over) was breached
+    GATE_FAILED = 4  # a gate was breached: scan --fail-under/--fail-over, bench --fail-below
 
 
 class ImgcheckError(click.ClickException):

@@ -16,6 +16,8 @@ from imgcheck.infer.errors import ModelFileError
 # ModelProto field numbers (onnx/onnx.proto)
 _IR_VERSION, _PRODUCER_NAME, _PRODUCER_VERSION, _GRAPH, _OPSET_IMPORT, _METADATA_PROPS = 1, 2, 3, 7, 8, 14
 _VARINT, _FIXED64, _LENGTH_DELIMITED, _FIXED32 = 0, 1, 2, 5
+_GRAPH_INITIALIZER, _TENSOR_DIMS, _TENSOR_DATA_TYPE = 5, 1, 2  # GraphProto.initializer, TensorProto.dims/.data_type
+_NOT_WEIGHTS = (7, 9)  # TensorProto.INT64, BOOL: shapes, indices and masks
 
 
 @dataclass
@@ -209,3 +211,57 @@ def _encode_varint(value: int) -> bytes:
         else:
             out.append(byte)
             return bytes(out)
+
+
+def initializer_element_count(path: str | os.PathLike) -> int:
+    """The number of elements in the graph's initializers (its weights): the ONNX analogue of a parameter count.
+
+    Integer shape and index constants (int64, bool) are not weights and are left out; quantized models count
+    their int8 weights plus their scales and zero points.
+    """
+    name = os.fsdecode(path)
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            graph = b""
+            while fh.tell() < size:
+                number, wire = _key(_file_varint(fh))
+                if wire == _VARINT:
+                    _file_varint(fh)
+                elif wire == _LENGTH_DELIMITED:
+                    length = _file_varint(fh)
+                    if number == _GRAPH:
+                        graph = fh.read(length)
+                    else:
+                        fh.seek(length, os.SEEK_CUR)
+                else:
+                    fh.seek(8 if wire == _FIXED64 else 4, os.SEEK_CUR)
+        total = 0
+        for number, wire, tensor in _fields(graph):
+            if number != _GRAPH_INITIALIZER or wire != _LENGTH_DELIMITED:
+                continue
+            dims: list[int] = []
+            data_type = None
+            for field_number, field_wire, value in _fields(tensor):
+                if field_number == _TENSOR_DATA_TYPE and field_wire == _VARINT:
+                    data_type = value
+                if field_number != _TENSOR_DIMS:
+                    continue
+                if field_wire == _VARINT:
+                    dims.append(value)
+                else:  # packed
+                    pos = 0
+                    while pos < len(value):
+                        dim, pos = _varint(value, pos)
+                        dims.append(dim)
+            if data_type in _NOT_WEIGHTS:
+                continue
+            count = 1
+            for dim in dims:
+                count *= dim
+            total += count
+        return total
+    except OSError as exc:
+        raise ModelFileError(f"{name}: cannot read model file ({exc.strerror or exc}).")
+    except _ProtoError as exc:
+        raise ModelFileError(f"{name}: not a valid ONNX model ({exc}).")

@@ -28,6 +28,7 @@ def test_packages_live_under_the_imgcheck_namespace(wheel):
     for sub in ("infer", "export", "trainer"):
         assert f"imgcheck/{sub}/__init__.py" in names
     assert "imgcheck/infer/commands/info.py" in names
+    assert "imgcheck/infer/models/cnn_bn-cifake.onnx" in names  # the bundled default model ships as package data
     assert not any(name.startswith("imgcheck/tests") or "/tests/" in name for name in names)
 
 

@@ -6,7 +6,7 @@ import click
 
 from imgcheck.infer.errors import DependencyMissingError
 
-ARCH_NAMES = ("cnn", "resnet18_v1", "resnet50_v1", "resnet50_v2", "resnet101_v1", "resnet101_v2")
+ARCH_NAMES = ("cnn", "cnn_bn", "resnet18_v1", "resnet50_v1", "resnet50_v2", "resnet101_v1", "resnet101_v2")
 
 
 class SizeType(click.ParamType):
@@ -48,6 +48,9 @@ class SizeType(click.ParamType):
 @click.option("--no-target", is_flag=True, help="Never stop on accuracy; run all epochs (or until --patience).")
 @click.option("--patience", type=click.IntRange(min=1), default=None, help="Stop after N epochs without improvement.")
 @click.option("--lr", type=float, default=1e-4, show_default=True, help="Adam learning rate.")
+@click.option("--schedule", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True,
+              help="Learning rate over the run: constant (the report's), or one epoch of linear warm-up, then cosine "
+                   "decay to 0 at --epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--eval-batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--augment", type=click.Choice(["none", "hflip", "hflip-crop"]), default="none", show_default=True,
@@ -65,12 +68,15 @@ class SizeType(click.ParamType):
 @click.option("--weights-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Start from a local state_dict (torchvision ImageNet format) or an imgcheck checkpoint.")
 @click.option("--dedupe", is_flag=True, help="Drop training images byte-identical to any test image.")
+@click.option("--threshold-on-val", "threshold_objective", default=None, metavar="OBJECTIVE",
+              help="Choose the decision threshold on the validation split: balanced_accuracy, f1 or fpr=X "
+                   "[default: 0.5].")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
               help="Continue the interrupted run in this folder with its saved settings (other options are ignored).")
 @click.option("--quiet", is_flag=True, help="No progress or status output.")
 def train(arch, data, out, train_size, test_size, val_fraction, select_on, seed, epochs, target_acc, no_target,
-          patience, lr, batch_size, eval_batch_size, augment, device, compile_model, workers, cache, cache_dir,
-          pretrained, weights_file, dedupe, resume_dir, quiet) -> None:  # noqa: ANN001 - click supplies the types
+          patience, lr, schedule, batch_size, eval_batch_size, augment, device, compile_model, workers, cache, cache_dir,
+          pretrained, weights_file, dedupe, threshold_objective, resume_dir, quiet) -> None:  # noqa: ANN001 - click supplies the types
     """Train a detector; the defaults are the report's recipe (Adam 1e-4, batch 32/64, at most 10 epochs,
     stop at 95% accuracy) on its balanced 25k-train / 5k-test CIFAKE subsets.
 
@@ -89,8 +95,10 @@ def train(arch, data, out, train_size, test_size, val_fraction, select_on, seed,
         config = TrainConfig(
             arch=arch, data=data, out=out or f"runs/{arch}", train_size=train_size, test_size=test_size,
             val_fraction=val_fraction, select_on=select_on, seed=seed, epochs=epochs,
-            target_acc=None if no_target else target_acc, patience=patience, lr=lr, batch_size=batch_size,
+            target_acc=None if no_target else target_acc, patience=patience, lr=lr, schedule=schedule,
+            batch_size=batch_size,
             eval_batch_size=eval_batch_size, device=device, compile=compile_model, workers=workers, cache=cache,
             cache_dir=cache_dir, augment=augment, pretrained=pretrained, weights_file=weights_file, dedupe=dedupe,
+            threshold_objective=threshold_objective,
         )
     run_training(config, resume=bool(resume_dir), quiet=quiet)

@@ -59,12 +59,17 @@ class Trainer:
         return images, torch.from_numpy(targets).to(self.device, non_blocking=self.cuda)
 
     def train_epoch(self, optimizer: torch.optim.Optimizer, batches: Iterable[Batch], augment: str,
-                    generator: torch.Generator, on_batch: Callable[[int, float], None] | None = None) -> dict[str, float]:
-        """One pass over `batches`; returns mean loss, accuracy, seconds and images/s."""
+                    generator: torch.Generator, on_batch: Callable[[int, float], None] | None = None,
+                    lr_at: Callable[[int], float] | None = None) -> dict[str, float]:
+        """One pass over `batches`; returns mean loss, accuracy, seconds and images/s. `lr_at(step)` sets the
+        learning rate of each batch (step counts batches within this epoch)."""
         self.model.train()
         total_loss = correct = seen = 0.0
         start = time.perf_counter()
-        for pixels, targets in batches:
+        for step, (pixels, targets) in enumerate(batches):
+            if lr_at is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(step)
             images, target = self._inputs(pixels, targets, augment, generator)
             with self._autocast():
                 logits = self.forward(images)

@@ -10,12 +10,11 @@ What a run leaves in its folder:
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import json
+import math
 import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.meta import ModelMeta, Provenance
 from imgcheck.infer.metrics import binary_metrics
 from imgcheck.infer.preprocess import Preprocessor
+from imgcheck.infer.system import cpu_name
 from imgcheck.infer.version import imgcheck_version
 from imgcheck.trainer.checkpoint import load_checkpoint, save_checkpoint
 from imgcheck.trainer.data import Sample, list_split, resolve_data_root
@@ -38,6 +38,7 @@ from imgcheck.trainer.models import build_model, count_parameters, default_meta
 from imgcheck.trainer.progress import RunReporter
 from imgcheck.trainer.subsets import balanced_subset, count_groups, drop_duplicates_of, split_validation
 
+SCHEDULES = ("constant", "cosine")
 OPTIMISTIC_NOTE = (
     "selected and stopped on the test set (the report's protocol): test metrics are optimistic, since the test "
     "set chose the epoch"
@@ -60,6 +61,7 @@ class TrainConfig:
     target_acc: float | None = 0.95
     patience: int | None = None
     lr: float = 1e-4
+    schedule: str = "constant"  # "constant" (the report's) or "cosine" (warm-up, then cosine decay)
     batch_size: int = 32
     eval_batch_size: int = 64
     device: str = "auto"
@@ -71,6 +73,7 @@ class TrainConfig:
     pretrained: bool = False
     weights_file: str | None = None
     dedupe: bool = False
+    threshold_objective: str | None = None  # pick the threshold on val: balanced_accuracy, f1 or fpr=X
 
     def check(self) -> None:
         """Refuse contradictory settings with a message that says what to change."""
@@ -82,6 +85,17 @@ class TrainConfig:
             raise ImgcheckError("--val-fraction 0 leaves nothing to select on: use --select-on test, or a fraction > 0.")
         if self.cache not in ("memory", "disk", "none"):
             raise ImgcheckError(f"--cache must be memory, disk or none, got {self.cache!r}")
+        if self.threshold_objective is not None:
+            if self.val_fraction == 0:
+                raise ImgcheckError("--threshold-on-val needs a validation split (--val-fraction > 0).")
+            try:
+                from imgcheck.infer.threshold import Objective
+
+                Objective.parse(self.threshold_objective)
+            except ValueError as exc:
+                raise ImgcheckError(f"--threshold-on-val: {exc}")
+        if self.schedule not in SCHEDULES:
+            raise ImgcheckError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.augment not in AUGMENTATIONS:
             raise ImgcheckError(f"--augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
@@ -158,9 +172,12 @@ def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunRepo
         generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
         torch.manual_seed(cfg.seed * 1_000_003 + epoch)  # dropout: same stream whether resumed or not
         order = torch.randperm(len(train.samples), generator=generator).numpy()
+        steps_per_epoch = -(-len(train.samples) // cfg.batch_size)
         with reporter.epoch_progress(epoch, cfg.epochs, len(train.samples)) as on_batch:
             stats = trainer.train_epoch(optimizer, train.batches(cfg, pre, order, cfg.batch_size), cfg.augment,
-                                        generator, on_batch)
+                                        generator, on_batch,
+                                        lr_at=lambda step: learning_rate(cfg, (epoch - 1) * steps_per_epoch + step,
+                                                                         steps_per_epoch))
         row = _history_row(epoch, stats, None, evaluate(val), evaluate(test))
         history.append(row)
         reporter.epoch_line(row)
@@ -168,9 +185,22 @@ def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunRepo
         if on_epoch_end:
             on_epoch_end(epoch, row)
 
-    summary = _finish(cfg, out, trainer, test, meta, history, stop, data_info, device, started)
+    summary = _finish(cfg, out, trainer, val, test, meta, history, stop, data_info, device, started)
     reporter.summary(summary)
     return summary
+
+
+def learning_rate(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """The learning rate of global batch `step` (0-based). `cosine`: linear warm-up over the first epoch, then
+    cosine decay to 0 at the end of epoch `cfg.epochs`. A function of the step alone, so a resumed run follows
+    the same curve."""
+    if cfg.schedule == "constant":
+        return cfg.lr
+    total = cfg.epochs * steps_per_epoch
+    if step < steps_per_epoch:
+        return cfg.lr * (step + 1) / steps_per_epoch
+    progress = (step - steps_per_epoch) / max(1, total - steps_per_epoch)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def stop_reason(history: list[dict[str, Any]], cfg: TrainConfig) -> str | None:
@@ -263,11 +293,22 @@ def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
     plot_curves(history, out / "curves.png")
 
 
-def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, test: Split, meta: ModelMeta, history: list[dict[str, Any]],
-            stop: str, data_info: dict[str, Any], device: torch.device, started: float) -> dict[str, Any]:
+def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Split, meta: ModelMeta,
+            history: list[dict[str, Any]], stop: str, data_info: dict[str, Any], device: torch.device, started: float
+            ) -> dict[str, Any]:
     best = best_epoch(history, cfg)
     checkpoint, _ = load_checkpoint(out / "best.pt")
     trainer.model.load_state_dict(checkpoint["state_dict"])
+    threshold_info = None
+    if cfg.threshold_objective:  # pick the decision threshold on the validation split, never on test
+        from imgcheck.infer.threshold import Objective, choose_threshold
+
+        on_val = trainer.evaluate(val.in_order(cfg, trainer.preprocessor))
+        choice = choose_threshold(on_val.targets, on_val.probabilities, Objective.parse(cfg.threshold_objective))
+        meta = meta.replace(threshold=choice.threshold)
+        threshold_info = {"objective": choice.objective, "threshold": choice.threshold, "set": "val",
+                          "n": len(on_val.targets), "objective_value": choice.value, "tpr": choice.tpr,
+                          "fpr": choice.fpr}
     evaluation = trainer.evaluate(test.in_order(cfg, trainer.preprocessor))
     test_metrics = binary_metrics(evaluation.targets, evaluation.probabilities, meta.threshold)
     selection_metric = f"{cfg.select_on}_accuracy"
@@ -275,8 +316,10 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, test: Split, meta: Mo
         dataset=Path(data_info["root"]).name, train_size=data_info["train"], val_size=data_info["val"],
         test_size=data_info["test"], seed=cfg.seed, epochs=best, selection_metric=selection_metric,
         test_metrics=test_metrics,
-        extra={"select_on": cfg.select_on, "lr": cfg.lr, "batch_size": cfg.batch_size, "augment": cfg.augment,
-               "pretrained": cfg.pretrained, "dedupe_removed": data_info["dedupe_removed"]},
+        extra={"select_on": cfg.select_on, "lr": cfg.lr, "schedule": cfg.schedule, "batch_size": cfg.batch_size,
+               "augment": cfg.augment,
+               "pretrained": cfg.pretrained, "dedupe_removed": data_info["dedupe_removed"],
+               **({"calibration": threshold_info} if threshold_info else {})},
     )
     final_meta = meta.replace(provenance=provenance)
     for name in ("best.pt", "last.pt"):
@@ -294,6 +337,8 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, test: Split, meta: Mo
         "selection": {"metric": selection_metric, "value": history[best][selection_metric],
                       "note": OPTIMISTIC_NOTE if cfg.select_on == "test" else "selected on a validation split carved "
                       "from train; the test set was only reported"},
+        "threshold": meta.threshold,
+        "threshold_choice": threshold_info,
         "test_metrics": test_metrics,
         "untrained": {k: history[0][k] for k in ("train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy")},
         "data": data_info,
@@ -308,17 +353,6 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, test: Split, meta: Mo
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
-
-
-def cpu_name() -> str:
-    """The CPU model name (from /proc/cpuinfo on Linux) and its logical core count."""
-    name = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    return f"{name}, {os.cpu_count()} logical cores"
 
 
 def _prepare_out_dir(out: Path) -> None:

@@ -45,6 +45,7 @@ class OnnxBackend:
             raise ModelFileError(f"{os.fsdecode(path)}: onnxruntime cannot load it ({' '.join(str(exc).split())}).")
         finally:
             ort.set_default_logger_severity(2)
+        self.path = path
         self.input_name = self.session.get_inputs()[0].name
         self.providers = self.session.get_providers()
         self.provider = self.providers[0]  # what actually runs, read from the session
@@ -55,3 +56,12 @@ class OnnxBackend:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """p_fake for a float32 (N, 3, H, W) batch."""
         return self.session.run(None, {self.input_name: batch})[0].reshape(-1)
+
+    def synchronize(self) -> None:
+        """Nothing to wait for: `run` returns host arrays, so the device is done when it returns."""
+
+    def parameter_count(self) -> int:
+        """Elements in the graph's initializers (weights; quantized models add their scales)."""
+        from imgcheck.infer.onnx_proto import initializer_element_count
+
+        return initializer_element_count(self.path)

@@ -11,14 +11,18 @@ from imgcheck.infer.model_files import ModelFileInfo, inspect_model_file
 
 
 @click.command()
-@click.argument("model", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("model", type=click.Path(path_type=Path, dir_okay=False), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the ModelMeta as JSON (to stdout) instead of a table.")
-def info(model: Path, as_json: bool) -> None:
+def info(model: Path | None, as_json: bool) -> None:
     """Show the metadata (ModelMeta) that MODEL carries: preprocessing, labels, threshold, provenance.
 
-    MODEL is an ONNX file, a TorchScript file, or a training checkpoint (the last needs torch).
-    Exits 1 when the file has no valid imgcheck metadata.
+    MODEL is an ONNX file, a TorchScript file, or a training checkpoint (the last needs torch); without
+    it, the bundled model. Exits 1 when the file has no valid imgcheck metadata.
     """
+    if model is None:
+        from imgcheck.infer.bundled import bundled_model_path
+
+        model = bundled_model_path()
     file_info = inspect_model_file(model)
     if as_json:
         click.echo(json.dumps(file_info.meta.to_dict(), indent=2, sort_keys=True))

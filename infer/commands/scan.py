@@ -19,7 +19,7 @@ from imgcheck.infer.verdicts import OUTPUT_FORMATS
 @click.command()
 @click.argument("paths", nargs=-1)
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
-              help="Model file: .onnx (onnxruntime) or .pt TorchScript (torch).")
+              help="Model file: .onnx (onnxruntime) or .pt TorchScript (torch) [default: the bundled CIFAKE model].")
 @click.option("--out", default="verdicts.csv", show_default=True, help="Output file, or - for stdout.")
 @click.option("--format", "output_format", type=click.Choice(list(OUTPUT_FORMATS)), default=None,
               help="Output format [default: from --out's suffix, else csv].")
@@ -66,8 +66,9 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
     if not paths and files_from is None:
         raise click.UsageError("give PATH... to scan, or --files-from FILE")
     if model_path is None:
-        raise click.UsageError("no --model given, and imgcheck has no bundled default model yet: pass --model "
-                               "FILE.onnx (make one with `imgcheck train` then `imgcheck export`).")
+        from imgcheck.infer.bundled import bundled_model_path
+
+        model_path = str(bundled_model_path())
     to_stdout = out == "-"
     if resume and to_stdout:
         raise click.UsageError("--resume needs an output file, not stdout")

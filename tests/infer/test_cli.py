@@ -82,7 +82,7 @@ def test_info_on_a_missing_file_exits_1(runner, tmp_path):
 
 
 def test_usage_errors_exit_2(runner):
-    assert runner.invoke(cli, ["info"]).exit_code == 2
+    assert runner.invoke(cli, ["info", "a.onnx", "b.onnx"]).exit_code == 2
     assert runner.invoke(cli, ["no-such-command"]).exit_code == 2
     assert runner.invoke(cli, ["--no-such-flag"]).exit_code == 2
 

@@ -177,8 +177,6 @@ def test_stdout_output_and_threshold_override(runner, tiny_files, tmp_path):
 
 
 def test_usage_errors(runner, tiny_files, tmp_path):
-    result = runner.invoke(cli, ["scan", str(tmp_path)])
-    assert result.exit_code == 2 and "no bundled default model yet" in result.stderr
     assert runner.invoke(cli, ["scan", "--model", str(tiny_files["onnx"])]).exit_code == 2
     bad_model = tmp_path / "m.onnx"
     bad_model.write_text("nope")
@@ -243,13 +241,33 @@ def test_killed_scan_resumes_to_the_uninterrupted_result(tiny_files, tmp_path):
     deadline = time.time() + 60
     while time.time() < deadline and (not killed.exists() or killed.read_text().count("\n") < 100):
         time.sleep(0.02)
+    workers = _children(process.pid)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    assert workers, "the scan decodes in a worker process"
+    deadline = time.time() + 10
+    while time.time() < deadline and any(os.path.exists(f"/proc/{pid}") and _state(pid) != "Z" for pid in workers):
+        time.sleep(0.05)
+    assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}") and _state(pid) != "Z"], \
+        "decoding workers must not outlive a killed scan"
     partial = killed.read_text().count("\n")
     assert 1 < partial < 601, "the kill must land mid-scan"
     assert (tmp_path / "killed.csv.lock").exists()  # left behind by the killed process
     subprocess.run([*SCAN, *args, "--out", str(killed), "--resume"], check=True)
     assert killed.read_bytes() == whole.read_bytes()
+
+
+def _children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as fh:
+        return [int(child) for child in fh.read().split()]
+
+
+def _state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
 
 
 def test_jsonl_rows_have_the_same_fields(runner, tiny_files, tmp_path):

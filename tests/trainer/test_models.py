@@ -112,3 +112,9 @@ def test_report_cnn_initialises_like_keras_by_default():
         assert torch.count_nonzero(layer.bias) == 0
     torch.manual_seed(0)
     assert torch.count_nonzero(ReportCNN(init="torch").classifier[1].bias) > 0
+
+
+def test_the_bundled_architecture_is_small():
+    model = build_model("cnn_bn")
+    assert count_parameters(model) == 162_121
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2,)

@@ -136,3 +136,27 @@ def test_an_existing_run_is_never_overwritten(data_dir, tmp_path):
     run_training(_config(data_dir, tmp_path / "run", epochs=1), quiet=True)
     with pytest.raises(ImgcheckError, match="already holds a run. Continue it with --resume"):
         run_training(_config(data_dir, tmp_path / "run", epochs=1), quiet=True)
+
+
+def test_the_threshold_can_be_chosen_on_the_validation_split(data_dir, tmp_path):
+    summary = run_training(_config(data_dir, tmp_path / "run", arch="cnn_bn", epochs=1,
+                                   threshold_objective="balanced_accuracy"), quiet=True)
+    meta = read_meta(tmp_path / "run" / "best.pt")
+    choice = summary["threshold_choice"]
+    assert meta.threshold == summary["threshold"] == choice["threshold"] and choice["set"] == "val"
+    assert choice["n"] == summary["data"]["val"] and meta.provenance.extra["calibration"] == choice
+    assert summary["test_metrics"]["n"] == 60  # scored at the chosen threshold; test never chose it
+    with pytest.raises(ImgcheckError, match="validation split"):
+        _config(data_dir, tmp_path / "x", val_fraction=0, select_on="test", threshold_objective="f1").check()
+    with pytest.raises(ImgcheckError, match="unknown objective"):
+        _config(data_dir, tmp_path / "x", threshold_objective="accuracy").check()
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    from imgcheck.trainer.run import learning_rate
+
+    cfg = TrainConfig(lr=0.1, schedule="cosine", epochs=4)
+    rates = [learning_rate(cfg, step, 10) for step in range(40)]
+    assert rates[0] == pytest.approx(0.01) and rates[9] == pytest.approx(0.1)  # linear warm-up over epoch 1
+    assert all(a >= b for a, b in zip(rates[9:], rates[10:]))  # then never rises
+    assert rates[-1] < 0.001 and learning_rate(TrainConfig(lr=0.1), 25, 10) == 0.1  # constant is the report's
