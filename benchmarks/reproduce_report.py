@@ -154,9 +154,10 @@ def render(rows: list, log: list[str]) -> str:
     missing = [arch for arch in REPORT_CIFAKE if arch not in trained]
     if missing:
         lines += ["", f"Not run here: {', '.join(missing)} (the report's ResNet rows). They train with the same "
-                  "commands (`--archs cnn,resnet18_v1,...`), but on this 2-core CPU a ResNet-18 runs at about a fifth "
-                  "of the CNN's speed even for inference (`bench_cpu.md`), so this session's CPU time went to the rows "
-                  "above and to the bundled model."]
+                  "commands (`--archs cnn,resnet18_v1,...`), but not in reasonable time on this 2-core CPU: ResNet-18 "
+                  "runs at about a fifth of the CNN's speed even for inference (`bench_cpu.md`), and a started "
+                  "report-protocol run took 710 s for its first epoch (35 training images/s, while the CPU also ran "
+                  "the test suite), so 10 epochs are over an hour per protocol. They are for a GPU machine."]
     lines += ["", "## Commands", "", "```bash", *log, "```", ""]
     return "\n".join(lines)
 
