@@ -126,8 +126,8 @@ def metrics_table(document: dict[str, Any]):  # noqa: ANN201
     from rich.table import Table
 
     labels = document["labels"]
-    table = Table(title=f"metrics: {labels['labeled']:,} labeled files (FAKE = positive), threshold "
-                        f"{document['threshold']:g}", title_justify="left", show_header=False, box=None)
+    title = f"metrics: {labels['labeled']:,} labeled files (FAKE = positive), threshold {document['threshold']:g}"
+    table = Table(title=title, title_justify="left", show_header=False, box=None, min_width=len(title))
     table.add_column(style="bold")
     table.add_column(justify="right")
     metrics = document["metrics"]
