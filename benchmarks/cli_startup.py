@@ -23,6 +23,9 @@ COMMANDS = {
     "imgcheck --help": [sys.executable, "-m", "imgcheck.infer", "--help"],
     "imgcheck info --help": [sys.executable, "-m", "imgcheck.infer", "info", "--help"],
     "imgcheck train --help": [sys.executable, "-m", "imgcheck.infer", "train", "--help"],
+    "imgcheck scan --help": [sys.executable, "-m", "imgcheck.infer", "scan", "--help"],
+    "imgcheck bench --help": [sys.executable, "-m", "imgcheck.infer", "bench", "--help"],
+    "imgcheck info (bundled model)": [sys.executable, "-m", "imgcheck.infer", "info", "--json"],
     "python -c 'import torch'": [sys.executable, "-c", "import torch"],
 }
 

@@ -1,6 +1,6 @@
-"""Tiny models written to every carrier, for tests and for `make demo` (until a trained model ships).
+"""Tiny models written to every carrier, for tests.
 
-Run as a script to write the demo files: python tests/tiny_models.py OUT_DIR
+Run as a script to write them into a folder: python tests/tiny_models.py OUT_DIR
 """
 
 from __future__ import annotations
@@ -122,4 +122,4 @@ def main(out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "demo")
+    main(sys.argv[1] if len(sys.argv) > 1 else "tiny_models")

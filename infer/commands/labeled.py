@@ -12,7 +12,6 @@ import click
 
 from imgcheck.infer.errors import ExitCode, ImgcheckError
 from imgcheck.infer.gates import Gate, breaches, parse_gates
-from imgcheck.infer.metrics import format_metric
 
 TABLE_KEYS = ("n", "n_errors", "accuracy", "log_loss", "roc_auc", "average_precision", "mcc", "balanced_accuracy",
               "cohen_kappa", "precision", "recall", "f1", "f1_macro", "ece", "tpr_at_fpr_1pct", "tpr_at_fpr_5pct")
@@ -125,6 +124,8 @@ def metrics_table(document: dict[str, Any]):  # noqa: ANN201
     """The overall metrics as a two-column rich table."""
     from rich.table import Table
 
+    from imgcheck.infer.metrics import format_metric
+
     labels = document["labels"]
     title = f"metrics: {labels['labeled']:,} labeled files (FAKE = positive), threshold {document['threshold']:g}"
     table = Table(title=title, title_justify="left", show_header=False, box=None, min_width=len(title))
@@ -141,6 +142,8 @@ def metrics_table(document: dict[str, Any]):  # noqa: ANN201
 def subgroup_table(kind: str, groups: dict[str, dict[str, Any]]):  # noqa: ANN201
     """One row per subgroup (folder or CIFAR category)."""
     from rich.table import Table
+
+    from imgcheck.infer.metrics import format_metric
 
     table = Table(title=f"per {kind}", title_justify="left", box=None)
     table.add_column(kind, style="bold")
