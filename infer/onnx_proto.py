@@ -16,7 +16,8 @@ from imgcheck.infer.errors import ModelFileError
 # ModelProto field numbers (onnx/onnx.proto)
 _IR_VERSION, _PRODUCER_NAME, _PRODUCER_VERSION, _GRAPH, _OPSET_IMPORT, _METADATA_PROPS = 1, 2, 3, 7, 8, 14
 _VARINT, _FIXED64, _LENGTH_DELIMITED, _FIXED32 = 0, 1, 2, 5
-_GRAPH_INITIALIZER, _TENSOR_DIMS, _TENSOR_DATA_TYPE = 5, 1, 2  # GraphProto.initializer, TensorProto.dims/.data_type
+_GRAPH_INITIALIZER = 5  # GraphProto.initializer
+_TENSOR_DIMS, _TENSOR_DATA_TYPE, _TENSOR_EXTERNAL_DATA = 1, 2, 13  # TensorProto fields
 _NOT_WEIGHTS = (7, 9)  # TensorProto.INT64, BOOL: shapes, indices and masks
 
 
@@ -219,6 +220,39 @@ def initializer_element_count(path: str | os.PathLike) -> int:
     Integer shape and index constants (int64, bool) are not weights and are left out; quantized models count
     their int8 weights plus their scales and zero points.
     """
+    total = 0
+    for tensor in _initializers(path):
+        dims: list[int] = []
+        data_type = None
+        for number, wire, value in _fields(tensor):
+            if number == _TENSOR_DATA_TYPE and wire == _VARINT:
+                data_type = value
+            elif number == _TENSOR_DIMS:
+                dims.extend(_repeated_varints(wire, value))
+        if data_type in _NOT_WEIGHTS:
+            continue
+        count = 1
+        for dim in dims:
+            count *= dim
+        total += count
+    return total
+
+
+def external_data_locations(path: str | os.PathLike) -> list[str]:
+    """The `location` of every initializer stored outside the ONNX file (its external data), as written."""
+    locations = []
+    for tensor in _initializers(path):
+        for number, wire, value in _fields(tensor):
+            if number == _TENSOR_EXTERNAL_DATA and wire == _LENGTH_DELIMITED:
+                entry = {n: v for n, w, v in _fields(value) if w == _LENGTH_DELIMITED}
+                if _text(entry.get(1, b"")) == "location":
+                    locations.append(_text(entry.get(2, b"")))
+    return locations
+
+
+def _initializers(path: str | os.PathLike) -> list[bytes]:
+    """The serialized TensorProto of every graph initializer (the graph is read into memory; weights stored
+    as external data are not)."""
     name = os.fsdecode(path)
     try:
         with open(path, "rb") as fh:
@@ -236,32 +270,18 @@ def initializer_element_count(path: str | os.PathLike) -> int:
                         fh.seek(length, os.SEEK_CUR)
                 else:
                     fh.seek(8 if wire == _FIXED64 else 4, os.SEEK_CUR)
-        total = 0
-        for number, wire, tensor in _fields(graph):
-            if number != _GRAPH_INITIALIZER or wire != _LENGTH_DELIMITED:
-                continue
-            dims: list[int] = []
-            data_type = None
-            for field_number, field_wire, value in _fields(tensor):
-                if field_number == _TENSOR_DATA_TYPE and field_wire == _VARINT:
-                    data_type = value
-                if field_number != _TENSOR_DIMS:
-                    continue
-                if field_wire == _VARINT:
-                    dims.append(value)
-                else:  # packed
-                    pos = 0
-                    while pos < len(value):
-                        dim, pos = _varint(value, pos)
-                        dims.append(dim)
-            if data_type in _NOT_WEIGHTS:
-                continue
-            count = 1
-            for dim in dims:
-                count *= dim
-            total += count
-        return total
+        return [t for n, w, t in _fields(graph) if n == _GRAPH_INITIALIZER and w == _LENGTH_DELIMITED]
     except OSError as exc:
         raise ModelFileError(f"{name}: cannot read model file ({exc.strerror or exc}).")
     except _ProtoError as exc:
         raise ModelFileError(f"{name}: not a valid ONNX model ({exc}).")
+
+
+def _repeated_varints(wire: int, value: int | bytes) -> list[int]:
+    if wire == _VARINT:
+        return [value]
+    numbers, pos = [], 0
+    while pos < len(value):  # packed
+        number, pos = _varint(value, pos)
+        numbers.append(number)
+    return numbers

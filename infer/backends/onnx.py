@@ -31,6 +31,9 @@ class OnnxBackend:
     runtime = "onnxruntime"
 
     def __init__(self, path: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> None:
+        from imgcheck.infer.model_safety import check_external_data
+
+        check_external_data(path)  # before onnxruntime reads anything the file points to
         ort = import_onnxruntime()
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: the runtime's own chatter never reaches the user
@@ -46,12 +49,24 @@ class OnnxBackend:
         finally:
             ort.set_default_logger_severity(2)
         self.path = path
+        self._check_signature(path)
         self.input_name = self.session.get_inputs()[0].name
         self.providers = self.session.get_providers()
         self.provider = self.providers[0]  # what actually runs, read from the session
         if device == "cuda" and self.provider != CUDA:
             raise ImgcheckError("--device cuda: onnxruntime could not start its CUDA provider here (no GPU, or its "
                                 "CUDA/cuDNN libraries are missing). Use --device cpu or auto.")
+
+    def _check_signature(self, path: str | os.PathLike) -> None:
+        from imgcheck.infer.errors import ModelMetaError
+        from imgcheck.infer.model_files import read_meta
+        from imgcheck.infer.model_safety import check_signature
+
+        try:
+            meta = read_meta(path)
+        except ModelMetaError:
+            return  # a bare ONNX file: commands that need ModelMeta refuse it themselves
+        check_signature(self.session.get_inputs(), self.session.get_outputs(), meta, os.fsdecode(path))
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """p_fake for a float32 (N, 3, H, W) batch."""
