@@ -58,14 +58,14 @@ class OnnxBackend:
                                 "CUDA/cuDNN libraries are missing). Use --device cpu or auto.")
 
     def _check_signature(self, path: str | os.PathLike) -> None:
-        from imgcheck.infer.errors import ModelMetaError
-        from imgcheck.infer.model_files import read_meta
+        from imgcheck.infer.meta import ONNX_METADATA_KEY, parse_meta
         from imgcheck.infer.model_safety import check_signature
+        from imgcheck.infer.onnx_proto import read_onnx_header
 
-        try:
-            meta = read_meta(path)
-        except ModelMetaError:
+        raw = read_onnx_header(path).metadata_props.get(ONNX_METADATA_KEY)  # by content: staged files have odd names
+        if raw is None:
             return  # a bare ONNX file: commands that need ModelMeta refuse it themselves
+        meta = parse_meta(raw, os.fsdecode(path))
         check_signature(self.session.get_inputs(), self.session.get_outputs(), meta, os.fsdecode(path))
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
