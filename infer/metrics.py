@@ -74,15 +74,21 @@ def _suite(skm: Any, y: np.ndarray, p: np.ndarray, predicted: np.ndarray, both_c
     }
 
 
+def calibration_bins(y_true: np.ndarray, p_positive: np.ndarray, bins: int = ECE_BINS
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per equal-width bin of p_positive (p == 1.0 in the last bin): sample count, positives, sum of p."""
+    y = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(p_positive, dtype=np.float64)
+    which = np.minimum((p * bins).astype(np.int64), bins - 1)
+    return (np.bincount(which, minlength=bins), np.bincount(which, weights=y, minlength=bins),
+            np.bincount(which, weights=p, minlength=bins))
+
+
 def expected_calibration_error(y_true: np.ndarray, p_positive: np.ndarray, bins: int = ECE_BINS) -> float:
     """ECE of the positive-class probability: the mean over `bins` equal-width bins of |fraction positive -
     mean probability|, weighted by the bin's share of samples (the gap the reliability diagram shows)."""
-    y = np.asarray(y_true, dtype=np.float64)
-    p = np.asarray(p_positive, dtype=np.float64)
-    which = np.minimum((p * bins).astype(np.int64), bins - 1)  # p == 1.0 falls in the last bin
-    count = np.bincount(which, minlength=bins)
-    gap = np.abs(np.bincount(which, weights=y, minlength=bins) - np.bincount(which, weights=p, minlength=bins))
-    return float(gap.sum() / count.sum())
+    count, positives, sum_p = calibration_bins(y_true, p_positive, bins)
+    return float(np.abs(positives - sum_p).sum() / count.sum())
 
 
 def tpr_at_fpr(y_true: np.ndarray, p_positive: np.ndarray, max_fpr: float) -> float:

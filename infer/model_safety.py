@@ -34,11 +34,14 @@ def check_signature(inputs: list[Any], outputs: list[Any], meta: ModelMeta, name
     def fail(what: str) -> None:
         raise ModelFileError(f"{name}: refused: {what}. Re-export the model with `imgcheck export`.")
 
-    if len(inputs) != 1:
-        fail(f"it has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); imgcheck feeds exactly one image batch")
-    image = inputs[0]
-    if image.type != "tensor(float)":
-        fail(f"its input {image.name!r} is {image.type}, not tensor(float)")
+    def single_float(args: list[Any], kind: str, role: str) -> Any:
+        if len(args) != 1:
+            fail(f"it has {len(args)} {kind}s ({', '.join(a.name for a in args)}); imgcheck {role}")
+        if args[0].type != "tensor(float)":
+            fail(f"its {kind} {args[0].name!r} is {args[0].type}, not tensor(float)")
+        return args[0]
+
+    image = single_float(inputs, "input", "feeds exactly one image batch")
     shape = list(image.shape)
     if len(shape) != 4:
         fail(f"its input {image.name!r} has shape {shape}; ModelMeta says [N, {', '.join(map(str, meta.input_size))}]")
@@ -46,11 +49,7 @@ def check_signature(inputs: list[Any], outputs: list[Any], meta: ModelMeta, name
         if isinstance(actual, int) and actual != expected:
             fail(f"its input {image.name!r} has shape {shape}, but ModelMeta's input_size is "
                  f"{list(meta.input_size)} (axis {axis}: {actual} != {expected})")
-    if len(outputs) != 1:
-        fail(f"it has {len(outputs)} outputs; imgcheck reads exactly one score per image")
-    score = outputs[0]
-    if score.type != "tensor(float)":
-        fail(f"its output {score.name!r} is {score.type}, not tensor(float)")
+    score = single_float(outputs, "output", "reads exactly one score per image")
     out_shape = list(score.shape)
     per_image = len(out_shape) == 1 or (len(out_shape) == 2 and not (isinstance(out_shape[1], int) and out_shape[1] != 1))
     if not per_image:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from imgcheck.infer.metrics import ECE_BINS, METRIC_KEYS, format_metric
+from imgcheck.infer.metrics import ECE_BINS, METRIC_KEYS, calibration_bins, format_metric
 
 PLOTS = {
     "roc.png": "ROC curve",
@@ -90,13 +90,11 @@ def _confusion(ax, matrix: list[list[int]]) -> None:  # noqa: ANN001
 
 
 def _reliability(ax, y: np.ndarray, p: np.ndarray) -> None:  # noqa: ANN001
-    edges = np.linspace(0, 1, ECE_BINS + 1)
-    which = np.minimum((p * ECE_BINS).astype(int), ECE_BINS - 1)
-    count = np.bincount(which, minlength=ECE_BINS)
+    count, positives, _ = calibration_bins(y, p, ECE_BINS)
     filled = count > 0
-    centres = (edges[:-1] + edges[1:]) / 2
-    fraction = np.bincount(which, weights=y, minlength=ECE_BINS)[filled] / count[filled]
-    ax.bar(centres[filled], fraction, width=1 / ECE_BINS, edgecolor="black", alpha=0.7, label="fraction FAKE")
+    centres = (np.arange(ECE_BINS) + 0.5) / ECE_BINS
+    ax.bar(centres[filled], positives[filled] / count[filled], width=1 / ECE_BINS, edgecolor="black", alpha=0.7,
+           label="fraction FAKE")
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfect calibration")
     ax.set(xlabel="predicted p_fake (bin)", ylabel="fraction actually FAKE", xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="upper left")

@@ -60,8 +60,13 @@ def open_model(model_path: str, device: str, workers: int) -> tuple[ModelMeta, C
 
     meta = read_meta(model_path)
     model_format = format_of(model_path)
-    options = {"threads": max(1, (os.cpu_count() or 1) - workers)} if model_format.runtime == "onnxruntime" else {}
+    options = {"threads": runtime_threads(workers)} if model_format.runtime == "onnxruntime" else {}
     return meta, model_format.load_backend(model_path, device=device, **options)
+
+
+def runtime_threads(workers: int) -> int:
+    """The model runtime's threads during a scan: the cores the decoding workers leave (at least one)."""
+    return max(1, (os.cpu_count() or 1) - workers)
 
 
 def decode_chunk(paths: list[str], pre: Preprocessor | None = None) -> Chunk:

@@ -29,13 +29,15 @@ class TorchBackend:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         elif device == "cuda" and not torch.cuda.is_available():
             raise ImgcheckError("--device cuda: torch sees no CUDA GPU here. Use --device cpu or auto.")
-        if threads:
-            torch.set_num_threads(threads)
+        self.threads = threads
         self.device = torch.device(device)
         self.provider = f"{self.kind} ({device})"
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """p_fake for a float32 (N, 3, H, W) batch."""
+        # torch's thread count is process-wide: another backend may have changed it since this one was made
+        if self.threads and self._torch.get_num_threads() != self.threads:
+            self._torch.set_num_threads(self.threads)
         with self._torch.inference_mode():
             out = self.module(self._torch.from_numpy(batch).to(self.device))
             if self.logit_output:

@@ -122,6 +122,7 @@ def _measure(entries, folder: str, batch_sizes: list[int], devices: list[str], s
              warmup: int, repeat: int, threads: int, workers: int, console) -> list[dict[str, Any]]:  # noqa: ANN001
     from imgcheck.infer.bench import ready_tensors, time_decode, time_infer, time_scan
     from imgcheck.infer.discover import Selection, discover
+    from imgcheck.infer.scan import runtime_threads
 
     paths = list(discover([folder], Selection()))
     if not paths:
@@ -137,6 +138,8 @@ def _measure(entries, folder: str, batch_sizes: list[int], devices: list[str], s
                 console.print(f"[yellow]skipped {entry.name} on {device}:[/] {exc.format_message()}", highlight=False)
                 continue
             base = _describe(entry, device, backend, workers)
+            scan_threads = runtime_threads(workers)
+            scan_backend = entry.load(device, scan_threads) if "scan" in stages else None  # as `imgcheck scan` runs it
             preprocessing = json.dumps([entry.meta.input_size, entry.meta.interpolation, entry.meta.antialias,
                                         entry.meta.mean, entry.meta.std])
             for batch_size in batch_sizes:
@@ -155,9 +158,7 @@ def _measure(entries, folder: str, batch_sizes: list[int], devices: list[str], s
                     records.append({**base, "format": "-", "precision": "uint8", "device": "cpu",
                                     "provider": f"{workers} decoding worker(s)", "stage": "decode",
                                     "batch_size": batch_size, "threads": 0, **_pass_info(timing, warmup, repeat)})
-                if "scan" in stages:
-                    scan_threads = max(1, (os.cpu_count() or 1) - workers)
-                    scan_backend = entry.load(device, scan_threads)  # as `imgcheck scan` runs it
+                if scan_backend is not None:
                     with console.status(f"scan: {entry.name} on {device}, batch {batch_size}"):
                         timing = time_scan(folder, scan_backend, entry.meta, batch_size, workers, warmup, repeat,
                                            scan_backend.synchronize)
@@ -189,7 +190,9 @@ def _add_speedups(records: list[dict[str, Any]]) -> None:
         record["speedup"] = record["samples_per_sec"] / first[key]
 
 
-def _parse_gates(texts: tuple[str, ...]) -> list[tuple[str | None, str, float]]:
+def _parse_gates(texts: tuple[str, ...]):  # noqa: ANN202 - list of (stage or None, Gate)
+    from imgcheck.infer.gates import Gate
+
     gates = []
     for text in texts:
         key, sep, bound = text.partition("=")
@@ -201,19 +204,15 @@ def _parse_gates(texts: tuple[str, ...]) -> list[tuple[str | None, str, float]]:
         if not sep or metric not in GATE_KEYS or (dot and stage not in ("infer", "decode", "scan")) or value is None:
             raise click.BadParameter(f"{text!r}: expected [STAGE.]METRIC=VALUE with METRIC ips or speedup and STAGE "
                                      "infer, decode or scan", param_hint="--fail-below")
-        gates.append((stage or None, GATE_KEYS[metric], value))
+        gates.append((stage or None, Gate(GATE_KEYS[metric], value, "under")))
     return gates
 
 
-def _breaches(gates: list[tuple[str | None, str, float]], record: dict[str, Any]) -> list[str]:
-    messages = []
-    for stage, key, bound in gates:
-        if stage not in (None, record["stage"]):
-            continue
-        if record[key] < bound:
-            messages.append(f"{record['stage']} {record['model']} ({record['format']}, {record['provider']}, batch "
-                            f"{record['batch_size']}): {key} = {record[key]:,.2f} is below the bound {bound:g}")
-    return messages
+def _breaches(gates, record: dict[str, Any]) -> list[str]:  # noqa: ANN001
+    label = (f"{record['stage']} {record['model']} ({record['format']}, {record['provider']}, batch "
+             f"{record['batch_size']})")
+    return [f"{label}: {message}" for stage, gate in gates if stage in (None, record["stage"])
+            and (message := gate.breach(record))]
 
 
 def _print(records: list[dict[str, Any]], system: dict[str, Any], markdown: bool) -> None:

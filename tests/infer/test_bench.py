@@ -43,3 +43,21 @@ def test_synthetic_images_and_sizes(tmp_path):
     for bad in ("64", "0x3", "ax4"):
         with pytest.raises(ValueError):
             parse_size(bad)
+
+
+def test_each_torch_backend_runs_with_its_own_thread_count(tiny_files):
+    import torch
+
+    from imgcheck.infer.backends.torchscript import TorchScriptBackend
+
+    before = torch.get_num_threads()
+    try:
+        one = TorchScriptBackend(tiny_files["torchscript"], threads=1)
+        two = TorchScriptBackend(tiny_files["torchscript"], threads=2)  # torch's setting is process-wide
+        batch = np.zeros((1, 3, 32, 32), np.float32)
+        one(batch)
+        assert torch.get_num_threads() == 1
+        two(batch)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
