@@ -106,10 +106,10 @@ def markdown_table(title: str, entries: list[Entry], columns: tuple[tuple[str, s
     """A Markdown table with a bold best value in the accuracy and risk columns."""
     header = ["model", "evaluated on", *(label for _, label in columns)]
     lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * len(columns)]
+    best = {key: _best(entries, key) for key, _ in columns}
     for entry, cells in zip(entries, _cells(entries, columns)):
         for index, (key, _) in enumerate(columns, start=2):
-            best = _best(entries, key)
-            if best is not None and entry.metrics.get(key) == best:
+            if best[key] is not None and entry.metrics.get(key) == best[key]:
                 cells[index] = f"**{cells[index]}**"
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines)

@@ -127,7 +127,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
         console.print(_summary_table(stats, out))
     model = {"name": Path(model_path).name, "path": os.path.abspath(model_path), "sha256": model_sha256,
              "arch": meta.arch}
-    gates_passed = finish_evaluation(request, scores, threshold, model, inputs + ([files_from.name] if files_from else []), console, quiet)
+    scanned = inputs + ([files_from.name] if files_from else [])
+    gates_passed = finish_evaluation(request, scores, threshold, model, scanned, console, quiet)
     code = exit_code(kept_errors or bool(stats.verdicts.get("ERROR")), strict, gates_passed)
     if code:
         ctx.exit(code)
