@@ -128,7 +128,7 @@ def time_scan(folder: str, model: Callable[[np.ndarray], np.ndarray], meta: Mode
     from imgcheck.infer.discover import Selection, discover
     from imgcheck.infer.preprocess import Preprocessor
     from imgcheck.infer.scan import decoded_chunks, scan_rows
-    from imgcheck.infer.verdicts import CsvFormat
+    from imgcheck.infer.verdicts import CsvFormat, open_output
 
     pre = Preprocessor.from_meta(meta, draft=draft)
     count = sum(1 for _ in discover([folder], Selection()))
@@ -136,11 +136,11 @@ def time_scan(folder: str, model: Callable[[np.ndarray], np.ndarray], meta: Mode
         out = Path(scratch) / "verdicts.csv"
 
         def one_pass() -> None:
-            with open(out, "w", encoding="utf-8", errors="surrogateescape", newline="") as sink:
-                sink.write(CsvFormat.header())
+            sink, _ = open_output(str(out), CsvFormat(), resume=False)
+            with sink.stream:
                 chunks = decoded_chunks(discover([folder], Selection()), meta, batch_size, workers, draft=draft)
                 for rows in scan_rows(chunks, model, pre, meta.threshold, meta):
-                    sink.write(CsvFormat.encode(rows))
+                    sink.write(rows)
             synchronize()
 
         return _time_passes(one_pass, count, warmup, repeat)

@@ -3,7 +3,8 @@
 Order: the PATH arguments in the order given; inside a folder, entries sorted by name, files before
 sub-folders are entered. Inside folders, a file is chosen by its image extension (a broken link or an
 unreadable `x.jpg` then gets an ERROR row) or, without one, by its content (image magic bytes): a JPEG
-named `IMG_0001` is scanned, `notes.txt` is skipped. Files named explicitly are always scanned.
+named `IMG_0001` is scanned, `notes.txt` is skipped. A FIFO, socket or device is never opened: with an image
+extension it gets an ERROR row, without one it is skipped. Files named explicitly are always scanned.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import glob
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+from imgcheck.infer.regular_files import open_regular_file
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".gif", ".tif",
                               ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".ico", ".tga", ".avif", ".heic"})
@@ -70,7 +73,7 @@ def looks_like_image(path: str) -> bool:
     if os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS:
         return True
     try:
-        with open(path, "rb") as fh:
+        with open_regular_file(path) as fh:  # a FIFO or device is never read
             head = fh.read(16)
     except OSError:
         return False

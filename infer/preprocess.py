@@ -16,6 +16,7 @@ Colour rules (documented in the README):
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
@@ -27,6 +28,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgcheck.infer.errors import ImageDecodeError
 from imgcheck.infer.meta import ModelMeta
+from imgcheck.infer.regular_files import NotRegularFileError, open_regular_file
 
 ImageSource = Union[str, os.PathLike, bytes, BinaryIO]
 
@@ -47,6 +49,9 @@ _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 # imgcheck enforces its own pixel limit (max_pixels) before decoding, so Pillow's warning is noise.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+# Pillow warns about damaged metadata it skips ("Corrupt EXIF data"); the image still decodes, and a scan of a
+# million files must not print one warning per bad file.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 
 @dataclass(frozen=True)
@@ -102,40 +107,52 @@ def decode_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS,
     one-line reason for anything that is not a readable image of at most `max_pixels` pixels.
     """
     name = os.fsdecode(source) if isinstance(source, (str, os.PathLike)) else None
-    try:
-        if isinstance(source, bytes):
-            if not source:
+    if isinstance(source, bytes):
+        if not source:
+            raise ImageDecodeError("empty file (0 bytes)")
+        source = io.BytesIO(source)
+    with _open_file(source) if name is not None else contextlib.nullcontext(source) as stream:
+        try:
+            with Image.open(stream) as img:
+                width, height = img.size
+                if width * height > max_pixels:
+                    raise ImageDecodeError(
+                        f"image too large: {width}x{height} = {width * height:,} pixels exceeds the limit of "
+                        f"{max_pixels:,} (possible decompression bomb)"
+                    )
+                if draft_size and img.format == "JPEG":
+                    img.draft(None, draft_size)
+                img.load()
+                return to_rgb(_apply_exif_orientation(img))
+        except ImageDecodeError:
+            raise
+        except UnidentifiedImageError:
+            if name is not None and _is_empty_file(name):
                 raise ImageDecodeError("empty file (0 bytes)")
-            source = io.BytesIO(source)
-        with Image.open(source) as img:
-            width, height = img.size
-            if width * height > max_pixels:
-                raise ImageDecodeError(
-                    f"image too large: {width}x{height} = {width * height:,} pixels exceeds the limit of "
-                    f"{max_pixels:,} (possible decompression bomb)"
-                )
-            if draft_size and img.format == "JPEG":
-                img.draft(None, draft_size)
-            img.load()
-            return to_rgb(_apply_exif_orientation(img))
-    except ImageDecodeError:
-        raise
+            raise ImageDecodeError("not an image format Pillow can read")
+        except Image.DecompressionBombError as exc:
+            raise ImageDecodeError(f"image too large (possible decompression bomb): {_one_line(exc)}")
+        except OSError as exc:
+            raise ImageDecodeError(f"truncated or corrupt image data: {_one_line(exc)}")
+        except Exception as exc:  # any decoder failure on hostile bytes: one reason, never a crash
+            raise ImageDecodeError(f"corrupt image ({type(exc).__name__}): {_one_line(exc)}")
+
+
+def _open_file(path: str | os.PathLike) -> BinaryIO:
+    """Open an image file; a FIFO or device named x.jpg is refused, never read."""
+    try:
+        return open_regular_file(path)
+    except NotRegularFileError as exc:
+        raise ImageDecodeError("is a directory, not an image" if exc.kind == "a directory"
+                               else f"not a regular file ({exc.kind})")
     except FileNotFoundError:
         raise ImageDecodeError("file not found (deleted or a broken link?)")
     except PermissionError:
         raise ImageDecodeError("permission denied")
     except IsADirectoryError:
         raise ImageDecodeError("is a directory, not an image")
-    except UnidentifiedImageError:
-        if name is not None and _is_empty_file(name):
-            raise ImageDecodeError("empty file (0 bytes)")
-        raise ImageDecodeError("not an image format Pillow can read")
-    except Image.DecompressionBombError as exc:
-        raise ImageDecodeError(f"image too large (possible decompression bomb): {_one_line(exc)}")
     except OSError as exc:
-        raise ImageDecodeError(f"truncated or corrupt image data: {_one_line(exc)}")
-    except Exception as exc:  # any decoder failure on hostile bytes: one reason, never a crash
-        raise ImageDecodeError(f"corrupt image ({type(exc).__name__}): {_one_line(exc)}")
+        raise ImageDecodeError(f"cannot open: {exc.strerror or _one_line(exc)}")
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

@@ -8,6 +8,7 @@ batch, so a killed scan loses at most the batch it was writing (and `--resume` r
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import time
@@ -23,7 +24,7 @@ from imgcheck.infer.errors import ImageDecodeError
 from imgcheck.infer.meta import ModelMeta, parse_meta
 from imgcheck.infer.model_files import read_meta
 from imgcheck.infer.preprocess import Preprocessor
-from imgcheck.infer.verdicts import Row
+from imgcheck.infer.verdicts import OutputFormat, Row
 
 Chunk = tuple[list[str], np.ndarray, list[str]]  # paths, uint8 pixels of the readable ones, error per path ("" = ok)
 
@@ -161,15 +162,16 @@ def scan_rows(chunks: Iterable[Chunk], model: Callable[[np.ndarray], np.ndarray]
 
 
 def sidecar(model_path: str, model_sha256: str, meta: ModelMeta, provider: str, threshold: float, stats: ScanStats,
-            out: str, version: str) -> dict[str, Any]:
-    """The `<out>.json` record of a scan."""
+            out: str, version: str, fmt: OutputFormat) -> dict[str, Any]:
+    """The `<out>.json` record of a scan (`finished` is null while it runs)."""
     def iso(t: float | None) -> str | None:
         return None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat()
 
     return {
         "output": out, "model": {"path": os.path.abspath(model_path), "sha256": model_sha256,
                                  "meta": meta.to_dict()},
-        "provider": provider, "threshold": threshold,
+        "provider": provider, "threshold": threshold, "format": fmt.name,
+        "csv_formula_escape": fmt.name == "csv" and fmt.formula_escape,
         "counts": {"files": stats.files, "resumed_rows": stats.resumed, **{v: stats.verdicts.get(v, 0)
                                                                             for v in ("REAL", "FAKE", "ERROR")}},
         "errors": dict(stats.errors.most_common()),
@@ -181,7 +183,12 @@ def sidecar(model_path: str, model_sha256: str, meta: ModelMeta, provider: str, 
 def write_json(path: str, data: dict[str, Any]) -> None:
     """Write JSON atomically (temporary file, then rename)."""
     temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w") as fh:
-        json.dump(data, fh, indent=2)
-        fh.write("\n")
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w") as fh:
+            json.dump(data, fh, indent=2)
+            fh.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

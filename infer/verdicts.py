@@ -2,20 +2,27 @@
 
 CSV header is exactly `path,p_fake,verdict,error`; JSONL lines carry the same four fields. Paths that are
 not valid UTF-8 survive a round trip: they are written with surrogateescape (CSV) or as JSON escapes.
+
+Spreadsheet safety (on by default): a CSV cell that starts with `=`, `+`, `-`, `@`, tab or carriage return
+(OWASP's formula triggers), or with `'` itself, gets one leading `'`. Spreadsheets then show it as text instead
+of running it as a formula, and the escape stays reversible: a reader strips one leading `'` (`decode` does).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import IO
+from typing import BinaryIO, ClassVar, Union
 
 FIELDS = ("path", "p_fake", "verdict", "error")
 VERDICTS = ("REAL", "FAKE", "ERROR")
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_ESCAPE = "'"
 
 
 @dataclass(frozen=True)
@@ -28,27 +35,44 @@ class Row:
     error: str = ""
 
 
-class CsvFormat:
-    name, suffix = "csv", ".csv"
+def escape_formula(cell: str) -> str:
+    """`cell` with one leading `'` if a spreadsheet would read it as a formula (or it starts with `'`)."""
+    return _ESCAPE + cell if cell.startswith(FORMULA_TRIGGERS + (_ESCAPE,)) else cell
 
-    @staticmethod
-    def header() -> str:
+
+def _quoted(cell: str) -> str:
+    """RFC 4180 quoting. csv.writer with a "\\n" terminator would leave a lone "\\r" unquoted, and a reader
+    would split the row there."""
+    return '"' + cell.replace('"', '""') + '"' if any(c in cell for c in ',"\r\n') else cell
+
+
+def unescape_formula(cell: str) -> str:
+    """Undo `escape_formula`."""
+    return cell[1:] if cell.startswith(_ESCAPE) else cell
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    """Verdict rows as CSV; `formula_escape` makes cells spreadsheet-safe (see the module docstring)."""
+
+    formula_escape: bool = True
+    name: ClassVar[str] = "csv"
+
+    def header(self) -> str:
         return ",".join(FIELDS) + "\n"
 
-    @staticmethod
-    def encode(rows: Iterable[Row]) -> str:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        for r in rows:
-            writer.writerow([r.path, "" if r.p_fake is None else f"{r.p_fake:.6f}", r.verdict, r.error])
-        return buffer.getvalue()
+    def encode(self, rows: Iterable[Row]) -> str:
+        cell = escape_formula if self.formula_escape else str
+        return "".join(f"{_quoted(cell(r.path))},{'' if r.p_fake is None else f'{r.p_fake:.6f}'},{r.verdict},"
+                       f"{_quoted(cell(r.error))}\n" for r in rows)
 
-    @staticmethod
-    def decode(text: str) -> list[Row]:
+    def decode(self, text: str) -> list[Row]:
         """Complete rows of a CSV written by `encode` (after the header); a torn last row is dropped."""
         records = list(csv.reader(io.StringIO(text, newline="")))
         if not records or tuple(records[0]) != FIELDS:
             raise ValueError("not an imgcheck verdicts CSV (header differs)")
+        if self.formula_escape:
+            records[1:] = [[unescape_formula(c) for c in rec] for rec in records[1:]]
         rows = [_row(rec) for rec in records[1:]]
         if rows and (rows[-1] is None or not text.endswith("\n")):
             rows.pop()  # torn by a kill: rewritten whole on resume
@@ -57,20 +81,21 @@ class CsvFormat:
         return rows
 
 
+@dataclass(frozen=True)
 class JsonlFormat:
-    name, suffix = "jsonl", ".jsonl"
+    """Verdict rows as JSON lines (JSON needs no spreadsheet escaping; `formula_escape` is ignored)."""
 
-    @staticmethod
-    def header() -> str:
+    formula_escape: bool = False
+    name: ClassVar[str] = "jsonl"
+
+    def header(self) -> str:
         return ""
 
-    @staticmethod
-    def encode(rows: Iterable[Row]) -> str:
+    def encode(self, rows: Iterable[Row]) -> str:
         return "".join(json.dumps({"path": r.path, "p_fake": None if r.p_fake is None else round(r.p_fake, 6),
                                    "verdict": r.verdict, "error": r.error}) + "\n" for r in rows)
 
-    @staticmethod
-    def decode(text: str) -> list[Row]:
+    def decode(self, text: str) -> list[Row]:
         rows = []
         lines = text.split("\n")
         for index, line in enumerate(lines):
@@ -92,20 +117,74 @@ class JsonlFormat:
         return rows
 
 
-OUTPUT_FORMATS = {f.name: f for f in (CsvFormat, JsonlFormat)}
+OutputFormat = Union[CsvFormat, JsonlFormat]
+OUTPUT_FORMATS: dict[str, type[CsvFormat] | type[JsonlFormat]] = {f.name: f for f in (CsvFormat, JsonlFormat)}
 
 
-def open_output(path: str, fmt: type[CsvFormat] | type[JsonlFormat], resume: bool) -> tuple[IO[str], list[Row]]:
-    """Open `path` for writing verdicts. With `resume`, keep its complete rows (rewriting a torn tail) and
-    return them; otherwise start it afresh."""
+class OutputWriteError(OSError):
+    """Writing verdict rows failed (disk full, ...); the file still ends at its last complete row."""
+
+    def __init__(self, exc: OSError, rows_kept: int) -> None:
+        super().__init__(exc.errno, exc.strerror or str(exc))
+        self.rows_kept = rows_kept
+
+
+class VerdictSink:
+    """Appends encoded rows to a binary stream, one flushed write per batch. If a write fails (disk full), a
+    regular file is cut back to the end of its last complete row, so what is there stays valid for --resume."""
+
+    def __init__(self, stream: BinaryIO, fmt: OutputFormat, rows: int = 0) -> None:
+        self.stream, self.fmt, self.rows = stream, fmt, rows
+        self._good = self._position()
+
+    def write(self, rows: list[Row]) -> None:
+        """Encode and write `rows`; raises OutputWriteError (and rolls back) when the stream refuses them."""
+        self.write_text(self.fmt.encode(rows))
+        self.rows += len(rows)
+
+    def write_text(self, text: str) -> None:
+        data = memoryview(text.encode("utf-8", "surrogateescape"))
+        try:
+            while data:
+                written = self.stream.write(data)
+                data = data[written if written is not None else len(data):]
+            self.stream.flush()
+        except OSError as exc:
+            self._roll_back()
+            raise OutputWriteError(exc, self.rows) from exc
+        self._good = self._position()
+
+    def _position(self) -> int | None:
+        try:
+            return self.stream.tell() if self.stream.seekable() else None
+        except (OSError, ValueError):
+            return None
+
+    def _roll_back(self) -> None:
+        if self._good is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.truncate(self._good)
+            self.stream.seek(self._good)
+
+
+def open_output(path: str, fmt: OutputFormat, resume: bool, written_with: OutputFormat | None = None
+                ) -> tuple[VerdictSink, list[Row]]:
+    """Open `path` for writing verdicts. With `resume`, keep its complete rows (decoded as `written_with`, the
+    format that wrote them, then rewritten in `fmt`) and return them; otherwise start it afresh."""
     done: list[Row] = []
     if resume and os.path.exists(path):
         with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
-            done = fmt.decode(fh.read())
-    fh = open(path, "w", encoding="utf-8", errors="surrogateescape", newline="")
-    fh.write(fmt.header() + fmt.encode(done))
-    fh.flush()
-    return fh, done
+            done = (written_with or fmt).decode(fh.read())
+    stream = open(path, "wb", buffering=0)
+    sink = VerdictSink(stream, fmt)
+    try:
+        sink.write_text(fmt.header() + fmt.encode(done))
+    except OSError:
+        stream.close()
+        raise
+    sink.rows = len(done)
+    return sink, done
 
 
 def _row(record: list[str]) -> Row | None:

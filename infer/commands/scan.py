@@ -37,14 +37,18 @@ from imgcheck.infer.verdicts import OUTPUT_FORMATS
               help="FAKE when p_fake >= this [default: the model's own threshold].")
 @click.option("--no-draft", is_flag=True, help="Decode large JPEGs at full size (slower; see README).")
 @click.option("--resume", is_flag=True, help="Keep the rows already in --out and scan only the remaining files.")
+@click.option("--csv-formula-escape/--no-csv-formula-escape", "formula_escape", default=True, show_default=True,
+              help="Prefix ' to CSV cells that start with = + - @ tab CR or ', so spreadsheets show hostile file "
+                   "names as text (read back by stripping one leading ').")
 @click.option("--strict", is_flag=True, help="Exit 1 (not 3) when some files could not be read.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary.")
 @evaluation_options
 @click.pass_context
 def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out: str, output_format: str | None,
          recursive: bool, include: tuple[str, ...], exclude: tuple[str, ...], files_from, batch_size: int,
-         workers: int | None, device: str, threshold: float | None, no_draft: bool, resume: bool, strict: bool,
-         quiet: bool, labels_file: str | None, metrics_file: str | None, metrics_json: bool, report_dir: str | None,
+         workers: int | None, device: str, threshold: float | None, no_draft: bool, resume: bool,
+         formula_escape: bool, strict: bool, quiet: bool, labels_file: str | None, metrics_file: str | None,
+         metrics_json: bool, report_dir: str | None,
          fail_under: tuple[str, ...], fail_over: tuple[str, ...]) -> None:
     """Scan images (files, folders, globs) and write one verdict row per file.
 
@@ -60,7 +64,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
     from imgcheck.infer.evaluation import LabeledScores
     from imgcheck.infer.model_files import file_sha256
     from imgcheck.infer.preprocess import Preprocessor
-    from imgcheck.infer.scan import ScanStats, decoded_chunks, open_model, scan_rows, sidecar, write_json
+    from imgcheck.infer.scan import ScanStats, decoded_chunks, open_model, scan_rows, sidecar
     from imgcheck.infer.version import imgcheck_version
 
     if not paths and files_from is None:
@@ -77,7 +81,12 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
     request = EvaluationRequest.from_options(labels_file, metrics_file, metrics_json, report_dir, fail_under,
                                              fail_over)
     scores = LabeledScores(make_labeler(labels_file))
-    fmt = OUTPUT_FORMATS[output_format or ("jsonl" if out.endswith(".jsonl") else "csv")]
+    fmt = OUTPUT_FORMATS[output_format or ("jsonl" if out.endswith(".jsonl") else "csv")](formula_escape)
+    stream_output = to_stdout or _is_special_file(out)  # stdout, /dev/full, a FIFO: no lock, sidecar or resume
+    if resume and stream_output:
+        raise click.UsageError(f"--resume needs a regular output file; {out} is not one")
+    if not stream_output:
+        _check_folder_exists(out)
     workers = (os.cpu_count() or 1) if workers is None else workers
     meta, backend = open_model(model_path, device, workers)
     threshold = meta.threshold if threshold is None else threshold
@@ -90,7 +99,15 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
     if files_from is not None:
         sources.append(read_file_list(files_from))
 
-    with _output(out, fmt, resume, to_stdout) as (sink, kept):
+    model_sha256 = file_sha256(model_path)
+
+    def write_sidecar() -> None:  # at the start (it records how the CSV is escaped, for --resume) and at the end
+        if not stream_output:
+            _write_sidecar(f"{out}.json", sidecar(model_path, model_sha256, meta, backend.provider, threshold, stats,
+                                                  out, imgcheck_version(), fmt))
+
+    with _output(out, fmt, resume, stream_output) as (sink, kept):
+        write_sidecar()
         stats.resumed = len(kept)
         scores.add(kept)
         done = {row.path for row in kept}
@@ -112,17 +129,13 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
         with _progress(console, quiet, count_remaining) as advance:
             chunks = decoded_chunks(todo, meta, batch_size, workers, draft=not no_draft)
             for rows in scan_rows(chunks, backend, pre, threshold, meta):
-                sink.write(fmt.encode(rows))
-                sink.flush()
+                _write_rows(sink, rows, out)
                 stats.add(rows)
                 scores.add(rows)
                 stats.seconds = time.perf_counter() - start
                 advance(len(rows))
         stats.finished = time.time()
-    model_sha256 = file_sha256(model_path)
-    if not to_stdout:
-        write_json(f"{out}.json", sidecar(model_path, model_sha256, meta, backend.provider, threshold, stats, out,
-                                          imgcheck_version()))
+    write_sidecar()
     if not quiet:
         console.print(_summary_table(stats, out))
     model = {"name": Path(model_path).name, "path": os.path.abspath(model_path), "sha256": model_sha256,
@@ -135,27 +148,85 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
 
 
 @contextlib.contextmanager
-def _output(out: str, fmt, resume: bool, to_stdout: bool) -> Iterator[tuple]:  # noqa: ANN001
-    """The open verdict sink and the paths already done; holds `<out>.lock` while writing a file."""
-    from imgcheck.infer.verdicts import open_output
+def _output(out: str, fmt, resume: bool, stream_output: bool) -> Iterator[tuple]:  # noqa: ANN001
+    """The verdict sink and the rows already done; holds `<out>.lock` while writing a regular file."""
+    from imgcheck.infer.verdicts import VerdictSink, open_output
 
-    if to_stdout:
-        sys.stdout.write(fmt.header())
-        yield sys.stdout, []
-        sys.stdout.flush()
+    if stream_output:
+        try:
+            with contextlib.ExitStack() as stack:
+                if out == "-":
+                    sys.stdout.flush()
+                    stream = sys.stdout.buffer
+                else:
+                    stream = stack.enter_context(open(out, "wb", buffering=0))
+                sink = VerdictSink(stream, fmt)
+                sink.write_text(fmt.header())
+                yield sink, []
+        except OSError as exc:
+            raise ImgcheckError(f"cannot write {out}: {exc.strerror or exc}")
         return
     lock = f"{out}.lock"
     _take_lock(lock)
     try:
         try:
-            sink, done = open_output(out, fmt, resume)
+            sink, done = open_output(out, fmt, resume, _format_written(out, fmt) if resume else None)
         except (OSError, ValueError) as exc:
-            raise ImgcheckError(f"cannot write {out}: {exc}")
-        with sink:
+            raise ImgcheckError(f"cannot write {out}: {getattr(exc, 'strerror', None) or exc}")
+        with sink.stream:
             yield sink, done
     finally:
         with contextlib.suppress(OSError):
             os.unlink(lock)
+
+
+def _write_rows(sink, rows: list, out: str) -> None:  # noqa: ANN001
+    from imgcheck.infer.verdicts import OutputWriteError
+
+    try:
+        sink.write(rows)
+    except OutputWriteError as exc:
+        raise ImgcheckError(f"cannot write {out}: {exc.strerror}. The {exc.rows_kept:,} rows before this batch are "
+                            "complete; make room and rerun with --resume to finish.")
+
+
+def _write_sidecar(path: str, record: dict) -> None:
+    from imgcheck.infer.scan import write_json
+
+    try:
+        write_json(path, record)
+    except OSError as exc:
+        raise ImgcheckError(f"cannot write the scan record {path}: {exc.strerror or exc}")
+
+
+def _format_written(out: str, fmt):  # noqa: ANN001, ANN202
+    """The format that wrote `out`, by its sidecar: resume must decode the kept rows as they were escaped. A sidecar
+    without the field is from before CSV escaping existed (raw); without a sidecar, assume the current format."""
+    import json
+
+    try:
+        with open(f"{out}.json") as fh:
+            record = json.load(fh)
+    except (OSError, ValueError):
+        return fmt
+    return type(fmt)(bool(record.get("csv_formula_escape", False))) if isinstance(record, dict) else fmt
+
+
+def _is_special_file(path: str) -> bool:
+    """True for an existing output that is not a regular file (/dev/full, /dev/null, a FIFO)."""
+    import stat
+
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _check_folder_exists(out: str) -> None:
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise ImgcheckError(f"cannot write {out}: the folder {folder} does not exist; create it or choose another "
+                            "--out.")
 
 
 def _take_lock(lock: str) -> None:
@@ -165,8 +236,8 @@ def _take_lock(lock: str) -> None:
         except FileExistsError:
             owner = _lock_owner(lock)
             if owner is not None and owner != os.getpid() and _alive(owner):
-                raise ImgcheckError(f"another imgcheck scan (pid {owner}) is writing {lock[:-5]}; wait for it to finish "
-                                    "or choose another --out.")
+                raise ImgcheckError(f"another imgcheck scan (pid {owner}) is writing {lock[:-5]}; wait for it to "
+                                    "finish or choose another --out.")
             with contextlib.suppress(OSError):
                 os.unlink(lock)  # left behind by a scan that was killed
             continue

@@ -110,15 +110,15 @@ def test_permission_denied_is_an_error_row(tmp_path, monkeypatch):
     from imgcheck.infer.errors import ImageDecodeError
     from imgcheck.infer.preprocess import decode_image
 
-    path = _image(tmp_path / "locked.png")
-    real_open = open
+    path = _image(tmp_path / "locked.png")  # chmod 000 does not stop root, so the refusal is simulated
+    real_open = os.open
 
     def guarded_open(file, *args, **kwargs):
         if os.fspath(file) == str(path):
             raise PermissionError(13, "Permission denied")
         return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr("builtins.open", guarded_open)
+    monkeypatch.setattr("imgcheck.infer.regular_files.os.open", guarded_open)
     with pytest.raises(ImageDecodeError, match="permission denied"):
         decode_image(path)
 
@@ -139,7 +139,7 @@ def test_hostile_names_round_trip_through_csv_and_jsonl(runner, tiny_files, tmp_
                                      "--workers", "0", "--quiet"])
         assert result.exit_code == 0, result.output
         with open(out, encoding="utf-8", errors="surrogateescape", newline="") as fh:
-            rows = (CsvFormat if fmt == "csv" else JsonlFormat).decode(fh.read())
+            rows = (CsvFormat() if fmt == "csv" else JsonlFormat()).decode(fh.read())
         assert sorted(r.path for r in rows) == expected
         assert all(os.path.exists(os.fsencode(r.path)) for r in rows)
 
@@ -302,10 +302,11 @@ def test_draft_decoding_of_large_jpegs_barely_moves_p_fake(tiny_files, tmp_path)
 
 
 def test_csv_decode_rejects_damage_in_the_middle():
-    text = CsvFormat.header() + CsvFormat.encode([Row("a", 0.5, "FAKE"), Row("b", None, "ERROR", "x")])
-    assert [r.path for r in CsvFormat.decode(text)] == ["a", "b"]
+    csv_format = CsvFormat()
+    text = csv_format.header() + csv_format.encode([Row("a", 0.5, "FAKE"), Row("b", None, "ERROR", "x")])
+    assert [r.path for r in csv_format.decode(text)] == ["a", "b"]
     with pytest.raises(ValueError, match="damaged"):
-        CsvFormat.decode(text.replace("a,0.500000,FAKE", "a,zz,FAKE"))
+        csv_format.decode(text.replace("a,0.500000,FAKE", "a,zz,FAKE"))
 
 
 _REPORT_PEAK_RSS = """
