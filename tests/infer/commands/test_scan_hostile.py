@@ -57,3 +57,22 @@ def test_a_fifo_without_a_suffix_is_skipped_and_never_opened(tmp_path):
     walker.join(10)
     assert not walker.is_alive(), "discover blocked on a FIFO"
     assert found == [str(tmp_path / "pipe.png")]
+
+
+def test_model_files_that_are_not_models_exit_1_with_one_line(runner, tiny_files, tmp_path):
+    good = tiny_files["onnx"].read_bytes()
+    next(k for k in KINDS if k.expect == VERDICT).make(tmp_path)  # the ordinary PNG
+    image = next(tmp_path.glob("*.png"))
+    broken = {"empty.onnx": b"", "text.onnx": b"not a model\n", "noise.onnx": os.urandom(4096),
+              "half.onnx": good[: len(good) // 2], "cut_end.onnx": good[:-16], "zeros.onnx": bytes(len(good)),
+              "trailing_junk.onnx": good + good[:100]}
+    for name, data in broken.items():
+        model = tmp_path / name
+        model.write_bytes(data)
+        for command in (["scan", str(image), "--model", str(model), "--out", str(tmp_path / "v.csv")],
+                        ["info", str(model)], ["bench", str(model), "--stages", "infer"]):
+            result = runner.invoke(cli, command)
+            message = result.stderr.strip()
+            assert result.exit_code == 1, (name, command[0], result.output)
+            assert message.startswith("Error:") and "Traceback" not in message and len(message.splitlines()) <= 2, \
+                (name, command[0], message)
