@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.imgcheck-installed
-EXTRAS ?= cpu,train,dev
+EXTRAS ?= cpu,train,dev,ray
 DEMO_DIR ?= demo
 
 .PHONY: venv demo test test-fast clean

@@ -147,18 +147,24 @@ def error_kind(reason: str) -> str:
 def scan_rows(chunks: Iterable[Chunk], model: Callable[[np.ndarray], np.ndarray], pre: Preprocessor,
               threshold: float, meta: ModelMeta) -> Iterator[list[Row]]:
     """Run the model on each decoded chunk and yield its rows, in input order."""
-    positive, negative = meta.positive_class, meta.negative_class
     for paths, pixels, errors in chunks:
         p_fake = model(pre.normalize(pixels)) if len(pixels) else np.empty(0, np.float32)
-        scores = iter(p_fake.tolist())
-        rows = []
-        for path, error in zip(paths, errors):
-            if error:
-                rows.append(Row(path, None, "ERROR", error))
-            else:
-                p = next(scores)
-                rows.append(Row(path, p, positive if p >= threshold else negative))
-        yield rows
+        yield verdict_rows(paths, p_fake.tolist(), errors, threshold, meta)
+
+
+def verdict_rows(paths: list[str], scores: Iterable[float], errors: list[str], threshold: float, meta: ModelMeta
+                 ) -> list[Row]:
+    """One row per path: ERROR with its reason, else the next score and its verdict (FAKE when >= threshold).
+    `scores` holds one value per readable path, in order; every engine builds its rows here."""
+    scores = iter(scores)
+    rows = []
+    for path, error in zip(paths, errors):
+        if error:
+            rows.append(Row(path, None, "ERROR", error))
+        else:
+            p = next(scores)
+            rows.append(Row(path, p, meta.positive_class if p >= threshold else meta.negative_class))
+    return rows
 
 
 def sidecar(model_path: str, model_sha256: str, meta: ModelMeta, provider: str, threshold: float, stats: ScanStats,

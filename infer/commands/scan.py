@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
 from imgcheck.infer.commands.labeled import evaluation_options
-from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.verdicts import OUTPUT_FORMATS
 
 
@@ -33,6 +30,14 @@ from imgcheck.infer.verdicts import OUTPUT_FORMATS
               help="Decoding processes [default: CPU count; 0 decodes in this process].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="auto tries CUDA, then CPU; the provider that runs is reported.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine's processes; ray: Ray Data tasks and actors (needs the `ray` extra).")
+@click.option("--ray-address", default=None,
+              help="With --engine ray: auto or ray://HOST:PORT joins a cluster [default: start a local instance].")
+@click.option("--num-workers", type=click.IntRange(min=1), default=None,
+              help="With --engine ray: model actors [default: one per CPU of the cluster, or per GPU share].")
+@click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="With --engine ray: GPUs per model actor; above 0 the actors run CUDA.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
               help="FAKE when p_fake >= this [default: the model's own threshold].")
 @click.option("--no-draft", is_flag=True, help="Decode large JPEGs at full size (slower; see README).")
@@ -46,7 +51,8 @@ from imgcheck.infer.verdicts import OUTPUT_FORMATS
 @click.pass_context
 def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out: str, output_format: str | None,
          recursive: bool, include: tuple[str, ...], exclude: tuple[str, ...], files_from, batch_size: int,
-         workers: int | None, device: str, threshold: float | None, no_draft: bool, resume: bool,
+         workers: int | None, device: str, engine: str, ray_address: str | None, num_workers: int | None,
+         gpus_per_worker: float, threshold: float | None, no_draft: bool, resume: bool,
          formula_escape: bool, strict: bool, quiet: bool, labels_file: str | None, metrics_file: str | None,
          metrics_json: bool, report_dir: str | None,
          fail_under: tuple[str, ...], fail_over: tuple[str, ...]) -> None:
@@ -54,6 +60,11 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
 
     Images under REAL/ and FAKE/ folders (or named in --labels) are also scored: a metric table, and
     with --metrics/--json/--report/--fail-under, files, plots and CI gates.
+
+    \b
+    With --engine ray the same scan runs on Ray Data (a local instance, or a cluster with
+    --ray-address) and writes the same rows; PATH may then also be an s3://, gs:// or other
+    URI that pyarrow reads.
 
     \b
     Exit codes: 0 every file scanned (and every gate passed); 3 some files got ERROR rows (1 with
@@ -65,6 +76,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
     from imgcheck.infer.model_files import file_sha256
     from imgcheck.infer.preprocess import Preprocessor
     from imgcheck.infer.scan import ScanStats, decoded_chunks, open_model, scan_rows, sidecar
+    from imgcheck.infer.scan_output import (check_folder_exists, is_special_file, open_verdict_output, write_rows,
+                                            write_sidecar)
     from imgcheck.infer.version import imgcheck_version
 
     if not paths and files_from is None:
@@ -82,32 +95,50 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
                                              fail_over)
     scores = LabeledScores(make_labeler(labels_file))
     fmt = OUTPUT_FORMATS[output_format or ("jsonl" if out.endswith(".jsonl") else "csv")](formula_escape)
-    stream_output = to_stdout or _is_special_file(out)  # stdout, /dev/full, a FIFO: no lock, sidecar or resume
+    stream_output = to_stdout or is_special_file(out)  # stdout, /dev/full, a FIFO: no lock, sidecar or resume
     if resume and stream_output:
         raise click.UsageError(f"--resume needs a regular output file; {out} is not one")
     if not stream_output:
-        _check_folder_exists(out)
+        check_folder_exists(out)
+    ray_options = _ray_options(engine, device, ray_address, num_workers, gpus_per_worker, workers, quiet)
+    if ray_options is not None:
+        device = "cpu"  # the driver only opens the model to check it; the actors run it
     workers = (os.cpu_count() or 1) if workers is None else workers
     meta, backend = open_model(model_path, device, workers)
     threshold = meta.threshold if threshold is None else threshold
+    ray_scan = None
+    if ray_options is not None:
+        from imgcheck.infer.ray_engine import RayScan
+
+        ray_scan = RayScan(model_path, meta, threshold, batch_size, ray_options, draft=not no_draft)
     pre = Preprocessor.from_meta(meta, draft=not no_draft)
     stats = ScanStats()
 
     inputs = list(paths)
     selection = Selection(recursive, include, exclude)
+    if ray_scan is not None:
+        from imgcheck.infer.ray_engine import list_inputs  # the local rules, and s3://, gs://, ... URIs
+
+        discover = list_inputs
     sources = [discover(inputs, selection)] if inputs else []
     if files_from is not None:
         sources.append(read_file_list(files_from))
 
     model_sha256 = file_sha256(model_path)
 
-    def write_sidecar() -> None:  # at the start (it records how the CSV is escaped, for --resume) and at the end
-        if not stream_output:
-            _write_sidecar(f"{out}.json", sidecar(model_path, model_sha256, meta, backend.provider, threshold, stats,
-                                                  out, imgcheck_version(), fmt))
+    def provider() -> str:
+        if ray_scan is None:
+            return backend.provider
+        return ", ".join(sorted(ray_scan.providers)) or "not started"
 
-    with _output(out, fmt, resume, stream_output) as (sink, kept):
-        write_sidecar()
+    def record_scan() -> None:  # at the start (it records how the CSV is escaped, for --resume) and at the end
+        if not stream_output:
+            record = sidecar(model_path, model_sha256, meta, provider(), threshold, stats, out, imgcheck_version(),
+                             fmt)
+            write_sidecar(f"{out}.json", {**record, "engine": engine})
+
+    with open_verdict_output(out, fmt, resume, stream_output) as (sink, kept):
+        record_scan()
         stats.resumed = len(kept)
         scores.add(kept)
         done = {row.path for row in kept}
@@ -118,8 +149,10 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
 
         console = Console(stderr=True)
         if not quiet:
-            console.print(f"scanning with {Path(model_path).name} ({meta.arch}) on {backend.provider}, "
-                          f"threshold {threshold:g}, {workers} decoding worker(s)", soft_wrap=True)
+            where = (f"on Ray ({ray_address or 'a local instance'})" if ray_scan else
+                     f"on {backend.provider}, {workers} decoding worker(s)")
+            console.print(f"scanning with {Path(model_path).name} ({meta.arch}) {where}, threshold {threshold:g}",
+                          soft_wrap=True)
         start = time.perf_counter()
         def count_remaining() -> int | None:  # walks the folders a second time, in a thread, for the ETA
             if files_from is not None:
@@ -127,15 +160,19 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
             return sum(1 for p in discover(inputs, selection) if p not in done)
 
         with _progress(console, quiet, count_remaining) as advance:
-            chunks = decoded_chunks(todo, meta, batch_size, workers, draft=not no_draft)
-            for rows in scan_rows(chunks, backend, pre, threshold, meta):
-                _write_rows(sink, rows, out)
+            if ray_scan is not None:
+                batches = ray_scan.rows(todo)
+            else:
+                batches = scan_rows(decoded_chunks(todo, meta, batch_size, workers, draft=not no_draft), backend, pre,
+                                    threshold, meta)
+            for rows in batches:
+                write_rows(sink, rows, out)
                 stats.add(rows)
                 scores.add(rows)
                 stats.seconds = time.perf_counter() - start
                 advance(len(rows))
         stats.finished = time.time()
-    write_sidecar()
+    record_scan()
     if not quiet:
         console.print(_summary_table(stats, out))
     model = {"name": Path(model_path).name, "path": os.path.abspath(model_path), "sha256": model_sha256,
@@ -147,124 +184,21 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
         ctx.exit(code)
 
 
-@contextlib.contextmanager
-def _output(out: str, fmt, resume: bool, stream_output: bool) -> Iterator[tuple]:  # noqa: ANN001
-    """The verdict sink and the rows already done; holds `<out>.lock` while writing a regular file."""
-    from imgcheck.infer.verdicts import VerdictSink, open_output
-
-    if stream_output:
-        try:
-            with contextlib.ExitStack() as stack:
-                if out == "-":
-                    sys.stdout.flush()
-                    stream = sys.stdout.buffer
-                else:
-                    stream = stack.enter_context(open(out, "wb", buffering=0))
-                sink = VerdictSink(stream, fmt)
-                sink.write_text(fmt.header())
-                yield sink, []
-        except OSError as exc:
-            raise ImgcheckError(f"cannot write {out}: {exc.strerror or exc}")
-        return
-    lock = f"{out}.lock"
-    _take_lock(lock)
-    try:
-        try:
-            sink, done = open_output(out, fmt, resume, _format_written(out, fmt) if resume else None)
-        except (OSError, ValueError) as exc:
-            raise ImgcheckError(f"cannot write {out}: {getattr(exc, 'strerror', None) or exc}")
-        with sink.stream:
-            yield sink, done
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(lock)
-
-
-def _write_rows(sink, rows: list, out: str) -> None:  # noqa: ANN001
-    from imgcheck.infer.verdicts import OutputWriteError
-
-    try:
-        sink.write(rows)
-    except OutputWriteError as exc:
-        raise ImgcheckError(f"cannot write {out}: {exc.strerror}. The {exc.rows_kept:,} rows before this batch are "
-                            "complete; make room and rerun with --resume to finish.")
-
-
-def _write_sidecar(path: str, record: dict) -> None:
-    from imgcheck.infer.scan import write_json
-
-    try:
-        write_json(path, record)
-    except OSError as exc:
-        raise ImgcheckError(f"cannot write the scan record {path}: {exc.strerror or exc}")
-
-
-def _format_written(out: str, fmt):  # noqa: ANN001, ANN202
-    """The format that wrote `out`, by its sidecar: resume must decode the kept rows as they were escaped. A sidecar
-    without the field is from before CSV escaping existed (raw); without a sidecar, assume the current format."""
-    import json
-
-    try:
-        with open(f"{out}.json") as fh:
-            record = json.load(fh)
-    except (OSError, ValueError):
-        return fmt
-    return type(fmt)(bool(record.get("csv_formula_escape", False))) if isinstance(record, dict) else fmt
-
-
-def _is_special_file(path: str) -> bool:
-    """True for an existing output that is not a regular file (/dev/full, /dev/null, a FIFO)."""
-    import stat
-
-    try:
-        return not stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False
-
-
-def _check_folder_exists(out: str) -> None:
-    folder = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(folder):
-        raise ImgcheckError(f"cannot write {out}: the folder {folder} does not exist; create it or choose another "
-                            "--out.")
-
-
-def _take_lock(lock: str) -> None:
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            owner = _lock_owner(lock)
-            if owner is not None and owner != os.getpid() and _alive(owner):
-                raise ImgcheckError(f"another imgcheck scan (pid {owner}) is writing {lock[:-5]}; wait for it to "
-                                    "finish or choose another --out.")
-            with contextlib.suppress(OSError):
-                os.unlink(lock)  # left behind by a scan that was killed
-            continue
-        except OSError as exc:
-            raise ImgcheckError(f"cannot write {lock[:-5]}: {exc.strerror or exc}")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(str(os.getpid()))
-        return
-    raise ImgcheckError(f"cannot take the lock {lock}")
-
-
-def _lock_owner(lock: str) -> int | None:
-    try:
-        with open(lock) as fh:
-            return int(fh.read().strip() or 0) or None
-    except (OSError, ValueError):
+def _ray_options(engine: str, device: str, address: str | None, num_workers: int | None, gpus_per_worker: float,
+                 decode_tasks: int | None, quiet: bool):  # noqa: ANN202
+    """RayOptions for `--engine ray` (None for the local engine), after checking the options agree."""
+    if engine != "ray":
+        if address or num_workers or gpus_per_worker:
+            raise click.UsageError("--ray-address, --num-workers and --gpus-per-worker need --engine ray")
         return None
+    from imgcheck.infer.ray_engine import RayOptions, import_ray
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    if device == "cuda" and not gpus_per_worker:
+        raise click.UsageError("--engine ray --device cuda needs --gpus-per-worker above 0")
+    if device == "cpu" and gpus_per_worker:
+        raise click.UsageError("--device cpu contradicts --gpus-per-worker; leave one out")
+    import_ray()  # a clear error before any work when the extra is missing
+    return RayOptions(address, num_workers, gpus_per_worker, decode_tasks, quiet)
 
 
 @contextlib.contextmanager
