@@ -205,18 +205,18 @@ class RayScan:
         ray = import_ray()
         if not ray.is_initialized():
             try:
-                ray.init(address=self.options.address, include_dashboard=False,
-                         logging_level=logging.WARNING if self.options.quiet else logging.INFO)
+                ray.init(address=self.options.address, include_dashboard=False, logging_level=logging.WARNING)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ImgcheckError(f"cannot start or reach Ray at {self.options.address or 'a new local instance'}:"
                                     f" {exc}") from None
             self.started_ray = True
-        if self.options.quiet:  # Ray configures its loggers in init; quiet them afterwards
-            for name in ("ray", "ray.data"):
-                logging.getLogger(name).setLevel(logging.ERROR)
+        # Ray configures its loggers in init; imgcheck's own progress bar and summary say what its INFO lines and
+        # progress bars would, so they are kept off the terminal (Ray's log files still have everything)
+        for name in ("ray", "ray.data"):
+            logging.getLogger(name).setLevel(logging.ERROR if self.options.quiet else logging.WARNING)
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
-        context.enable_progress_bars = not self.options.quiet
+        context.enable_progress_bars = False
         return ray
 
     def _dataset(self, ray: Any, items: list[dict[str, Any]]) -> Any:
