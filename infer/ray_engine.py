@@ -1,7 +1,7 @@
 """`imgcheck scan --engine ray`: the same scan on Ray Data, for collections that outgrow one machine.
 
     paths, listed on the driver with the local rules (minus rows kept by --resume)
-      -> ray.data.from_items({index, path})
+      -> ray.data.from_arrow(blocks of {index, path})
       -> map_batches(decode_batch)      Ray tasks; imgcheck's own Preprocessor.load_pixels, not Ray's image reader
       -> map_batches(ModelWorker)       a pool of actors, one model session each (CUDA when the actor has a GPU)
       -> rows back on the driver in input order -> verdict_rows -> the same sink as the local engine
@@ -174,7 +174,7 @@ class RayScan:
         """Scan `paths` and yield their rows batch by batch, in the order given."""
         from imgcheck.infer.scan import verdict_rows
 
-        items = [{"index": i, "path": os.fsencode(p)} for i, p in enumerate(paths)]
+        items = [os.fsencode(p) for p in paths]
         if not items:
             return
         ray = self._connect()
@@ -219,7 +219,7 @@ class RayScan:
         context.enable_progress_bars = False
         return ray
 
-    def _dataset(self, ray: Any, items: list[dict[str, Any]]) -> Any:
+    def _dataset(self, ray: Any, items: list[bytes]) -> Any:
         options, meta_json = self.options, self.meta.to_json()
         device = "cuda" if options.gpus_per_worker > 0 else "cpu"
         workers = options.num_workers or self._default_workers(ray)
@@ -232,7 +232,7 @@ class RayScan:
             task_pool = getattr(ray.data, "TaskPoolStrategy", None)
             decode = ({"compute": task_pool(size=options.decode_tasks)} if task_pool
                       else {"concurrency": options.decode_tasks})
-        dataset = ray.data.from_items(items)
+        dataset = ray.data.from_arrow(_blocks(items, 4 * self.batch_size))
         dataset = dataset.map_batches(decode_batch, batch_size=self.batch_size, batch_format="numpy",
                                       fn_kwargs={"meta_json": meta_json, "draft": self.draft, "cwd": os.getcwd()},
                                       **decode)
@@ -249,6 +249,16 @@ class RayScan:
         if self.options.gpus_per_worker > 0:
             return max(1, int(resources.get("GPU", 0) // self.options.gpus_per_worker))
         return max(1, int(resources.get("CPU", 1)))
+
+
+def _blocks(paths: list[bytes], rows: int) -> list[Any]:
+    """Arrow tables of `rows` (index, path) rows each: compact on the driver (a million paths are one list of bytes
+    and these tables, not a million dicts), and enough blocks for Ray to decode them in parallel."""
+    import pyarrow as pa
+
+    return [pa.table({"index": pa.array(range(start, min(start + rows, len(paths))), pa.int64()),
+                      "path": pa.array(paths[start:start + rows], pa.binary())})
+            for start in range(0, len(paths), rows)]
 
 
 def _has_external_data(model_path: str) -> bool:
