@@ -29,6 +29,11 @@ from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.infer.verdicts import Row
 
 INSTALL_HINT = "the ray engine needs Ray Data: pip install 'imgcheck[ray]' (or pip install 'ray[data]')"
+URI_SCHEMES = ("s3", "gs", "gcs", "file")
+
+# Per worker process: one Preprocessor per (ModelMeta, draft), one pyarrow filesystem per (scheme, bucket).
+_preprocessors: dict[tuple[str, bool], Preprocessor] = {}
+_filesystems: dict[tuple[str, str], Any] = {}
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ def import_ray() -> Any:
 
 
 def is_uri(path: str) -> bool:
-    """True for `scheme://...` inputs (s3://, gs://, file://, ...), which pyarrow lists and reads."""
+    """True for `scheme://...` inputs; those in URI_SCHEMES are listed and read through pyarrow."""
     scheme, sep, _ = path.partition("://")
     return bool(sep) and scheme.replace("+", "").isalnum()
 
@@ -67,18 +72,38 @@ def list_inputs(paths: Iterable[str], selection: Selection) -> Iterator[str]:
         yield from (_list_uri(path, selection) if is_uri(path) else discover([path], selection))
 
 
+def resolve_uri(uri: str) -> tuple[Any, str]:
+    """(pyarrow filesystem, path in it) of an `s3://bucket/key`, `gs://bucket/key` or `file:///path` URI.
+
+    The text after the bucket is taken as it is, never URL-parsed: object keys and file names with spaces, `#`
+    or `%` (CIFAKE's `0 (10).jpg`) stay exactly what they are. One filesystem is made per bucket and reused."""
+    scheme, _, rest = uri.partition("://")
+    if scheme.lower() not in URI_SCHEMES:
+        raise ImgcheckError(f"cannot read {uri}: --engine ray reads local paths and {', '.join(URI_SCHEMES)} URIs")
+    bucket = "" if scheme.lower() == "file" else rest.split("/", 1)[0]
+    key = (scheme.lower(), bucket)
+    if key not in _filesystems:
+        from pyarrow import fs as pafs
+
+        try:
+            _filesystems[key] = pafs.FileSystem.from_uri(f"{scheme}://{bucket or '/'}")[0]
+        except (OSError, ValueError) as exc:
+            raise ImgcheckError(f"cannot reach {scheme}://{bucket}: {' '.join(str(exc).split())}") from None
+    return _filesystems[key], rest
+
+
 def _list_uri(uri: str, selection: Selection) -> list[str]:
     from pyarrow import fs as pafs
 
+    filesystem, root = resolve_uri(uri)
     scheme = uri.partition("://")[0]
     try:
-        filesystem, root = pafs.FileSystem.from_uri(uri)
         info = filesystem.get_file_info(root)
         if info.type != pafs.FileType.Directory:
             return [uri]  # a file, or missing: the decode step gives it its row
         found = filesystem.get_file_info(pafs.FileSelector(root, recursive=selection.recursive))
     except (OSError, ValueError) as exc:
-        raise ImgcheckError(f"cannot list {uri}: {exc}") from None
+        raise ImgcheckError(f"cannot list {uri}: {' '.join(str(exc).split())}") from None
     prefix = root.rstrip("/") + "/"
     uris = {}
     for entry in found:
@@ -89,10 +114,6 @@ def _list_uri(uri: str, selection: Selection) -> list[str]:
             parts = entry.path[len(prefix):].split("/")
             uris[full] = tuple((1, part) for part in parts[:-1]) + ((0, parts[-1]),)
     return sorted(uris, key=uris.__getitem__)
-
-
-_preprocessors: dict[tuple[str, bool], Preprocessor] = {}
-_filesystems: dict[str, Any] = {}
 
 
 def decode_batch(batch: dict[str, np.ndarray], meta_json: str, draft: bool, cwd: str) -> dict[str, np.ndarray]:
@@ -116,15 +137,12 @@ def decode_batch(batch: dict[str, np.ndarray], meta_json: str, draft: bool, cwd:
 
 
 def _read_uri(uri: str) -> bytes:
-    from pyarrow import fs as pafs
-
-    scheme = uri.partition("://")[0]
     try:
-        if scheme not in _filesystems:
-            _filesystems[scheme] = pafs.FileSystem.from_uri(uri)[0]
-        filesystem, path = _filesystems[scheme], pafs.FileSystem.from_uri(uri)[1]
+        filesystem, path = resolve_uri(uri)
         with filesystem.open_input_file(path) as stream:
             return stream.readall()
+    except ImgcheckError as exc:
+        raise ImageDecodeError(exc.message) from None
     except FileNotFoundError:
         raise ImageDecodeError("file not found (deleted or a broken link?)") from None
     except (OSError, ValueError) as exc:

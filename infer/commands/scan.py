@@ -63,8 +63,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
 
     \b
     With --engine ray the same scan runs on Ray Data (a local instance, or a cluster with
-    --ray-address) and writes the same rows; PATH may then also be an s3://, gs:// or other
-    URI that pyarrow reads.
+    --ray-address) and writes the same rows; PATH may then also be an s3://, gs:// or file://
+    URI.
 
     \b
     Exit codes: 0 every file scanned (and every gate passed); 3 some files got ERROR rows (1 with

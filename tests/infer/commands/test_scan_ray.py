@@ -63,7 +63,10 @@ def test_ray_engine_resumes_gates_and_reads_uris(runner, brightness_model, tmp_p
     gated = runner.invoke(cli, ["scan", str(folder / "REAL"), str(folder / "FAKE"), "--out", str(tmp_path / "g.csv"),
                                 "--fail-under", "accuracy=0.99", *common])
     assert gated.exit_code == 4 and "accuracy" in gated.stderr
-    # a file:// URI is listed by pyarrow and read through it: the same verdicts, paths as URIs
+    # a file:// URI is listed by pyarrow and read through it: the same verdicts, paths as URIs (names with
+    # spaces, '#' and '%' are not URL-parsed)
+    for i, name in enumerate(["0 (10).png", "x#1.png", "50%.png"]):
+        Image.new("RGB", (9, 9), (60 * i, 90, 30)).save(folder / "REAL" / name)
     uri_csv = tmp_path / "uri.csv"
     local_csv = tmp_path / "local.csv"
     assert runner.invoke(cli, ["scan", f"file://{folder / 'REAL'}", "--out", str(uri_csv), *common]).exit_code == 0
@@ -75,6 +78,20 @@ def test_ray_engine_resumes_gates_and_reads_uris(runner, brightness_model, tmp_p
 def test_uris_are_told_from_paths():
     assert is_uri("s3://bucket/key.jpg") and is_uri("gs://b/k") and is_uri("file:///tmp/x")
     assert not is_uri("/data/a://b.png") and not is_uri("photos/x.jpg") and not is_uri("C:\\x.png")
+
+
+def test_uri_paths_are_taken_as_written(tmp_path):
+    pytest.importorskip("pyarrow")
+    from imgcheck.infer.errors import ImgcheckError
+    from imgcheck.infer.ray_engine import resolve_uri
+
+    odd = tmp_path / "a b" / "0 (10)#1 50%.png"
+    odd.parent.mkdir()
+    odd.write_bytes(b"data")
+    filesystem, path = resolve_uri(f"file://{odd}")
+    assert path == str(odd) and filesystem.open_input_file(path).readall() == b"data"
+    with pytest.raises(ImgcheckError, match="reads local paths and s3, gs, gcs, file URIs"):
+        resolve_uri("hdfs://namenode:9000/x.png")
 
 
 def test_a_missing_ray_is_one_clear_error(runner, tiny_files, tmp_path, monkeypatch):
