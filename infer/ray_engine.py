@@ -156,14 +156,16 @@ class ModelWorker:
                  threads: int) -> None:
         from imgcheck.infer.formats import format_of
 
-        if model_bytes is not None:  # shipped through the object store: the nodes need no copy of the file
-            folder = tempfile.mkdtemp(prefix="imgcheck-model-")
-            model_path = os.path.join(folder, model_name)
-            with open(model_path, "wb") as fh:
-                fh.write(model_bytes)
         model_format = format_of(model_name)
         options = {"threads": threads} if model_format.runtime == "onnxruntime" else {}
-        self.backend = model_format.load_backend(model_path, device=device, **options)
+        if model_bytes is None:  # a model with external data, read where it is (a shared filesystem)
+            self.backend = model_format.load_backend(model_path, device=device, **options)
+        else:  # shipped through the object store: the nodes need no copy; the runtime reads it whole, then it goes
+            with tempfile.TemporaryDirectory(prefix="imgcheck-model-") as folder:
+                local_copy = os.path.join(folder, model_name)
+                with open(local_copy, "wb") as fh:
+                    fh.write(model_bytes)
+                self.backend = model_format.load_backend(local_copy, device=device, **options)
         self.pre = Preprocessor.from_meta(parse_meta(meta_json))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
