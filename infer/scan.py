@@ -168,7 +168,7 @@ def verdict_rows(paths: list[str], scores: Iterable[float], errors: list[str], t
 
 
 def sidecar(model_path: str, model_sha256: str, meta: ModelMeta, provider: str, threshold: float, stats: ScanStats,
-            out: str, version: str, fmt: OutputFormat) -> dict[str, Any]:
+            out: str, version: str, fmt: OutputFormat, engine: str = "local") -> dict[str, Any]:
     """The `<out>.json` record of a scan (`finished` is null while it runs)."""
     def iso(t: float | None) -> str | None:
         return None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat()
@@ -176,7 +176,7 @@ def sidecar(model_path: str, model_sha256: str, meta: ModelMeta, provider: str, 
     return {
         "output": out, "model": {"path": os.path.abspath(model_path), "sha256": model_sha256,
                                  "meta": meta.to_dict()},
-        "provider": provider, "threshold": threshold, "format": fmt.name,
+        "engine": engine, "provider": provider, "threshold": threshold, "format": fmt.name,
         "csv_formula_escape": fmt.name == "csv" and fmt.formula_escape,
         "counts": {"files": stats.files, "resumed_rows": stats.resumed, **{v: stats.verdicts.get(v, 0)
                                                                             for v in ("REAL", "FAKE", "ERROR")}},

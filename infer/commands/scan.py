@@ -116,11 +116,10 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
 
     inputs = list(paths)
     selection = Selection(recursive, include, exclude)
+    list_files = discover
     if ray_scan is not None:
-        from imgcheck.infer.ray_engine import list_inputs  # the local rules, and s3://, gs://, ... URIs
-
-        discover = list_inputs
-    sources = [discover(inputs, selection)] if inputs else []
+        from imgcheck.infer.ray_engine import list_inputs as list_files  # the local rules, and s3://, gs://, file://
+    sources = [list_files(inputs, selection)] if inputs else []
     if files_from is not None:
         sources.append(read_file_list(files_from))
 
@@ -133,9 +132,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
 
     def record_scan() -> None:  # at the start (it records how the CSV is escaped, for --resume) and at the end
         if not stream_output:
-            record = sidecar(model_path, model_sha256, meta, provider(), threshold, stats, out, imgcheck_version(),
-                             fmt)
-            write_sidecar(f"{out}.json", {**record, "engine": engine})
+            write_sidecar(f"{out}.json", sidecar(model_path, model_sha256, meta, provider(), threshold, stats, out,
+                                                 imgcheck_version(), fmt, engine))
 
     with open_verdict_output(out, fmt, resume, stream_output) as (sink, kept):
         record_scan()
@@ -157,7 +155,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
         def count_remaining() -> int | None:  # walks the folders a second time, in a thread, for the ETA
             if files_from is not None:
                 return None
-            return sum(1 for p in discover(inputs, selection) if p not in done)
+            return sum(1 for p in list_files(inputs, selection) if p not in done)
 
         with _progress(console, quiet, count_remaining) as advance:
             if ray_scan is not None:
