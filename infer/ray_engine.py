@@ -242,7 +242,7 @@ class RayScan:
     def _dataset(self, ray: Any, items: list[bytes]) -> Any:
         options, meta_json = self.options, self.meta.to_json()
         device = "cuda" if options.gpus_per_worker > 0 else "cpu"
-        workers = options.num_workers or self._default_workers(ray)
+        workers = self._actor_count(ray)
         model_bytes = None
         if not _has_external_data(self.model_path):  # one file: ship it; with external data, read it where it is
             with open(self.model_path, "rb") as fh:
@@ -263,12 +263,23 @@ class RayScan:
                                    "model_path": os.path.abspath(self.model_path), "meta_json": meta_json,
                                    "device": device, "threads": 1})
 
-    def _default_workers(self, ray: Any) -> int:
-        """One actor per CPU of the cluster, or per `gpus_per_worker` of its GPUs."""
+    def _actor_count(self, ray: Any) -> int:
+        """--num-workers, or one actor per CPU of the cluster (per `gpus_per_worker` share of its GPUs). Each actor
+        holds a CPU: with --workers decode tasks beside them, the CPUs left must run those tasks, or Ray would wait
+        forever for a CPU to schedule them on (as a 2-CPU instance did with 2 actors and --workers 1)."""
         resources = ray.cluster_resources()
-        if self.options.gpus_per_worker > 0:
-            return max(1, int(resources.get("GPU", 0) // self.options.gpus_per_worker))
-        return max(1, int(resources.get("CPU", 1)))
+        cpus, decode = int(resources.get("CPU", 1)), self.options.decode_tasks or 0
+        if self.options.num_workers:
+            actors = self.options.num_workers
+        elif self.options.gpus_per_worker > 0:
+            actors = max(1, int(resources.get("GPU", 0) // self.options.gpus_per_worker))
+        else:
+            actors = max(1, cpus - decode)
+        if decode and actors + decode > cpus:
+            raise ImgcheckError(f"{actors} model worker(s) and {decode} decode task(s) (--workers) need "
+                                f"{actors + decode} CPUs, and the Ray cluster has {cpus}; lower --num-workers or "
+                                "--workers.")
+        return actors
 
 
 def _blocks(paths: list[bytes], rows: int) -> list[Any]:

@@ -47,6 +47,13 @@ def test_ray_engine_writes_the_local_engines_csv_row_for_row(runner, tiny_files,
     side = json.loads((tmp_path / "ray.csv.json").read_text())
     assert side["engine"] == "ray" and side["provider"] == "CPUExecutionProvider"
     assert side["counts"] == json.loads((tmp_path / "local.csv.json").read_text())["counts"]
+    # --workers caps the decode tasks; the default actor count leaves them a CPU of the two
+    capped = tmp_path / "capped.csv"
+    assert runner.invoke(cli, [*common, "--out", str(capped), "--engine", "ray", "--workers", "1"]).exit_code == 3
+    assert capped.read_bytes() == local.read_bytes()
+    crowded = runner.invoke(cli, [*common, "--out", str(capped), "--engine", "ray", "--workers", "1",
+                                  "--num-workers", "2"])
+    assert crowded.exit_code == 1 and "need 3 CPUs, and the Ray cluster has 2" in crowded.stderr
 
 
 @pytest.mark.slow
