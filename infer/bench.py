@@ -126,11 +126,10 @@ def time_scan(folder: str, model: Callable[[np.ndarray], np.ndarray], meta: Mode
               workers: int, warmup: int, repeat: int, synchronize: Callable[[], None], draft: bool = True) -> Timing:
     """The whole scan pipeline on `folder`: discover, decode in workers, run the model, write verdict rows."""
     from imgcheck.infer.discover import Selection, discover
-    from imgcheck.infer.preprocess import Preprocessor
-    from imgcheck.infer.scan import decoded_chunks, scan_rows
+    from imgcheck.infer.scan import LocalScan
     from imgcheck.infer.verdicts import CsvFormat, open_output
 
-    pre = Preprocessor.from_meta(meta, draft=draft)
+    scanner = LocalScan(model, meta, meta.threshold, batch_size, workers, draft=draft)
     count = sum(1 for _ in discover([folder], Selection()))
     with tempfile.TemporaryDirectory(prefix="imgcheck-bench-") as scratch:
         out = Path(scratch) / "verdicts.csv"
@@ -138,8 +137,7 @@ def time_scan(folder: str, model: Callable[[np.ndarray], np.ndarray], meta: Mode
         def one_pass() -> None:
             sink, _ = open_output(str(out), CsvFormat(), resume=False)
             with sink.stream:
-                chunks = decoded_chunks(discover([folder], Selection()), meta, batch_size, workers, draft=draft)
-                for rows in scan_rows(chunks, model, pre, meta.threshold, meta):
+                for rows in scanner.rows(discover([folder], Selection())):
                     sink.write(rows)
             synchronize()
 

@@ -179,7 +179,8 @@ class ModelWorker:
 
 @dataclass
 class RayScan:
-    """One scan on Ray; `rows()` yields rows in input order, `providers` names what the actors ran on."""
+    """One scan on Ray, with the local engine's interface (`scan.LocalScan`): `rows()` yields rows in input order,
+    `provider` names what the actors ran on."""
 
     model_path: str
     meta: ModelMeta
@@ -189,6 +190,14 @@ class RayScan:
     draft: bool = True
     providers: set[str] = field(default_factory=set)
     started_ray: bool = False
+    list_files = staticmethod(list_inputs)  # the local rules, and s3://, gs://, file:// URIs
+
+    @property
+    def provider(self) -> str:
+        return ", ".join(sorted(self.providers)) or "not started"
+
+    def describe(self) -> str:
+        return f"on Ray ({self.options.address or 'a local instance'})"
 
     def rows(self, paths: Iterable[str]) -> Iterator[list[Row]]:
         """Scan `paths` and yield their rows batch by batch, in the order given."""

@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from imgcheck.infer.discover import Selection, discover
 from imgcheck.infer.errors import ImageDecodeError
 from imgcheck.infer.meta import ModelMeta, parse_meta
 from imgcheck.infer.model_files import read_meta
@@ -144,12 +145,46 @@ def error_kind(reason: str) -> str:
     return reason.split(":")[0].split(" (")[0]
 
 
-def scan_rows(chunks: Iterable[Chunk], model: Callable[[np.ndarray], np.ndarray], pre: Preprocessor,
-              threshold: float, meta: ModelMeta) -> Iterator[list[Row]]:
-    """Run the model on each decoded chunk and yield its rows, in input order."""
-    for paths, pixels, errors in chunks:
-        p_fake = model(pre.normalize(pixels)) if len(pixels) else np.empty(0, np.float32)
-        yield verdict_rows(paths, p_fake.tolist(), errors, threshold, meta)
+class ScanEngine(Protocol):
+    """What `imgcheck scan` needs from an engine: `LocalScan` below, or `ray_engine.RayScan`."""
+
+    @property
+    def provider(self) -> str: ...  # where the model ran, for the sidecar
+
+    def list_files(self, paths: Iterable[str], selection: Selection) -> Iterator[str]: ...
+
+    def describe(self) -> str: ...  # "on CPUExecutionProvider, 2 decoding worker(s)", for the status line
+
+    def rows(self, paths: Iterable[str]) -> Iterator[list[Row]]: ...  # each batch's rows, in input order
+
+
+@dataclass
+class LocalScan:
+    """The local engine: `workers` processes decode batches ahead (0: in this process) while one model session on
+    this machine scores them. `rows()` yields each batch's rows in input order."""
+
+    model: Callable[[np.ndarray], np.ndarray]  # a backend: normalized float32 batch -> p_fake
+    meta: ModelMeta
+    threshold: float
+    batch_size: int
+    workers: int
+    draft: bool = True
+    list_files = staticmethod(discover)  # what to scan, from paths, folders and globs
+
+    @property
+    def provider(self) -> str:
+        """Where the model runs (onnxruntime's provider, or torch's device)."""
+        return getattr(self.model, "provider", "unknown")
+
+    def describe(self) -> str:
+        return f"on {self.provider}, {self.workers} decoding worker(s)"
+
+    def rows(self, paths: Iterable[str]) -> Iterator[list[Row]]:
+        """Scan `paths` and yield their rows batch by batch, in the order given."""
+        pre = Preprocessor.from_meta(self.meta, draft=self.draft)
+        for batch, pixels, errors in decoded_chunks(paths, self.meta, self.batch_size, self.workers, self.draft):
+            p_fake = self.model(pre.normalize(pixels)) if len(pixels) else np.empty(0, np.float32)
+            yield verdict_rows(batch, p_fake.tolist(), errors, self.threshold, self.meta)
 
 
 def verdict_rows(paths: list[str], scores: Iterable[float], errors: list[str], threshold: float, meta: ModelMeta

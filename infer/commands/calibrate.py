@@ -46,8 +46,7 @@ def calibrate(model_path: str, labeled_dir: str, objective: str, out_path: str |
     from imgcheck.infer.evaluation import LabeledScores
     from imgcheck.infer.metrics import binary_metrics
     from imgcheck.infer.model_files import inspect_model_file
-    from imgcheck.infer.preprocess import Preprocessor
-    from imgcheck.infer.scan import decoded_chunks, open_model, scan_rows
+    from imgcheck.infer.scan import LocalScan, open_model
     from imgcheck.infer.threshold import Objective, choose_threshold
 
     try:
@@ -62,11 +61,10 @@ def calibrate(model_path: str, labeled_dir: str, objective: str, out_path: str |
     scores = LabeledScores(make_labeler(labels_file))
     workers = (os.cpu_count() or 1) if workers is None else workers
     meta, backend = open_model(model_path, device, workers)
-    pre = Preprocessor.from_meta(meta, draft=not no_draft)
     status = console.status(f"scoring {labeled_dir} with {os.path.basename(model_path)}")
     with contextlib.nullcontext() if quiet else status:
-        chunks = decoded_chunks(discover([labeled_dir], Selection()), meta, batch_size, workers, draft=not no_draft)
-        for rows in scan_rows(chunks, backend, pre, meta.threshold, meta):
+        scanner = LocalScan(backend, meta, meta.threshold, batch_size, workers, draft=not no_draft)
+        for rows in scanner.rows(discover([labeled_dir], Selection())):
             scores.add(rows)
     y, p = scores.arrays()
     if scores.scored == 0 or len(set(y.tolist())) < 2:

@@ -71,11 +71,10 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
     --strict); 4 a --fail-under/--fail-over gate was breached; 1 fatal error.
     """
     from imgcheck.infer.commands.labeled import EvaluationRequest, exit_code, finish_evaluation, make_labeler
-    from imgcheck.infer.discover import Selection, discover, read_file_list
+    from imgcheck.infer.discover import Selection, read_file_list
     from imgcheck.infer.evaluation import LabeledScores
     from imgcheck.infer.model_files import file_sha256
-    from imgcheck.infer.preprocess import Preprocessor
-    from imgcheck.infer.scan import ScanStats, decoded_chunks, open_model, scan_rows, sidecar
+    from imgcheck.infer.scan import LocalScan, ScanEngine, ScanStats, open_model, sidecar
     from imgcheck.infer.scan_output import (check_folder_exists, is_special_file, open_verdict_output, write_rows,
                                             write_sidecar)
     from imgcheck.infer.version import imgcheck_version
@@ -101,39 +100,31 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
     if not stream_output:
         check_folder_exists(out)
     ray_options = _ray_options(engine, device, ray_address, num_workers, gpus_per_worker, workers, quiet)
-    if ray_options is not None:
-        device = "cpu"  # the driver only opens the model to check it; the actors run it
     workers = (os.cpu_count() or 1) if workers is None else workers
-    meta, backend = open_model(model_path, device, workers)
+    # with Ray, the driver opens the model only to check it (on CPU); the actors run it
+    meta, backend = open_model(model_path, "cpu" if ray_options else device, workers)
     threshold = meta.threshold if threshold is None else threshold
-    ray_scan = None
-    if ray_options is not None:
+    scanner: ScanEngine
+    if ray_options is None:
+        scanner = LocalScan(backend, meta, threshold, batch_size, workers, draft=not no_draft)
+    else:
         from imgcheck.infer.ray_engine import RayScan
 
-        ray_scan = RayScan(model_path, meta, threshold, batch_size, ray_options, draft=not no_draft)
-    pre = Preprocessor.from_meta(meta, draft=not no_draft)
+        scanner = RayScan(model_path, meta, threshold, batch_size, ray_options, draft=not no_draft)
     stats = ScanStats()
 
     inputs = list(paths)
     selection = Selection(recursive, include, exclude)
-    list_files = discover
-    if ray_scan is not None:
-        from imgcheck.infer.ray_engine import list_inputs as list_files  # the local rules, and s3://, gs://, file://
-    sources = [list_files(inputs, selection)] if inputs else []
+    sources = [scanner.list_files(inputs, selection)] if inputs else []
     if files_from is not None:
         sources.append(read_file_list(files_from))
 
     model_sha256 = file_sha256(model_path)
 
-    def provider() -> str:
-        if ray_scan is None:
-            return backend.provider
-        return ", ".join(sorted(ray_scan.providers)) or "not started"
-
     def record_scan() -> None:  # at the start (it records how the CSV is escaped, for --resume) and at the end
         if not stream_output:
-            write_sidecar(f"{out}.json", sidecar(model_path, model_sha256, meta, provider(), threshold, stats, out,
-                                                 imgcheck_version(), fmt, engine))
+            write_sidecar(f"{out}.json", sidecar(model_path, model_sha256, meta, scanner.provider, threshold, stats,
+                                                 out, imgcheck_version(), fmt, engine))
 
     with open_verdict_output(out, fmt, resume, stream_output) as (sink, kept):
         record_scan()
@@ -147,23 +138,16 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
 
         console = Console(stderr=True)
         if not quiet:
-            where = (f"on Ray ({ray_address or 'a local instance'})" if ray_scan else
-                     f"on {backend.provider}, {workers} decoding worker(s)")
-            console.print(f"scanning with {Path(model_path).name} ({meta.arch}) {where}, threshold {threshold:g}",
-                          soft_wrap=True)
+            console.print(f"scanning with {Path(model_path).name} ({meta.arch}) {scanner.describe()}, threshold "
+                          f"{threshold:g}", soft_wrap=True)
         start = time.perf_counter()
         def count_remaining() -> int | None:  # walks the folders a second time, in a thread, for the ETA
             if files_from is not None:
                 return None
-            return sum(1 for p in list_files(inputs, selection) if p not in done)
+            return sum(1 for p in scanner.list_files(inputs, selection) if p not in done)
 
         with _progress(console, quiet, count_remaining) as advance:
-            if ray_scan is not None:
-                batches = ray_scan.rows(todo)
-            else:
-                batches = scan_rows(decoded_chunks(todo, meta, batch_size, workers, draft=not no_draft), backend, pre,
-                                    threshold, meta)
-            for rows in batches:
+            for rows in scanner.rows(todo):
                 write_rows(sink, rows, out)
                 stats.add(rows)
                 scores.add(rows)
