@@ -251,7 +251,8 @@ class RayScan:
     def _dataset(self, ray: Any, items: list[bytes]) -> Any:
         options, meta_json = self.options, self.meta.to_json()
         device = "cuda" if options.gpus_per_worker > 0 else "cpu"
-        workers = self._actor_count(ray)
+        blocks = _blocks(items, 4 * self.batch_size)
+        workers = self._actor_count(ray, len(blocks))
         model_bytes = None
         if not _has_external_data(self.model_path):  # one file: ship it; with external data, read it where it is
             with open(self.model_path, "rb") as fh:
@@ -261,7 +262,7 @@ class RayScan:
             task_pool = getattr(ray.data, "TaskPoolStrategy", None)
             decode = ({"compute": task_pool(size=options.decode_tasks)} if task_pool
                       else {"concurrency": options.decode_tasks})
-        dataset = ray.data.from_arrow(_blocks(items, 4 * self.batch_size))
+        dataset = ray.data.from_arrow(blocks)
         dataset = dataset.map_batches(decode_batch, batch_size=self.batch_size, batch_format="numpy",
                                       fn_kwargs={"meta_json": meta_json, "draft": self.draft, "cwd": os.getcwd()},
                                       **decode)
@@ -272,10 +273,11 @@ class RayScan:
                                    "model_path": os.path.abspath(self.model_path), "meta_json": meta_json,
                                    "device": device, "threads": 1})
 
-    def _actor_count(self, ray: Any) -> int:
-        """--num-workers, or one actor per CPU of the cluster (per `gpus_per_worker` share of its GPUs). Each actor
-        holds a CPU: with --workers decode tasks beside them, the CPUs left must run those tasks, or Ray would wait
-        forever for a CPU to schedule them on (as a 2-CPU instance did with 2 actors and --workers 1)."""
+    def _actor_count(self, ray: Any, blocks: int) -> int:
+        """--num-workers, or one actor per CPU of the cluster (per `gpus_per_worker` share of its GPUs), and never
+        more actors than the dataset has `blocks` (an idle actor would still load the model). Each actor holds a
+        CPU: with --workers decode tasks beside them, the CPUs left must run those tasks, or Ray would wait forever
+        for a CPU to schedule them on (as a 2-CPU instance did with 2 actors and --workers 1)."""
         resources = ray.cluster_resources()
         cpus, decode = int(resources.get("CPU", 1)), self.options.decode_tasks or 0
         if self.options.num_workers:
@@ -284,6 +286,7 @@ class RayScan:
             actors = max(1, int(resources.get("GPU", 0) // self.options.gpus_per_worker))
         else:
             actors = max(1, cpus - decode)
+        actors = min(actors, max(1, blocks))
         if decode and actors + decode > cpus:
             raise ImgcheckError(f"{actors} model worker(s) and {decode} decode task(s) (--workers) need "
                                 f"{actors + decode} CPUs, and the Ray cluster has {cpus}; lower --num-workers or "

@@ -119,3 +119,33 @@ def test_a_missing_ray_is_one_clear_error(runner, tiny_files, tmp_path, monkeypa
 def test_ray_option_usage_errors(runner, tiny_files, tmp_path, args, message):
     result = runner.invoke(cli, ["scan", str(tmp_path), "--model", str(tiny_files["onnx"]), *args])
     assert result.exit_code == 2 and message in result.stderr
+
+
+class _Cluster:
+    """Stands in for the `ray` module where only `cluster_resources()` is asked."""
+
+    def __init__(self, **resources):
+        self.resources = resources
+
+    def cluster_resources(self):
+        return self.resources
+
+
+def _actors(resources, blocks, **options):
+    from imgcheck.infer.ray_engine import RayOptions, RayScan
+
+    scan = RayScan("m.onnx", None, 0.5, 8, RayOptions(**options))
+    return scan._actor_count(_Cluster(**resources), blocks)
+
+
+def test_model_actors_fill_the_cluster_but_never_outnumber_the_blocks():
+    from imgcheck.infer.errors import ImgcheckError
+
+    assert _actors({"CPU": 4}, blocks=10) == 4
+    assert _actors({"CPU": 4}, blocks=1) == 1  # one block: one actor, not four idle model sessions
+    assert _actors({"CPU": 4}, blocks=10, decode_tasks=1) == 3  # a CPU left for the decode task
+    assert _actors({"CPU": 16, "GPU": 2}, blocks=10, gpus_per_worker=0.5) == 4
+    assert _actors({"CPU": 4}, blocks=10, num_workers=3) == 3
+    with pytest.raises(ImgcheckError, match="need 5 CPUs, and the Ray cluster has 4"):
+        _actors({"CPU": 4}, blocks=10, num_workers=3, decode_tasks=2)
+    assert _actors({"CPU": 4}, blocks=1, num_workers=3, decode_tasks=2) == 1  # fits once capped by the blocks
