@@ -9,16 +9,18 @@ import json
 import sys
 from pathlib import Path
 
+from imgcheck.trainer.run import TrainConfig
 
-# The report's recipe, as `imgcheck train` defaults; a run's departures from it are listed in its row.
-REPORT_RECIPE = {"lr": 1e-4, "epochs": 10, "schedule": "constant", "augment": "none", "batch_size": 32,
-                 "patience": None}
+# The settings that make up a recipe; `imgcheck train`'s defaults (TrainConfig) are the report's.
+RECIPE_KEYS = ("lr", "epochs", "schedule", "augment", "batch_size", "patience")
 
 
 def recipe(config: dict) -> str:
     """The run's departures from the report's recipe, e.g. `30 epochs, patience 5`, or `the report's`."""
+    report = TrainConfig()
     changed = []
-    for key, default in REPORT_RECIPE.items():
+    for key in RECIPE_KEYS:
+        default = getattr(report, key)
         value = config.get(key, default)
         if value == default:
             continue
