@@ -6,7 +6,8 @@ import click
 
 from imgcheck.infer.errors import DependencyMissingError
 
-ARCH_NAMES = ("cnn", "cnn_bn", "resnet18_v1", "resnet50_v1", "resnet50_v2", "resnet101_v1", "resnet101_v2")
+ARCH_NAMES = ("cnn", "cnn_bn", "resnet18_v1", "resnet50_v1", "resnet50_v2", "resnet101_v1", "resnet101_v2",
+              "resnet50_preact", "resnet101_preact")
 
 
 class SizeType(click.ParamType):
@@ -71,12 +72,14 @@ class SizeType(click.ParamType):
 @click.option("--threshold-on-val", "threshold_objective", default=None, metavar="OBJECTIVE",
               help="Choose the decision threshold on the validation split: balanced_accuracy, f1 or fpr=X "
                    "[default: 0.5].")
+@click.option("--keep-epochs", is_flag=True,
+              help="Also save every epoch's weights as OUT/epochs/epoch_NN.pt (to export an epoch another split picks).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
               help="Continue the interrupted run in this folder with its saved settings (other options are ignored).")
 @click.option("--quiet", is_flag=True, help="No progress or status output.")
 def train(arch, data, out, train_size, test_size, val_fraction, select_on, seed, epochs, target_acc, no_target,
           patience, lr, schedule, batch_size, eval_batch_size, augment, device, compile_model, workers, cache, cache_dir,
-          pretrained, weights_file, dedupe, threshold_objective, resume_dir, quiet) -> None:  # noqa: ANN001 - click supplies the types
+          pretrained, weights_file, dedupe, threshold_objective, keep_epochs, resume_dir, quiet) -> None:  # noqa: ANN001 - click supplies the types
     """Train a detector; the defaults are the report's recipe (Adam 1e-4, batch 32/64, at most 10 epochs,
     stop at 95% accuracy) on its balanced 25k-train / 5k-test CIFAKE subsets.
 
@@ -99,6 +102,6 @@ def train(arch, data, out, train_size, test_size, val_fraction, select_on, seed,
             batch_size=batch_size,
             eval_batch_size=eval_batch_size, device=device, compile=compile_model, workers=workers, cache=cache,
             cache_dir=cache_dir, augment=augment, pretrained=pretrained, weights_file=weights_file, dedupe=dedupe,
-            threshold_objective=threshold_objective,
+            threshold_objective=threshold_objective, keep_epochs=keep_epochs,
         )
     run_training(config, resume=bool(resume_dir), quiet=quiet)

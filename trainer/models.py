@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from imgcheck.infer.errors import ImgcheckError
+from imgcheck.infer.errors import DependencyMissingError, ImgcheckError
 from imgcheck.infer.meta import IMAGENET_MEAN, IMAGENET_STD, ModelMeta, Provenance
 
 INPUT_SIZE = (3, 32, 32)
@@ -86,6 +86,7 @@ class ArchSpec:
     torchvision_name: str | None = None  # resnet18, resnet50, resnet101
     torchvision_weights: str | None = None  # IMAGENET1K_V1 / IMAGENET1K_V2 (used with --pretrained)
     builder: Callable[[], nn.Module] | None = None  # imgcheck's own models (cnn, cnn_bn)
+    timm_name: str | None = None  # resnetv2_50, resnetv2_101: timm's pre-activation ResNets
 
 
 ARCHS: dict[str, ArchSpec] = {
@@ -105,6 +106,10 @@ ARCHS: dict[str, ArchSpec] = {
                  "resnet101", "IMAGENET1K_V1"),
         ArchSpec("resnet101_v2", "torchvision ResNet-101, IMAGENET1K_V2 weights", IMAGENET_MEAN, IMAGENET_STD,
                  "resnet101", "IMAGENET1K_V2"),
+        ArchSpec("resnet50_preact", "timm resnetv2_50: pre-activation ResNet-50 (He et al. 2016, Identity Mappings)",
+                 IMAGENET_MEAN, IMAGENET_STD, timm_name="resnetv2_50"),
+        ArchSpec("resnet101_preact", "timm resnetv2_101: pre-activation ResNet-101 (He et al. 2016, Identity Mappings)",
+                 IMAGENET_MEAN, IMAGENET_STD, timm_name="resnetv2_101"),
     )
 }
 
@@ -123,6 +128,8 @@ def build_model(arch: str, *, pretrained: bool = False, weights_file: str | os.P
         if pretrained:
             raise ImgcheckError(f"{arch} has no pretrained weights; it trains from scratch.")
         model = spec.builder()
+    elif spec.timm_name is not None:
+        model = _timm_resnet(spec, pretrained)
     else:
         model = _torchvision_resnet(spec, pretrained)
     if weights_file:
@@ -159,6 +166,26 @@ def _torchvision_resnet(spec: ArchSpec, pretrained: bool) -> nn.Module:
     return model
 
 
+class _OneLogit(nn.Module):
+    """Wraps a timm classifier built with one class: (N, 1) -> (N,)."""
+
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.body(image).squeeze(1)
+
+
+def _timm_resnet(spec: ArchSpec, pretrained: bool) -> nn.Module:
+    try:
+        import timm
+    except ImportError:
+        raise DependencyMissingError(f"{spec.name} is built by timm: pip install 'imgcheck[train]'")
+    # pretrained=True downloads timm's ImageNet weights from the Hugging Face hub (the head is re-made for 1 class)
+    return _OneLogit(timm.create_model(spec.timm_name, pretrained=pretrained, num_classes=1))
+
+
 def _replace_head(model: nn.Module) -> None:
     model.fc = nn.Sequential(nn.Linear(model.fc.in_features, 1), nn.Flatten(0))
 
@@ -176,16 +203,21 @@ def _load_weights_file(model: nn.Module, spec: ArchSpec, path: str | os.PathLike
         state = state["state_dict"]
     elif not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ImgcheckError(f"--weights-file {name}: not a state_dict (a dict of tensors).")
-    # A torchvision ImageNet state_dict has a 1000-class `fc`: keep its backbone, keep our one-logit head.
-    imagenet_head = spec.torchvision_name is not None and "fc.weight" in state
+    # An ImageNet state_dict (torchvision's `fc`, timm's `head.fc`, 1000 classes): keep its backbone and our
+    # one-logit head. timm weights load into the wrapper's `body`.
+    head = "fc." if spec.torchvision_name is not None else "body.head.fc." if spec.timm_name is not None else None
+    if spec.timm_name is not None and not any(k.startswith("body.") for k in state):
+        state = {f"body.{k}": v for k, v in state.items()}
+    imagenet_head = head is not None and state.get(f"{head}weight") is not None and (
+        state[f"{head}weight"].shape[0] != 1)
     if imagenet_head:
-        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+        state = {k: v for k, v in state.items() if not k.startswith(head)}
     try:
         result = model.load_state_dict(state, strict=not imagenet_head)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
         raise ImgcheckError(f"--weights-file {name} does not fit {spec.name}: {' '.join(first[1:3]).strip() or first[0]}")
-    missing = [k for k in result.missing_keys if not k.startswith("fc.")]
+    missing = [k for k in result.missing_keys if not (head and k.startswith(head))]
     if missing or result.unexpected_keys:
         raise ImgcheckError(f"--weights-file {name} does not fit {spec.name}: missing {missing[:3]}, "
                             f"unexpected {result.unexpected_keys[:3]}.")

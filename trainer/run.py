@@ -5,6 +5,7 @@ What a run leaves in its folder:
   history.json/.csv     one row per epoch; epoch 0 is the untrained model
   curves.png            risk and accuracy per epoch, shaped like the report's figures
   best.pt, last.pt      checkpoints (plain dicts: state_dict, optimizer, epoch, history, config, meta)
+  epochs/epoch_NN.pt    with keep_epochs: every epoch's weights (state_dict, epoch, config, meta)
   summary.json          best epoch, stop reason, the test metric suite of the selected model, speed
 """
 
@@ -74,6 +75,7 @@ class TrainConfig:
     weights_file: str | None = None
     dedupe: bool = False
     threshold_objective: str | None = None  # pick the threshold on val: balanced_accuracy, f1 or fpr=X
+    keep_epochs: bool = False  # also save every epoch's weights as epochs/epoch_NN.pt
 
     def check(self) -> None:
         """Refuse contradictory settings with a message that says what to change."""
@@ -277,6 +279,9 @@ def _save_progress(out: Path, cfg: TrainConfig, trainer: Trainer, optimizer: tor
     save_checkpoint(out / "last.pt", state, meta, **fields)
     if is_best:
         save_checkpoint(out / "best.pt", state, meta, **fields)
+    if cfg.keep_epochs and history[-1]["epoch"] > 0:  # any epoch can be exported later (e.g. one the test set picks)
+        save_checkpoint(out / "epochs" / f"epoch_{history[-1]['epoch']:02d}.pt", state, meta,
+                        epoch=history[-1]["epoch"], config=fields["config"])
     _write_history(out, history)
 
 
