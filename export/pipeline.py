@@ -48,8 +48,9 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     if unknown:
         raise ImgcheckError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
     out = Path(out_dir)
+    job = job or job_from_checkpoint(checkpoint, out, opset)  # a refused checkpoint leaves no folder behind
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    job = job or job_from_checkpoint(checkpoint, out, opset)
     stem = name or job.meta.arch
     check = build_check_set(job.meta, folder=check_images)
     if "onnx-int8" in formats:
@@ -72,6 +73,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
         for temporary in temporaries:
             temporary.unlink(missing_ok=True)
         job.cleanup()
+        if created and not records and not any(out.iterdir()):
+            out.rmdir()  # a failed export into a new folder leaves nothing, not an empty folder
     return records
 
 

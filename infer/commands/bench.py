@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from imgcheck.infer.errors import ExitCode, ImgcheckError
+from imgcheck.infer.errors import ExitCode, ImgcheckError, ModelFileError
 
 GATE_KEYS = {"ips": "samples_per_sec", "speedup": "speedup"}
 TABLE_COLUMNS = ("model", "format", "precision", "provider", "stage", "batch_size", "images/s", "min-max",
@@ -134,6 +134,8 @@ def _measure(entries, folder: str, batch_sizes: list[int], devices: list[str], s
         for entry in entries:
             try:
                 backend = entry.load(device, threads) if ("infer" in stages or "scan" in stages) else None
+            except ModelFileError:
+                raise  # a refused or unreadable model is an error, never a device to skip
             except ImgcheckError as exc:
                 console.print(f"[yellow]skipped {entry.name} on {device}:[/] {exc.format_message()}", highlight=False)
                 continue

@@ -159,7 +159,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
         console.print(_summary_table(stats, out))
     model = {"name": Path(model_path).name, "path": os.path.abspath(model_path), "sha256": model_sha256,
              "arch": meta.arch}
-    scanned = inputs + ([files_from.name] if files_from else [])
+    scanned = inputs + ([getattr(files_from, "name", "-")] if files_from else [])
     gates_passed = finish_evaluation(request, scores, threshold, model, scanned, console, quiet)
     code = exit_code(kept_errors or bool(stats.verdicts.get("ERROR")), strict, gates_passed)
     if code:

@@ -29,6 +29,21 @@ def test_every_metric_equals_scikit_learn_on_known_arrays():
     assert (m["n_real"], m["n_fake"], m["n_errors"]) == (5, 5, 0)
 
 
+def test_an_asymmetric_confusion_matrix_tells_every_metric_apart():
+    """TN 5, FP 2, FN 1, TP 4, computed by hand: precision != recall and MCC != kappa, so a swapped pair fails."""
+    y = np.array([0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+    p = np.array([0.1, 0.2, 0.3, 0.4, 0.45, 0.6, 0.7, 0.2, 0.55, 0.8, 0.9, 0.95])
+    m = binary_metrics(y, p, threshold=0.5)
+    assert m["confusion_matrix"] == [[5, 2], [1, 4]] and (m["n_real"], m["n_fake"]) == (7, 5)
+    assert m["accuracy"] == pytest.approx(9 / 12)
+    assert m["precision"] == pytest.approx(4 / 6) and m["recall"] == pytest.approx(4 / 5)
+    assert m["f1"] == pytest.approx(8 / 11)
+    assert m["balanced_accuracy"] == pytest.approx((5 / 7 + 4 / 5) / 2)
+    assert m["mcc"] == pytest.approx((4 * 5 - 2 * 1) / (6 * 5 * 7 * 6) ** 0.5)  # 0.5071
+    assert m["cohen_kappa"] == pytest.approx((9 / 12 - 72 / 144) / (1 - 72 / 144))  # 0.5
+    assert m["f1_macro"] == pytest.approx((8 / 11 + 2 * 5 / (2 * 5 + 2 + 1)) / 2)
+
+
 def test_ece_matches_scikit_learn_calibration_curve():
     rng = np.random.default_rng(0)
     p = rng.uniform(size=500)

@@ -110,19 +110,11 @@ def test_files_that_are_not_models(tmp_path, tiny_files):
         read_meta(tmp_path)
 
 
-class _RunsCodeWhenUnpickled:
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_checkpoint_needing_pickled_code_is_refused(tmp_path):
-    import torch
+    from hostile_models import pickled_code_checkpoint
 
-    path, marker = tmp_path / "evil.pt", tmp_path / "code-ran"
-    torch.save({"meta": tiny_meta().to_dict(), "payload": _RunsCodeWhenUnpickled(marker)}, path)
+    marker = tmp_path / "code-ran"
+    path = pickled_code_checkpoint(tmp_path / "evil.pt", marker)
     with pytest.raises(ModelFileError, match="refused to load this checkpoint safely"):
         read_meta(path)
     assert not marker.exists()

@@ -1,55 +1,28 @@
 """Hostile or inconsistent ONNX files are refused before (external data) or right after (signature) loading."""
 
-import os
-
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from imgcheck.export.metadata import attach_to_onnx
 from imgcheck.infer.backends.onnx import OnnxBackend
 from imgcheck.infer.errors import ModelFileError
 from imgcheck.infer.onnx_proto import external_data_locations
+from hostile_models import external_data_model, scorer_model
 from tiny_models import tiny_meta
 
 
-def _model(inputs, outputs, nodes, initializers=()):
-    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(initializers))
+def _model(inputs, outputs, nodes):
+    graph = helper.make_graph(nodes, "g", inputs, outputs)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     attach_to_onnx(model, tiny_meta())
     return model
 
 
-def _scorer(weights=None):
-    """image [N, 3, 32, 32] -> p_fake [N] (mean pixel times a weight)."""
-    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 32, 32])
-    p_fake = helper.make_tensor_value_info("p_fake", TensorProto.FLOAT, ["N"])
-    weight = numpy_helper.from_array(np.full((1024,), 0.5, np.float32) if weights is None else weights, "w")
-    nodes = [helper.make_node("ReduceMean", ["image"], ["m"], axes=[1, 2, 3], keepdims=0),
-             helper.make_node("ReduceMean", ["w"], ["wm"], keepdims=0),
-             helper.make_node("Mul", ["m", "wm"], ["p_fake"])]
-    return _model([image], [p_fake], nodes, [weight])
-
-
-def _with_external_data(tmp_path, location):
-    model = _scorer()
-    path = tmp_path / "m.onnx"
-    onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location="weights.bin",
-              size_threshold=0)
-    if location != "weights.bin":
-        proto = onnx.load(str(path), load_external_data=False)
-        for tensor in proto.graph.initializer:
-            for entry in tensor.external_data:
-                if entry.key == "location":
-                    entry.value = location
-        onnx.save(proto, str(path))
-    return path
-
-
 def test_external_data_beside_the_model_loads(tmp_path):
-    path = _with_external_data(tmp_path, "weights.bin")
+    path = external_data_model(tmp_path)
     assert external_data_locations(path) == ["weights.bin"]
     backend = OnnxBackend(path)
     assert backend(np.ones((2, 3, 32, 32), np.float32)).tolist() == [0.5, 0.5]
@@ -57,22 +30,13 @@ def test_external_data_beside_the_model_loads(tmp_path):
 
 @pytest.mark.parametrize("location", ["../weights.bin", "/etc/passwd", "sub/../../weights.bin", "link.bin"])
 def test_external_data_outside_the_folder_is_refused(tmp_path, location):
-    folder = tmp_path / "model"
-    folder.mkdir()
-    path = _with_external_data(folder, "weights.bin")
-    os.replace(folder / "weights.bin", tmp_path / "weights.bin")  # the weights now sit outside the folder
-    os.symlink(tmp_path / "weights.bin", folder / "link.bin")
-    proto = onnx.load(str(path), load_external_data=False)
-    for entry in proto.graph.initializer[0].external_data:
-        if entry.key == "location":
-            entry.value = location
-    onnx.save(proto, str(path))
+    path = external_data_model(tmp_path / "model", location)
     with pytest.raises(ModelFileError, match="outside the model's folder"):
         OnnxBackend(path)
 
 
 def test_a_signature_that_contradicts_modelmeta_is_refused(tmp_path):
-    model = _scorer()
+    model = scorer_model()
     attach_to_onnx(model, tiny_meta(input_size=(3, 64, 64)))
     onnx.save(model, str(tmp_path / "wrong_size.onnx"))
     with pytest.raises(ModelFileError, match=r"input_size is \[3, 64, 64\] \(axis 2: 32 != 64\)"):
@@ -96,7 +60,7 @@ def test_a_signature_that_contradicts_modelmeta_is_refused(tmp_path):
 def test_the_scan_command_reports_a_refusal_as_one_line(runner, tmp_path):
     from imgcheck.infer.cli import cli
 
-    model = _scorer()
+    model = scorer_model()
     attach_to_onnx(model, tiny_meta(input_size=(3, 64, 64)))
     onnx.save(model, str(tmp_path / "m.onnx"))
     (tmp_path / "imgs").mkdir()

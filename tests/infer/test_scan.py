@@ -152,7 +152,8 @@ def test_onnx_and_torchscript_give_the_same_verdicts(runner, tiny_files, tmp_pat
         assert runner.invoke(cli, ["scan", str(folder), "--model", str(tiny_files[carrier]), "--out", str(out),
                                    "--workers", "0", "--quiet"]).exit_code == 0
         results[carrier] = _read_csv(out)[1:]
-    for a, b in zip(results["onnx"], results["torchscript"]):
+    assert len(results["onnx"]) == len(results["torchscript"]) == 12
+    for a, b in zip(results["onnx"], results["torchscript"], strict=True):
         assert a[0] == b[0] and a[2] == b[2] and abs(float(a[1]) - float(b[1])) <= 1e-4
 
 

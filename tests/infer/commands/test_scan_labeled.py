@@ -12,7 +12,9 @@ from imgcheck.infer.metrics import binary_metrics
 from synthetic_data import gray_image
 from tiny_models import brightness_p_fake
 
-REAL_LEVELS = (40, 60, 80, 100, 150)  # 150 is called FAKE at threshold 0.5
+# Asymmetric on purpose: 7 REAL (140 and 150 are called FAKE), 5 FAKE (120 is called REAL): confusion
+# [[5, 2], [1, 4]], so precision (4/6) differs from recall (4/5) and MCC (0.5071) from Cohen's kappa (0.5).
+REAL_LEVELS = (20, 40, 60, 80, 100, 140, 150)
 FAKE_LEVELS = (120, 170, 190, 210, 230)  # 120 is called REAL
 
 
@@ -50,18 +52,22 @@ def test_metrics_json_and_file_hold_the_suite_of_the_labeled_files(runner, brigh
         if key == "confusion_matrix":
             continue
         assert printed["metrics"][key] == pytest.approx(value, abs=1e-5), key  # float32 model vs float64 here
-    assert printed["metrics"]["accuracy"] == 0.8 and printed["metrics"]["confusion_matrix"] == [[4, 1], [1, 4]]
+    m = printed["metrics"]
+    assert m["accuracy"] == 0.75 and m["confusion_matrix"] == [[5, 2], [1, 4]]
+    assert m["precision"] == pytest.approx(4 / 6) and m["recall"] == pytest.approx(4 / 5)
+    assert m["mcc"] == pytest.approx(18 / 1260 ** 0.5) and m["cohen_kappa"] == pytest.approx(0.5)
+    assert m["balanced_accuracy"] == pytest.approx((5 / 7 + 4 / 5) / 2) and m["f1"] == pytest.approx(8 / 11)
     assert printed["labels"]["unlabeled"] == 1 and printed["labels"]["unlabeled_examples"][0].endswith("u.png")
     assert "1 file(s) have no label" in result.stderr
     assert printed["groups"]["folder"]["gen_a"]["n"] == 3 and printed["groups"]["folder"]["gen_b"]["accuracy"] == 1.0
     assert printed["model"]["name"] == "brightness.onnx" and len(printed["model"]["sha256"]) == 64
     assert printed["threshold"] == 0.5 and printed["inputs"] == [str(folder)]
-    assert "accuracy" in result.stderr and "0.8000" in result.stderr  # the rich table goes to stderr
+    assert "accuracy" in result.stderr and "0.7500" in result.stderr  # the rich table goes to stderr
 
 
 @pytest.mark.parametrize("gates, code", [
-    (["--fail-under", "accuracy=0.8", "--fail-under", "roc_auc=0.9"], 0),
-    (["--fail-under", "accuracy=0.81"], 4),
+    (["--fail-under", "accuracy=0.75", "--fail-under", "roc_auc=0.9"], 0),
+    (["--fail-under", "accuracy=0.76"], 4),
     (["--fail-over", "ece=0.01"], 4),
     (["--fail-under", "accuracy=0.5", "--fail-over", "log_loss=5"], 0),
 ])
@@ -76,10 +82,10 @@ def test_a_breached_gate_exits_4_and_names_metric_value_and_bound(runner, bright
 
 def test_exit_code_precedence_with_unreadable_files(runner, brightness_model, tmp_path):
     folder = _labeled_set(tmp_path / "set", broken=True)
-    passed = _scan(runner, brightness_model, folder, tmp_path, "--fail-under", "accuracy=0.8", "--json")
+    passed = _scan(runner, brightness_model, folder, tmp_path, "--fail-under", "accuracy=0.75", "--json")
     assert passed.exit_code == 3  # the gate passed; ERROR rows still say so
     metrics = json.loads(passed.stdout)["metrics"]
-    assert metrics["n_errors"] == 1 and metrics["n"] == 10 and metrics["accuracy"] == 0.8
+    assert metrics["n_errors"] == 1 and metrics["n"] == 12 and metrics["accuracy"] == 0.75
     assert _scan(runner, brightness_model, folder, tmp_path, "--fail-under", "accuracy=0.9").exit_code == 4
     assert _scan(runner, brightness_model, folder, tmp_path, "--fail-under", "accuracy=0.9",
                  "--strict").exit_code == 1
