@@ -1,4 +1,4 @@
-"""Put a ModelMeta into exported model files (the reading side is imgcheck.infer.model_files)."""
+"""Put a ModelMeta into exported model files (the reading side is imgcheck.infer.models.model_file)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from imgcheck.infer.errors import ImageDecodeError, ImgcheckError
-from imgcheck.infer.formats import ModelFormat
+from imgcheck.infer.models.formats import ModelFormat
 from imgcheck.infer.meta import ModelMeta
 from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.trainer.data import IMAGE_SUFFIXES

@@ -13,8 +13,8 @@ import torch
 from imgcheck.export.job import ExportJob, job_from_checkpoint
 from imgcheck.export.parity import CheckSet, ExportParityError, Parity, build_check_set, compare
 from imgcheck.infer.errors import ImgcheckError
-from imgcheck.infer.formats import FORMATS, ModelFormat
-from imgcheck.infer.timing import images_per_second
+from imgcheck.infer.models.formats import FORMATS, ModelFormat
+from imgcheck.infer.bench.timing import images_per_second
 
 DEFAULT_FORMATS = ("onnx", "torchscript")
 BATCH = 64

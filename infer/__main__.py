@@ -1,5 +1,5 @@
 """`python -m imgcheck.infer` runs the `imgcheck` command line."""
 
-from imgcheck.infer.cli import main
+from imgcheck.infer.cli.root import main
 
 main()

@@ -28,7 +28,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgcheck.infer.errors import ImageDecodeError
 from imgcheck.infer.meta import ModelMeta
-from imgcheck.infer.regular_files import NotRegularFileError, open_regular_file
+from imgcheck.infer.scan.regular_files import NotRegularFileError, open_regular_file
 
 ImageSource = Union[str, os.PathLike, bytes, BinaryIO]
 

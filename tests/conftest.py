@@ -36,6 +36,19 @@ def brightness_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_onnx(tmp_path_factory.mktemp("brightness") / "brightness.onnx", meta, BrightnessDetector())
 
 
+@pytest.fixture(scope="session")
+def trained_cnn(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(checkpoint path, data root): the report's CNN trained 2 epochs on separable synthetic images."""
+    from imgcheck.trainer.run import TrainConfig, run_training
+    from synthetic_data import make_dataset
+
+    root = tmp_path_factory.mktemp("export_data")
+    data = make_dataset(root / "data", train_per_group=10, test_per_group=4)
+    run_training(TrainConfig(arch="cnn", data=str(data), out=str(root / "run"), train_size=None, test_size=None,
+                             epochs=2, target_acc=None, lr=1e-3, seed=0), quiet=True)
+    return root / "run" / "best.pt", data
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     """A click runner; tests read stdout and stderr separately."""

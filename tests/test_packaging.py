@@ -27,7 +27,10 @@ def test_packages_live_under_the_imgcheck_namespace(wheel):
     assert top_level == {"imgcheck"}
     for sub in ("infer", "export", "trainer"):
         assert f"imgcheck/{sub}/__init__.py" in names
-    assert "imgcheck/infer/commands/info.py" in names
+    assert "imgcheck/__init__.py" in names  # the package root: the Python API (api/ in the repository)
+    for room in ("models", "runtime", "scan", "evaluate", "bench", "cli"):
+        assert f"imgcheck/infer/{room}/__init__.py" in names
+    assert "imgcheck/infer/cli/info.py" in names
     assert "imgcheck/infer/models/cnn_bn-cifake.onnx" in names  # the bundled default model ships as package data
     assert not any(name.startswith("imgcheck/tests") or "/tests/" in name for name in names)
 
@@ -35,7 +38,7 @@ def test_packages_live_under_the_imgcheck_namespace(wheel):
 def test_console_script_and_extras(wheel):
     dist_info = next(n.split("/")[0] for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
     entry_points = wheel.read(f"{dist_info}/entry_points.txt").decode()
-    assert "imgcheck = imgcheck.infer.cli:main" in entry_points
+    assert "imgcheck = imgcheck.infer.cli.root:main" in entry_points
     metadata = wheel.read(f"{dist_info}/METADATA").decode()
     for extra in ("cpu", "gpu", "train", "dev"):
         assert f"Provides-Extra: {extra}" in metadata

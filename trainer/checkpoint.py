@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from imgcheck.infer.meta import CHECKPOINT_KEY, ModelMeta
-from imgcheck.infer.model_files import load_checkpoint_dict, meta_from_checkpoint
+from imgcheck.infer.models.model_file import load_checkpoint_dict, meta_from_checkpoint
 
 
 def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], meta: ModelMeta, **fields: Any) -> Path:

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from imgcheck.infer.cifake import parse_cifake_category
+from imgcheck.infer.evaluate.cifake import parse_cifake_category
 from imgcheck.infer.errors import DependencyMissingError, ImgcheckError
 
 CLASS_NAMES = ("REAL", "FAKE")  # label 0, label 1 (positive)

@@ -27,7 +27,7 @@ import torch
 
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.meta import ModelMeta, Provenance
-from imgcheck.infer.metrics import binary_metrics
+from imgcheck.infer.evaluate.metrics import binary_metrics
 from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.infer.system import cpu_name
 from imgcheck.infer.version import imgcheck_version
@@ -36,7 +36,7 @@ from imgcheck.trainer.data import Sample, list_split, resolve_data_root
 from imgcheck.trainer.dataset import AUGMENTATIONS, Batch, cached_pixels, file_batches, memory_batches
 from imgcheck.trainer.loop import Evaluation, Trainer, resolve_device
 from imgcheck.trainer.models import build_model, count_parameters, default_meta
-from imgcheck.trainer.progress import RunReporter
+from imgcheck.trainer.run_reporter import RunReporter
 from imgcheck.trainer.subsets import balanced_subset, count_groups, drop_duplicates_of, split_validation
 
 SCHEDULES = ("constant", "cosine")
@@ -91,7 +91,7 @@ class TrainConfig:
             if self.val_fraction == 0:
                 raise ImgcheckError("--threshold-on-val needs a validation split (--val-fraction > 0).")
             try:
-                from imgcheck.infer.threshold import Objective
+                from imgcheck.infer.evaluate.threshold import Objective
 
                 Objective.parse(self.threshold_objective)
             except ValueError as exc:
@@ -306,7 +306,7 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Spl
     trainer.model.load_state_dict(checkpoint["state_dict"])
     threshold_info = None
     if cfg.threshold_objective:  # pick the decision threshold on the validation split, never on test
-        from imgcheck.infer.threshold import Objective, choose_threshold
+        from imgcheck.infer.evaluate.threshold import Objective, choose_threshold
 
         on_val = trainer.evaluate(val.in_order(cfg, trainer.preprocessor))
         choice = choose_threshold(on_val.targets, on_val.probabilities, Objective.parse(cfg.threshold_objective))

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from imgcheck.infer.cifake import CIFAR_CATEGORIES
+from imgcheck.infer.evaluate.cifake import CIFAR_CATEGORIES
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.trainer.data import CLASS_NAMES, Sample
 

@@ -4,7 +4,7 @@ import onnx
 
 from imgcheck.export.metadata import attach_to_onnx, torchscript_extra_files
 from imgcheck.infer.meta import ONNX_METADATA_KEY, TORCHSCRIPT_EXTRA_FILE, parse_meta
-from imgcheck.infer.model_files import read_meta
+from imgcheck.infer.models.model_file import read_meta
 from tiny_models import tiny_meta
 
 

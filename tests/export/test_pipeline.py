@@ -10,8 +10,8 @@ import torch
 from imgcheck.export.job import ProbabilityModel, job_from_checkpoint
 from imgcheck.export.parity import ExportParityError, build_check_set
 from imgcheck.export.pipeline import export_checkpoint
-from imgcheck.infer.formats import FORMATS
-from imgcheck.infer.model_files import read_meta
+from imgcheck.infer.models.formats import FORMATS
+from imgcheck.infer.models.model_file import read_meta
 from imgcheck.trainer.checkpoint import save_checkpoint
 from imgcheck.trainer.models import ARCHS, build_model, default_meta
 
@@ -116,7 +116,7 @@ _RUN_WITHOUT_TORCH = """
 import sys
 sys.modules["torch"] = None
 import numpy as np
-from imgcheck.infer.formats import format_of
+from imgcheck.infer.models.formats import format_of
 inputs = np.load(sys.argv[2])
 print(format_of(sys.argv[1]).load_backend(sys.argv[1])(inputs).tolist())
 """

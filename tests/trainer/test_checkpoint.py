@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from imgcheck.infer.errors import ModelMetaError
-from imgcheck.infer.model_files import read_meta
+from imgcheck.infer.models.model_file import read_meta
 from imgcheck.trainer.checkpoint import load_checkpoint, save_checkpoint
 from tiny_models import tiny_meta, tiny_model
 

@@ -5,7 +5,7 @@ from torch import nn
 
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.trainer.checkpoint import save_checkpoint
-from imgcheck.trainer.cli import ARCH_NAMES
+from imgcheck.infer.cli.train import ARCH_NAMES
 from imgcheck.trainer.models import ARCHS, ReportCNN, build_model, count_parameters, default_meta
 
 # The report's Table 2: (layer, output shape without the batch axis)

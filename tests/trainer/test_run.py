@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from imgcheck.infer.errors import ImgcheckError
-from imgcheck.infer.metrics import METRIC_KEYS
-from imgcheck.infer.model_files import read_meta
+from imgcheck.infer.evaluate.metrics import METRIC_KEYS
+from imgcheck.infer.models.model_file import read_meta
 from imgcheck.trainer.run import OPTIMISTIC_NOTE, TrainConfig, run_training
 from synthetic_data import make_dataset
 

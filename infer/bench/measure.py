@@ -1,0 +1,199 @@
+"""Throughput and latency measurements behind `imgcheck bench`.
+
+Three stages, each timed the same way (`time.perf_counter`; warm-up first; then `repeat` timed passes over the
+same images; images/s is the median pass, with min and max; CUDA work is synchronised before the clock is read):
+
+* ``infer``  - the model alone on ready float32 tensors, in batches; per-batch latency p50/p95/p99 as well;
+* ``decode`` - decode + resize (+ normalise) with the scan's worker pool, no model;
+* ``scan``   - the whole scan pipeline: walk the folder, decode in workers, run the model, write the CSV.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imgcheck.infer.errors import ImgcheckError
+from imgcheck.infer.meta import ModelMeta
+
+STAGES = ("infer", "decode", "scan")
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    """One model file to measure: how to run it and what to say about it."""
+
+    path: str
+    format: str  # onnx, onnx-fp16, onnx-int8, torchscript or eager (a training checkpoint)
+    precision: str
+    backend: str  # "module:class"
+    meta: ModelMeta
+    file_bytes: int
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+    def load(self, device: str, threads: int | None) -> Any:
+        """A fresh backend on `device` with `threads` intra-op threads."""
+        from importlib import import_module
+
+        module, attribute = self.backend.split(":")
+        return getattr(import_module(module), attribute)(self.path, device=device, threads=threads)
+
+
+def bench_model(path: str) -> BenchModel:
+    """Recognise a model file by its content: ONNX (any precision), TorchScript, or a training checkpoint."""
+    from imgcheck.infer.models.formats import FORMATS, format_of
+    from imgcheck.infer.models.model_file import CHECKPOINT, ONNX, inspect_model_file
+
+    info = inspect_model_file(path)
+    if info.format == CHECKPOINT:
+        return BenchModel(path, "eager", "fp32", "imgcheck.infer.runtime.eager:EagerBackend", info.meta,
+                          info.size_bytes)
+    fmt = format_of(path) if info.format == ONNX else FORMATS["torchscript"]
+    if info.format == ONNX and fmt.runtime != "onnxruntime":
+        fmt = FORMATS["onnx"]  # an ONNX file with an unusual name
+    return BenchModel(path, fmt.name, fmt.precision, fmt.backend, info.meta, info.size_bytes)
+
+
+@dataclass
+class Timing:
+    """Seconds per timed pass and per batch, for `images` images per pass."""
+
+    images: int
+    pass_seconds: list[float] = field(default_factory=list)
+    batch_seconds: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, float | None]:
+        speeds = [self.images / s for s in self.pass_seconds]
+        batches = np.asarray(self.batch_seconds) * 1000
+        percentile = (lambda q: float(np.percentile(batches, q))) if len(batches) else (lambda q: None)
+        return {
+            "samples_per_sec": statistics.median(speeds), "samples_per_sec_min": min(speeds),
+            "samples_per_sec_max": max(speeds), "step_time_ms_p50": percentile(50),
+            "step_time_ms_p95": percentile(95), "step_time_ms_p99": percentile(99),
+        }
+
+
+def time_infer(model: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray, batch_size: int, warmup: int,
+               repeat: int, synchronize: Callable[[], None]) -> Timing:
+    """Each pass runs every full batch of `inputs` (tiled up to one batch if there are fewer images)."""
+    if len(inputs) < batch_size:
+        inputs = np.concatenate([inputs] * -(-batch_size // len(inputs)))
+    batches = [np.ascontiguousarray(inputs[i: i + batch_size])
+               for i in range(0, len(inputs) - batch_size + 1, batch_size)]
+    for index in range(warmup):
+        model(batches[index % len(batches)])
+    synchronize()
+    timing = Timing(images=len(batches) * batch_size)
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for batch in batches:
+            start = time.perf_counter()
+            model(batch)
+            synchronize()
+            timing.batch_seconds.append(time.perf_counter() - start)
+        timing.pass_seconds.append(time.perf_counter() - started)
+    return timing
+
+
+def time_decode(paths: list[str], meta: ModelMeta, batch_size: int, workers: int, warmup: int, repeat: int,
+                draft: bool = True) -> Timing:
+    """Decode, resize and normalise `paths` with the scan's worker pool (one pool per pass, as a scan starts one)."""
+    from imgcheck.infer.preprocess import Preprocessor
+    from imgcheck.infer.scan.pipeline import decoded_chunks
+
+    pre = Preprocessor.from_meta(meta, draft=draft)
+
+    def one_pass() -> None:
+        for _, pixels, _ in decoded_chunks(iter(paths), meta, batch_size, workers, draft=draft):
+            if len(pixels):
+                pre.normalize(pixels)
+
+    return _time_passes(one_pass, len(paths), warmup, repeat)
+
+
+def time_scan(folder: str, model: Callable[[np.ndarray], np.ndarray], meta: ModelMeta, batch_size: int,
+              workers: int, warmup: int, repeat: int, synchronize: Callable[[], None], draft: bool = True) -> Timing:
+    """The whole scan pipeline on `folder`: discover, decode in workers, run the model, write verdict rows."""
+    from imgcheck.infer.scan.discover import Selection, discover
+    from imgcheck.infer.scan.pipeline import LocalScan
+    from imgcheck.infer.scan.verdict_formats import CsvFormat, open_output
+
+    scanner = LocalScan(model, meta, meta.threshold, batch_size, workers, draft=draft)
+    count = sum(1 for _ in discover([folder], Selection()))
+    with tempfile.TemporaryDirectory(prefix="imgcheck-bench-") as scratch:
+        out = Path(scratch) / "verdicts.csv"
+
+        def one_pass() -> None:
+            sink, _ = open_output(str(out), CsvFormat(), resume=False)
+            with sink.stream:
+                for rows in scanner.rows(discover([folder], Selection())):
+                    sink.write(rows)
+            synchronize()
+
+        return _time_passes(one_pass, count, warmup, repeat)
+
+
+def _time_passes(one_pass: Callable[[], None], images: int, warmup: int, repeat: int) -> Timing:
+    for _ in range(min(warmup, 1)):  # one untimed pass warms the page cache and the imports
+        one_pass()
+    timing = Timing(images=images)
+    for _ in range(repeat):
+        started = time.perf_counter()
+        one_pass()
+        timing.pass_seconds.append(time.perf_counter() - started)
+    return timing
+
+
+def synthetic_images(folder: Path, count: int, size: tuple[int, int], seed: int = 0) -> list[str]:
+    """Write `count` JPEGs of `size` (W, H): smooth colour gradients plus noise, about as hard to decode as photos."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    paths = []
+    for index in range(count):
+        a, b, c = rng.uniform(0.2, 1.0, 3)
+        base = np.stack([x / max(width, 1) * 255 * a, y / max(height, 1) * 255 * b,
+                         (x + y) / max(width + height, 1) * 255 * c], axis=-1)
+        pixels = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+        path = folder / f"synthetic_{index:06d}.jpg"
+        Image.fromarray(pixels).save(path, quality=90)
+        paths.append(str(path))
+    return paths
+
+
+def ready_tensors(paths: list[str], meta: ModelMeta, workers: int) -> np.ndarray:
+    """The model inputs of `paths`, decoded once (the infer stage times the model alone on these)."""
+    from imgcheck.infer.preprocess import Preprocessor
+    from imgcheck.infer.scan.pipeline import decoded_chunks
+
+    pre = Preprocessor.from_meta(meta)
+    pixels = [chunk for _, chunk, _ in decoded_chunks(iter(paths), meta, 256, workers) if len(chunk)]
+    if not pixels:
+        raise ImgcheckError("none of the benchmark images could be decoded.")
+    return pre.normalize(np.concatenate(pixels))
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """`WxH` -> (W, H)."""
+    width, sep, height = text.lower().partition("x")
+    try:
+        size = (int(width), int(height))
+    except ValueError:
+        size = (0, 0)
+    if not sep or min(size) < 1:
+        raise ValueError(f"expected WxH with positive integers, got {text!r}")
+    return size

@@ -1,0 +1,55 @@
+"""`imgcheck export CHECKPOINT`: TorchScript and ONNX files that carry their ModelMeta and passed the parity gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from imgcheck.infer.errors import DependencyMissingError
+
+FORMAT_CHOICES = ("onnx", "torchscript")
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "formats", type=click.Choice(FORMAT_CHOICES), multiple=True,
+              help="Format to write (repeatable) [default: onnx and torchscript].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder [default: the checkpoint's folder].")
+@click.option("--name", default=None, help="File name stem [default: the model's arch].")
+@click.option("--opset", type=click.IntRange(min=7), default=None, help="ONNX opset [default: the exporter's].")
+@click.option("--fp16", is_flag=True, help="Also write an ONNX file with float16 weights (float32 input/output).")
+@click.option("--int8", is_flag=True, help="Also write a static int8 (QDQ, per-channel) ONNX file; needs --calibration.")
+@click.option("--calibration", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Images to calibrate int8 on (through the shared preprocessing).")
+@click.option("--atol", type=float, default=1e-4, show_default=True, help="fp32 parity bound on |delta p_fake|.")
+@click.option("--check-images", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Real images added to the parity check (labelled when under REAL/FAKE folders).")
+def export(checkpoint: Path, formats: tuple[str, ...], out: Path | None, name: str | None, opset: int | None,
+           fp16: bool, int8: bool, calibration: Path | None, atol: float, check_images: Path | None) -> None:
+    """Export CHECKPOINT (from `imgcheck train`) to ONNX and TorchScript with the sigmoid in the graph.
+
+    Every file is compared with the PyTorch model on a seeded batch (and --check-images); a file beyond the
+    bound fails the export (exit 1) and nothing is written. Writes export_report.json beside the files.
+    """
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise DependencyMissingError("imgcheck export needs torch and onnx: pip install 'imgcheck[train]'")
+    from rich.console import Console
+
+    from imgcheck.export.pipeline import DEFAULT_FORMATS, export_checkpoint
+    from imgcheck.export.export_report import report_table, write_report
+
+    chosen = list(formats or DEFAULT_FORMATS) + ["onnx-fp16"] * fp16 + ["onnx-int8"] * int8
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        console.width = 150  # logs: one row per file rather than folded cells
+    out = out or checkpoint.parent
+    with console.status(f"exporting {checkpoint} to {', '.join(chosen)}"):
+        records = export_checkpoint(checkpoint, out, chosen, name=name, opset=opset, atol=atol,
+                                    check_images=check_images, calibration=calibration)
+    write_report(out / "export_report.json", checkpoint, records)
+    console.print(report_table(records))
+    console.print(f"wrote {', '.join(str(r.path) for r in records)} and {out / 'export_report.json'}")

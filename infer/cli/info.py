@@ -1,0 +1,79 @@
+"""`imgcheck info MODEL`: show the ModelMeta a model file carries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from imgcheck.infer.models.model_file import ModelFileInfo, inspect_model_file
+
+
+@click.command()
+@click.argument("model", type=click.Path(path_type=Path, dir_okay=False), required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the ModelMeta as JSON (to stdout) instead of a table.")
+def info(model: Path | None, as_json: bool) -> None:
+    """Show the metadata (ModelMeta) that MODEL carries: preprocessing, labels, threshold, provenance.
+
+    MODEL is an ONNX file, a TorchScript file, or a training checkpoint (the last needs torch); without
+    it, the bundled model. Exits 1 when the file has no valid imgcheck metadata.
+    """
+    if model is None:
+        from imgcheck.infer.models.bundled import bundled_model_path
+
+        model = bundled_model_path()
+    file_info = inspect_model_file(model)
+    if as_json:
+        click.echo(json.dumps(file_info.meta.to_dict(), indent=2, sort_keys=True))
+        return
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        console.width = 120  # pipes and logs: keep the sha256 on one line
+    console.print(_meta_table(file_info))
+
+
+def _meta_table(file_info: ModelFileInfo):  # -> rich.table.Table
+    from rich.table import Table
+
+    meta = file_info.meta
+    table = Table(title=f"{file_info.path}", title_justify="left", show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column(overflow="fold")
+
+    def section(title: str) -> None:
+        table.add_row(f"[bold]{title}[/bold]", "", style="dim")
+
+    table.add_row("format", f"{file_info.format} ({file_info.size_bytes:,} bytes)")
+    table.add_row("sha256", file_info.sha256())
+    for key, value in file_info.details.items():
+        table.add_row(key.replace("_", " "), str(value))
+    table.add_row("arch", meta.arch)
+    section("preprocessing")
+    channels, height, width = meta.input_size
+    table.add_row("input", f"{channels}x{height}x{width} (C, H, W), float32, NCHW")
+    table.add_row("resize", f"{meta.interpolation}, antialias={'on' if meta.antialias else 'off'}")
+    table.add_row("mean", _floats(meta.mean))
+    table.add_row("std", _floats(meta.std))
+    section("output")
+    table.add_row("classes", ", ".join(meta.class_names) + f" (positive: {meta.positive_class})")
+    table.add_row("output", f"{meta.output} of {meta.positive_class}")
+    table.add_row("threshold", f"{meta.threshold:g} ({meta.positive_class} when p >= threshold)")
+    section("provenance")
+    prov = meta.provenance
+    for name in ("dataset", "train_size", "val_size", "test_size", "seed", "epochs", "selection_metric"):
+        value = getattr(prov, name)
+        if value is not None:
+            table.add_row(name.replace("_", " "), f"{value:,}" if isinstance(value, int) else str(value))
+    for name, value in sorted(prov.test_metrics.items()):
+        table.add_row(f"test {name}", f"{value:.4f}" if isinstance(value, float) else json.dumps(value))
+    for name, value in sorted(prov.extra.items()):
+        table.add_row(name, value if isinstance(value, str) else json.dumps(value))
+    table.add_row("imgcheck", f"{meta.imgcheck_version} (schema {meta.schema_version})")
+    return table
+
+
+def _floats(values: tuple[float, ...]) -> str:
+    return ", ".join(f"{v:.4g}" for v in values)

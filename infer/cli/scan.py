@@ -1,0 +1,224 @@
+"""`imgcheck scan PATH...`: a verdict (REAL, FAKE or ERROR) for every image, streamed to CSV or JSONL."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+import click
+
+from imgcheck.infer.cli.evaluation_options import evaluation_options
+from imgcheck.infer.scan.verdict_formats import OUTPUT_FORMATS
+
+
+@click.command()
+@click.argument("paths", nargs=-1)
+@click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
+              help="Model file: .onnx (onnxruntime) or .pt TorchScript (torch) [default: the bundled CIFAKE model].")
+@click.option("--out", default="verdicts.csv", show_default=True, help="Output file, or - for stdout.")
+@click.option("--format", "output_format", type=click.Choice(list(OUTPUT_FORMATS)), default=None,
+              help="Output format [default: from --out's suffix, else csv].")
+@click.option("--recursive/--no-recursive", default=True, show_default=True, help="Descend into sub-folders.")
+@click.option("--include", multiple=True, help="Only files whose name or path matches this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Skip files whose name or path matches this glob (repeatable).")
+@click.option("--files-from", type=click.File("r", encoding="utf-8", errors="surrogateescape"), default=None,
+              help="Read paths to scan, one per line, from this file (- for stdin).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Decoding processes [default: CPU count; 0 decodes in this process].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="auto tries CUDA, then CPU; the provider that runs is reported.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine's processes; ray: Ray Data tasks and actors (needs the `ray` extra).")
+@click.option("--ray-address", default=None,
+              help="With --engine ray: auto or ray://HOST:PORT joins a cluster [default: start a local instance].")
+@click.option("--num-workers", type=click.IntRange(min=1), default=None,
+              help="With --engine ray: model actors [default: one per CPU of the cluster, or per GPU share].")
+@click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="With --engine ray: GPUs per model actor; above 0 the actors run CUDA.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
+              help="FAKE when p_fake >= this [default: the model's own threshold].")
+@click.option("--no-draft", is_flag=True, help="Decode large JPEGs at full size (slower; see README).")
+@click.option("--resume", is_flag=True, help="Keep the rows already in --out and scan only the remaining files.")
+@click.option("--csv-formula-escape/--no-csv-formula-escape", "formula_escape", default=True, show_default=True,
+              help="Prefix ' to CSV cells that start with = + - @ tab CR or ', so spreadsheets show hostile file "
+                   "names as text (read back by stripping one leading ').")
+@click.option("--strict", is_flag=True, help="Exit 1 (not 3) when some files could not be read.")
+@click.option("--quiet", is_flag=True, help="No progress bar and no summary.")
+@evaluation_options
+@click.pass_context
+def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out: str, output_format: str | None,
+         recursive: bool, include: tuple[str, ...], exclude: tuple[str, ...], files_from, batch_size: int,
+         workers: int | None, device: str, engine: str, ray_address: str | None, num_workers: int | None,
+         gpus_per_worker: float, threshold: float | None, no_draft: bool, resume: bool,
+         formula_escape: bool, strict: bool, quiet: bool, labels_file: str | None, metrics_file: str | None,
+         metrics_json: bool, report_dir: str | None,
+         fail_under: tuple[str, ...], fail_over: tuple[str, ...]) -> None:
+    """Scan images (files, folders, globs) and write one verdict row per file.
+
+    Images under REAL/ and FAKE/ folders (or named in --labels) are also scored: a metric table, and
+    with --metrics/--json/--report/--fail-under, files, plots and CI gates.
+
+    \b
+    With --engine ray the same scan runs on Ray Data (a local instance, or a cluster with
+    --ray-address) and writes the same rows; PATH may then also be an s3://, gs:// or file://
+    URI.
+
+    \b
+    Exit codes: 0 every file scanned (and every gate passed); 3 some files got ERROR rows (1 with
+    --strict); 4 a --fail-under/--fail-over gate was breached; 1 fatal error.
+    """
+    from imgcheck.infer.cli.evaluation_options import EvaluationRequest, exit_code, finish_evaluation, make_labeler
+    from imgcheck.infer.scan.discover import Selection, read_file_list
+    from imgcheck.infer.evaluate.labeled_scores import LabeledScores
+    from imgcheck.infer.models.model_file import file_sha256
+    from imgcheck.infer.scan.pipeline import LocalScan, ScanEngine, ScanStats, open_model, sidecar
+    from imgcheck.infer.scan.output import (check_folder_exists, is_special_file, open_verdict_output, write_rows,
+                                            write_sidecar)
+    from imgcheck.infer.version import imgcheck_version
+
+    if not paths and files_from is None:
+        raise click.UsageError("give PATH... to scan, or --files-from FILE")
+    if model_path is None:
+        from imgcheck.infer.models.bundled import bundled_model_path
+
+        model_path = str(bundled_model_path())
+    to_stdout = out == "-"
+    if resume and to_stdout:
+        raise click.UsageError("--resume needs an output file, not stdout")
+    if metrics_json and to_stdout:
+        raise click.UsageError("--json prints metrics to stdout, so --out - cannot print verdicts there too")
+    request = EvaluationRequest.from_options(labels_file, metrics_file, metrics_json, report_dir, fail_under,
+                                             fail_over)
+    scores = LabeledScores(make_labeler(labels_file))
+    fmt = OUTPUT_FORMATS[output_format or ("jsonl" if out.endswith(".jsonl") else "csv")](formula_escape)
+    stream_output = to_stdout or is_special_file(out)  # stdout, /dev/full, a FIFO: no lock, sidecar or resume
+    if resume and stream_output:
+        raise click.UsageError(f"--resume needs a regular output file; {out} is not one")
+    if not stream_output:
+        check_folder_exists(out)
+    ray_options = _ray_options(engine, device, ray_address, num_workers, gpus_per_worker, workers, quiet)
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    # with Ray, the driver opens the model only to check it (on CPU); the actors run it
+    meta, backend = open_model(model_path, "cpu" if ray_options else device, workers)
+    threshold = meta.threshold if threshold is None else threshold
+    scanner: ScanEngine
+    if ray_options is None:
+        scanner = LocalScan(backend, meta, threshold, batch_size, workers, draft=not no_draft)
+    else:
+        from imgcheck.infer.scan.ray_engine import RayScan
+
+        scanner = RayScan(model_path, meta, threshold, batch_size, ray_options, draft=not no_draft)
+    stats = ScanStats()
+
+    inputs = list(paths)
+    selection = Selection(recursive, include, exclude)
+    sources = [scanner.list_files(inputs, selection)] if inputs else []
+    if files_from is not None:
+        sources.append(read_file_list(files_from))
+
+    model_sha256 = file_sha256(model_path)
+
+    def record_scan() -> None:  # at the start (it records how the CSV is escaped, for --resume) and at the end
+        if not stream_output:
+            write_sidecar(f"{out}.json", sidecar(model_path, model_sha256, meta, scanner.provider, threshold, stats,
+                                                 out, imgcheck_version(), fmt, engine))
+
+    with open_verdict_output(out, fmt, resume, stream_output) as (sink, kept):
+        record_scan()
+        stats.resumed = len(kept)
+        scores.add(kept)
+        done = {row.path for row in kept}
+        kept_errors = any(row.verdict == "ERROR" for row in kept)
+        del kept
+        todo = (p for source in sources for p in source if p not in done)
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if not quiet:
+            console.print(f"scanning with {Path(model_path).name} ({meta.arch}) {scanner.describe()}, threshold "
+                          f"{threshold:g}", soft_wrap=True)
+        start = time.perf_counter()
+        def count_remaining() -> int | None:  # walks the folders a second time, in a thread, for the ETA
+            if files_from is not None:
+                return None
+            return sum(1 for p in scanner.list_files(inputs, selection) if p not in done)
+
+        with _progress(console, quiet, count_remaining) as advance:
+            for rows in scanner.rows(todo):
+                write_rows(sink, rows, out)
+                stats.add(rows)
+                scores.add(rows)
+                stats.seconds = time.perf_counter() - start
+                advance(len(rows))
+        stats.finished = time.time()
+    record_scan()
+    if not quiet:
+        console.print(_summary_table(stats, out))
+    model = {"name": Path(model_path).name, "path": os.path.abspath(model_path), "sha256": model_sha256,
+             "arch": meta.arch}
+    scanned = inputs + ([getattr(files_from, "name", "-")] if files_from else [])
+    gates_passed = finish_evaluation(request, scores, threshold, model, scanned, console, quiet)
+    code = exit_code(kept_errors or bool(stats.verdicts.get("ERROR")), strict, gates_passed)
+    if code:
+        ctx.exit(code)
+
+
+def _ray_options(engine: str, device: str, address: str | None, num_workers: int | None, gpus_per_worker: float,
+                 decode_tasks: int | None, quiet: bool):  # noqa: ANN202
+    """RayOptions for `--engine ray` (None for the local engine), after checking the options agree."""
+    if engine != "ray":
+        if address or num_workers or gpus_per_worker:
+            raise click.UsageError("--ray-address, --num-workers and --gpus-per-worker need --engine ray")
+        return None
+    from imgcheck.infer.scan.ray_engine import RayOptions, import_ray
+
+    if device == "cuda" and not gpus_per_worker:
+        raise click.UsageError("--engine ray --device cuda needs --gpus-per-worker above 0")
+    if device == "cpu" and gpus_per_worker:
+        raise click.UsageError("--device cpu contradicts --gpus-per-worker; leave one out")
+    import_ray()  # a clear error before any work when the extra is missing
+    return RayOptions(address, num_workers, gpus_per_worker, decode_tasks, quiet)
+
+
+@contextlib.contextmanager
+def _progress(console, quiet: bool, count_total):  # noqa: ANN001, ANN202
+    """A progress bar on a terminal (files, images/s, elapsed, and ETA once `count_total` has counted)."""
+    if quiet or not console.is_terminal:
+        yield lambda count: None
+        return
+    import threading
+
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    from imgcheck.infer.cli.progress_columns import ImagesPerSecondColumn
+
+    with Progress(TextColumn("scan"), BarColumn(), MofNCompleteColumn(), ImagesPerSecondColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=console, transient=True) as progress:
+        task = progress.add_task("scan", total=None)
+
+        def count() -> None:
+            total = count_total()
+            if total is not None:
+                progress.update(task, total=total)
+
+        threading.Thread(target=count, daemon=True).start()
+        yield lambda count: progress.update(task, advance=count)
+
+
+def _summary_table(stats, out: str):  # noqa: ANN001, ANN202
+    from rich.table import Table
+
+    table = Table(title=f"scan: {out}", title_justify="left", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("files", f"{stats.files:,}" + (f" (+{stats.resumed:,} kept from before)" if stats.resumed else ""))
+    for verdict in ("REAL", "FAKE", "ERROR"):
+        table.add_row(verdict, f"{stats.verdicts.get(verdict, 0):,}")
+    for reason, count in stats.errors.most_common(5):
+        table.add_row(f"  {reason}", f"{count:,}")
+    table.add_row("speed", f"{stats.images_per_s:,.0f} images/s over {stats.seconds:.1f} s")
+    return table

@@ -1,1 +1,0 @@
-"""One module per `imgcheck` command; each is imported only when its command runs."""

@@ -1,0 +1,23 @@
+"""The default model shipped inside the package: what `imgcheck scan` and `imgcheck bench` use without --model.
+
+It is the `cnn_bn` architecture trained on the full CIFAKE train set (see MODEL_CARD.md for how, and for its
+limits: 32x32 images, Stable Diffusion 1.4 fakes).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from imgcheck.infer.errors import ModelFileError
+
+BUNDLED_MODEL = "cnn_bn-cifake.onnx"
+
+
+def bundled_model_path() -> Path:
+    """The path of the bundled ONNX model inside the installed package."""
+    path = Path(str(resources.files("imgcheck.infer.models") / BUNDLED_MODEL))
+    if not path.is_file():
+        raise ModelFileError(f"the bundled model {BUNDLED_MODEL} is missing from this installation ({path}); "
+                             "reinstall imgcheck or pass --model FILE.")
+    return path

@@ -1,0 +1,235 @@
+"""The scan pipeline: discover -> decode in worker processes -> model on batches -> rows in input order.
+
+Workers decode the next batches while the model runs on the current one; at most `2 * workers + 2`
+batches are in flight, so memory stays flat however many files there are. Rows are flushed after every
+batch, so a killed scan loses at most the batch it was writing (and `--resume` repairs that).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+import numpy as np
+
+from imgcheck.infer.scan.discover import Selection, discover
+from imgcheck.infer.errors import ImageDecodeError
+from imgcheck.infer.meta import ModelMeta, parse_meta
+from imgcheck.infer.models.model_file import read_meta
+from imgcheck.infer.preprocess import Preprocessor
+from imgcheck.infer.scan.verdict_formats import OutputFormat, Row
+
+Chunk = tuple[list[str], np.ndarray, list[str]]  # paths, uint8 pixels of the readable ones, error per path ("" = ok)
+
+_worker_preprocessor: Preprocessor | None = None
+
+
+def _init_worker(meta_json: str, draft: bool) -> None:
+    global _worker_preprocessor
+    _die_with_parent()
+    _worker_preprocessor = Preprocessor.from_meta(parse_meta(meta_json), draft=draft)
+
+
+def _die_with_parent() -> None:
+    """On Linux, ask the kernel to kill this worker when the scan process dies, even by SIGKILL: a forked worker
+    blocked on the task queue would otherwise wait forever."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def open_model(model_path: str, device: str, workers: int) -> tuple[ModelMeta, Callable[[np.ndarray], np.ndarray]]:
+    """The model's ModelMeta and a backend for it; onnxruntime gets the cores the decoding workers leave."""
+    from imgcheck.infer.models.formats import format_of
+
+    meta = read_meta(model_path)
+    model_format = format_of(model_path)
+    options = {"threads": runtime_threads(workers)} if model_format.runtime == "onnxruntime" else {}
+    return meta, model_format.load_backend(model_path, device=device, **options)
+
+
+def runtime_threads(workers: int) -> int:
+    """The model runtime's threads during a scan: the cores the decoding workers leave (at least one)."""
+    return max(1, (os.cpu_count() or 1) - workers)
+
+
+def decode_chunk(paths: list[str], pre: Preprocessor | None = None) -> Chunk:
+    """Decode `paths` to uint8 pixels; an unreadable file gets its one-line reason instead."""
+    pre = pre or _worker_preprocessor
+    pixels, errors = [], []
+    for path in paths:
+        try:
+            pixels.append(pre.load_pixels(path))
+            errors.append("")
+        except ImageDecodeError as exc:
+            errors.append(exc.reason)
+    stacked = np.stack(pixels) if pixels else np.empty((0, pre.height, pre.width, 3), np.uint8)
+    return paths, stacked, errors
+
+
+def batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    """Consecutive lists of `size` items (the last may be shorter)."""
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def decoded_chunks(paths: Iterable[str], meta: ModelMeta, batch_size: int, workers: int, draft: bool = True
+                   ) -> Iterator[Chunk]:
+    """Decoded batches in input order; `workers` processes decode ahead (0 = in this process)."""
+    if workers == 0:
+        pre = Preprocessor.from_meta(meta, draft=draft)
+        for batch in batched(paths, batch_size):
+            yield decode_chunk(batch, pre)
+        return
+    window = 2 * workers + 2
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(meta.to_json(), draft)) as pool:
+        pending: collections.deque[Future[Chunk]] = collections.deque()
+        for batch in batched(paths, batch_size):
+            pending.append(pool.submit(decode_chunk, batch))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+@dataclass
+class ScanStats:
+    """Counts and timing of one scan, for the summary table and the sidecar."""
+
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    files: int = 0
+    resumed: int = 0
+    verdicts: collections.Counter = field(default_factory=collections.Counter)
+    errors: collections.Counter = field(default_factory=collections.Counter)
+    seconds: float = 0.0
+
+    def add(self, rows: list[Row]) -> None:
+        self.files += len(rows)
+        for row in rows:
+            self.verdicts[row.verdict] += 1
+            if row.error:
+                self.errors[error_kind(row.error)] += 1
+
+    @property
+    def images_per_s(self) -> float:
+        return self.files / self.seconds if self.seconds else 0.0
+
+
+def error_kind(reason: str) -> str:
+    """The reason without its details: 'truncated or corrupt image data: ...' -> 'truncated or corrupt image data'."""
+    return reason.split(":")[0].split(" (")[0]
+
+
+class ScanEngine(Protocol):
+    """What `imgcheck scan` needs from an engine: `LocalScan` below, or `ray_engine.RayScan`."""
+
+    @property
+    def provider(self) -> str: ...  # where the model ran, for the sidecar
+
+    def list_files(self, paths: Iterable[str], selection: Selection) -> Iterator[str]: ...
+
+    def describe(self) -> str: ...  # "on CPUExecutionProvider, 2 decoding worker(s)", for the status line
+
+    def rows(self, paths: Iterable[str]) -> Iterator[list[Row]]: ...  # each batch's rows, in input order
+
+
+@dataclass
+class LocalScan:
+    """The local engine: `workers` processes decode batches ahead (0: in this process) while one model session on
+    this machine scores them. `rows()` yields each batch's rows in input order."""
+
+    model: Callable[[np.ndarray], np.ndarray]  # a backend: normalized float32 batch -> p_fake
+    meta: ModelMeta
+    threshold: float
+    batch_size: int
+    workers: int
+    draft: bool = True
+    list_files = staticmethod(discover)  # what to scan, from paths, folders and globs
+
+    @property
+    def provider(self) -> str:
+        """Where the model runs (onnxruntime's provider, or torch's device)."""
+        return getattr(self.model, "provider", "unknown")
+
+    def describe(self) -> str:
+        return f"on {self.provider}, {self.workers} decoding worker(s)"
+
+    def rows(self, paths: Iterable[str]) -> Iterator[list[Row]]:
+        """Scan `paths` and yield their rows batch by batch, in the order given."""
+        pre = Preprocessor.from_meta(self.meta, draft=self.draft)
+        for batch, pixels, errors in decoded_chunks(paths, self.meta, self.batch_size, self.workers, self.draft):
+            p_fake = self.model(pre.normalize(pixels)) if len(pixels) else np.empty(0, np.float32)
+            yield verdict_rows(batch, p_fake.tolist(), errors, self.threshold, self.meta)
+
+
+def verdict_rows(paths: list[str], scores: Iterable[float], errors: list[str], threshold: float, meta: ModelMeta
+                 ) -> list[Row]:
+    """One row per path: ERROR with its reason, else the next score and its verdict (FAKE when >= threshold).
+    `scores` holds one value per readable path, in order; every engine builds its rows here."""
+    scores = iter(scores)
+    rows = []
+    for path, error in zip(paths, errors):
+        if error:
+            rows.append(Row(path, None, "ERROR", error))
+        else:
+            p = next(scores)
+            rows.append(Row(path, p, meta.positive_class if p >= threshold else meta.negative_class))
+    return rows
+
+
+def sidecar(model_path: str, model_sha256: str, meta: ModelMeta, provider: str, threshold: float, stats: ScanStats,
+            out: str, version: str, fmt: OutputFormat, engine: str = "local") -> dict[str, Any]:
+    """The `<out>.json` record of a scan (`finished` is null while it runs)."""
+    def iso(t: float | None) -> str | None:
+        return None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat()
+
+    return {
+        "output": out, "model": {"path": os.path.abspath(model_path), "sha256": model_sha256,
+                                 "meta": meta.to_dict()},
+        "engine": engine, "provider": provider, "threshold": threshold, "format": fmt.name,
+        "csv_formula_escape": fmt.name == "csv" and fmt.formula_escape,
+        "counts": {"files": stats.files, "resumed_rows": stats.resumed, **{v: stats.verdicts.get(v, 0)
+                                                                            for v in ("REAL", "FAKE", "ERROR")}},
+        "errors": dict(stats.errors.most_common()),
+        "images_per_s": stats.images_per_s, "seconds": stats.seconds,
+        "started": iso(stats.started), "finished": iso(stats.finished), "imgcheck_version": version,
+    }
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(temporary, "w") as fh:
+            json.dump(data, fh, indent=2)
+            fh.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

@@ -1,0 +1,310 @@
+"""`imgcheck scan --engine ray`: the same scan on Ray Data, for collections that outgrow one machine.
+
+    paths, listed on the driver with the local rules (minus rows kept by --resume)
+      -> ray.data.from_arrow(blocks of {index, path})
+      -> map_batches(decode_batch)      Ray tasks; imgcheck's own Preprocessor.load_pixels, not Ray's image reader
+      -> map_batches(ModelWorker)       a pool of actors, one model session each (CUDA when the actor has a GPU)
+      -> rows back on the driver in input order -> verdict_rows -> the same sink as the local engine
+
+Ray may fuse the decode step into the model actors when both ask for the same resources (CPU only); with GPUs the
+decode tasks run apart. Local files must be readable at the same path on every node (a shared filesystem);
+`s3://`, `gs://` and other URIs that pyarrow reads work anywhere. imgcheck must be installed on every node.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from imgcheck.infer.scan.discover import IMAGE_EXTENSIONS, Selection, discover
+from imgcheck.infer.errors import DependencyMissingError, ImageDecodeError, ImgcheckError
+from imgcheck.infer.meta import ModelMeta, parse_meta
+from imgcheck.infer.preprocess import Preprocessor
+from imgcheck.infer.scan.verdict_formats import Row
+
+INSTALL_HINT = "the ray engine needs Ray Data: pip install 'imgcheck[ray]' (or pip install 'ray[data]')"
+URI_SCHEMES = ("s3", "gs", "gcs", "file")
+
+# Per worker process: one Preprocessor per (ModelMeta, draft), one pyarrow filesystem per (scheme, bucket).
+_preprocessors: dict[tuple[str, bool], Preprocessor] = {}
+_filesystems: dict[tuple[str, str], Any] = {}
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how wide a Ray scan runs."""
+
+    address: str | None = None  # None: start a local Ray instance; "auto" or "ray://HOST:PORT": join a cluster
+    num_workers: int | None = None  # model actors [default: the cluster's CPUs, or its GPUs / gpus_per_worker]
+    gpus_per_worker: float = 0.0
+    decode_tasks: int | None = None  # at most this many decode tasks at once [default: as Ray schedules]
+    quiet: bool = False
+
+
+def import_ray() -> Any:
+    """The `ray` module with Ray Data, or a clear error naming the extra to install."""
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as exc:
+        raise DependencyMissingError(f"{INSTALL_HINT} ({exc})") from None
+    return ray
+
+
+def is_uri(path: str) -> bool:
+    """True for `scheme://...` inputs; those in URI_SCHEMES are listed and read through pyarrow."""
+    scheme, sep, _ = path.partition("://")
+    return bool(sep) and scheme.replace("+", "").isalnum()
+
+
+def list_inputs(paths: Iterable[str], selection: Selection) -> Iterator[str]:
+    """Every file to scan: local paths exactly as the local engine walks them, URIs through pyarrow's filesystems
+    with the same order (files of a folder by name, then its sub-folders) and include/exclude rules. Inside an
+    object-store folder a file is chosen by its image extension (reading each object to sniff it would cost a
+    request per object)."""
+    for path in paths:
+        yield from (_list_uri(path, selection) if is_uri(path) else discover([path], selection))
+
+
+def resolve_uri(uri: str) -> tuple[Any, str]:
+    """(pyarrow filesystem, path in it) of an `s3://bucket/key`, `gs://bucket/key` or `file:///path` URI.
+
+    The text after the bucket is taken as it is, never URL-parsed: object keys and file names with spaces, `#`
+    or `%` (CIFAKE's `0 (10).jpg`) stay exactly what they are. One filesystem is made per bucket and reused."""
+    scheme, _, rest = uri.partition("://")
+    if scheme.lower() not in URI_SCHEMES:
+        raise ImgcheckError(f"cannot read {uri}: --engine ray reads local paths and {', '.join(URI_SCHEMES)} URIs")
+    bucket = "" if scheme.lower() == "file" else rest.split("/", 1)[0]
+    key = (scheme.lower(), bucket)
+    if key not in _filesystems:
+        from pyarrow import fs as pafs
+
+        try:
+            _filesystems[key] = pafs.FileSystem.from_uri(f"{scheme}://{bucket or '/'}")[0]
+        except (OSError, ValueError) as exc:
+            raise ImgcheckError(f"cannot reach {scheme}://{bucket}: {' '.join(str(exc).split())}") from None
+    return _filesystems[key], rest
+
+
+def _list_uri(uri: str, selection: Selection) -> list[str]:
+    from pyarrow import fs as pafs
+
+    filesystem, root = resolve_uri(uri)
+    scheme = uri.partition("://")[0]
+    try:
+        info = filesystem.get_file_info(root)
+        if info.type != pafs.FileType.Directory:
+            return [uri]  # a file, or missing: the decode step gives it its row
+        found = filesystem.get_file_info(pafs.FileSelector(root, recursive=selection.recursive))
+    except (OSError, ValueError) as exc:
+        raise ImgcheckError(f"cannot list {uri}: {' '.join(str(exc).split())}") from None
+    prefix = root.rstrip("/") + "/"
+    uris = {}
+    for entry in found:
+        if entry.type != pafs.FileType.File or os.path.splitext(entry.path)[1].lower() not in IMAGE_EXTENSIONS:
+            continue
+        full = f"{scheme}://{entry.path}"
+        if selection.wants(full):
+            parts = entry.path[len(prefix):].split("/")
+            uris[full] = tuple((1, part) for part in parts[:-1]) + ((0, parts[-1]),)
+    return sorted(uris, key=uris.__getitem__)
+
+
+def decode_batch(batch: dict[str, np.ndarray], meta_json: str, draft: bool, cwd: str) -> dict[str, np.ndarray]:
+    """Ray task: decode and resize each path of `batch` with the model's preprocessing; a file that cannot be read
+    gets its one-line reason in `error` (and zero pixels), exactly as in the local engine. Relative paths are read
+    from the driver's folder `cwd` (Ray workers run elsewhere)."""
+    key = (meta_json, draft)
+    if key not in _preprocessors:
+        _preprocessors[key] = Preprocessor.from_meta(parse_meta(meta_json), draft=draft)
+    pre = _preprocessors[key]
+    paths = [os.fsdecode(bytes(p)) for p in batch["path"]]
+    pixels = np.zeros((len(paths), pre.height, pre.width, 3), np.uint8)
+    errors = []
+    for i, path in enumerate(paths):
+        try:
+            pixels[i] = pre.load_pixels(_read_uri(path) if is_uri(path) else os.path.join(cwd, path))
+            errors.append("")
+        except ImageDecodeError as exc:
+            errors.append(exc.reason)
+    return {"index": batch["index"], "path": batch["path"], "pixels": pixels, "error": np.array(errors, object)}
+
+
+def _read_uri(uri: str) -> bytes:
+    try:
+        filesystem, path = resolve_uri(uri)
+        with filesystem.open_input_file(path) as stream:
+            return stream.readall()
+    except ImgcheckError as exc:
+        raise ImageDecodeError(exc.message) from None
+    except FileNotFoundError:
+        raise ImageDecodeError("file not found (deleted or a broken link?)") from None
+    except (OSError, ValueError) as exc:
+        raise ImageDecodeError(f"cannot read: {' '.join(str(exc).split())}") from None
+
+
+class ModelWorker:
+    """Ray actor: one model session, created once; scores the readable images of each batch."""
+
+    def __init__(self, model_name: str, model_bytes: bytes | None, model_path: str, meta_json: str, device: str,
+                 threads: int) -> None:
+        from imgcheck.infer.models.formats import format_of
+
+        model_format = format_of(model_name)
+        options = {"threads": threads} if model_format.runtime == "onnxruntime" else {}
+        if model_bytes is None:  # a model with external data, read where it is (a shared filesystem)
+            self.backend = model_format.load_backend(model_path, device=device, **options)
+        else:  # shipped through the object store: the nodes need no copy; the runtime reads it whole, then it goes
+            with tempfile.TemporaryDirectory(prefix="imgcheck-model-") as folder:
+                local_copy = os.path.join(folder, model_name)
+                with open(local_copy, "wb") as fh:
+                    fh.write(model_bytes)
+                self.backend = model_format.load_backend(local_copy, device=device, **options)
+        self.pre = Preprocessor.from_meta(parse_meta(meta_json))
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        readable = np.array([not e for e in batch["error"]], bool)
+        p_fake = np.full(len(readable), np.nan, np.float64)
+        if readable.any():
+            p_fake[readable] = self.backend(self.pre.normalize(batch["pixels"][readable]))
+        return {"index": batch["index"], "path": batch["path"], "p_fake": p_fake, "error": batch["error"],
+                "provider": np.array([self.backend.provider] * len(readable), object)}
+
+
+@dataclass
+class RayScan:
+    """One scan on Ray, with the local engine's interface (`scan.LocalScan`): `rows()` yields rows in input order,
+    `provider` names what the actors ran on."""
+
+    model_path: str
+    meta: ModelMeta
+    threshold: float
+    batch_size: int
+    options: RayOptions
+    draft: bool = True
+    providers: set[str] = field(default_factory=set)
+    started_ray: bool = False
+    list_files = staticmethod(list_inputs)  # the local rules, and s3://, gs://, file:// URIs
+
+    @property
+    def provider(self) -> str:
+        return ", ".join(sorted(self.providers)) or "not started"
+
+    def describe(self) -> str:
+        return f"on Ray ({self.options.address or 'a local instance'})"
+
+    def rows(self, paths: Iterable[str]) -> Iterator[list[Row]]:
+        """Scan `paths` and yield their rows batch by batch, in the order given."""
+        from imgcheck.infer.scan.pipeline import verdict_rows
+
+        items = [os.fsencode(p) for p in paths]
+        if not items:
+            return
+        ray = self._connect()
+        try:
+            pending: list[tuple[int, str, float, str]] = []
+            expected = 0
+            for batch in self._dataset(ray, items).iter_batches(batch_size=self.batch_size, batch_format="numpy"):
+                self.providers.update(batch["provider"])
+                for index, path, p, error in zip(batch["index"], batch["path"], batch["p_fake"], batch["error"]):
+                    heapq.heappush(pending, (int(index), os.fsdecode(bytes(path)), float(p), str(error)))
+                ready = []
+                while pending and pending[0][0] == expected:  # Ray keeps the order; this makes sure of it
+                    ready.append(heapq.heappop(pending))
+                    expected += 1
+                if ready:
+                    yield verdict_rows([r[1] for r in ready], [r[2] for r in ready if not r[3]],
+                                       [r[3] for r in ready], self.threshold, self.meta)
+            if pending or expected != len(items):
+                raise ImgcheckError(f"the Ray scan returned {expected} of {len(items)} rows in order; rerun with "
+                                    "--resume to finish")
+        finally:
+            if self.started_ray:
+                ray.shutdown()
+
+    def _connect(self) -> Any:
+        import logging
+
+        ray = import_ray()
+        if not ray.is_initialized():
+            try:
+                ray.init(address=self.options.address, include_dashboard=False, logging_level=logging.WARNING)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise ImgcheckError(f"cannot start or reach Ray at {self.options.address or 'a new local instance'}:"
+                                    f" {exc}") from None
+            self.started_ray = True
+        # Ray configures its loggers in init; imgcheck's own progress bar and summary say what its INFO lines and
+        # progress bars would, so they are kept off the terminal (Ray's log files still have everything)
+        for name in ("ray", "ray.data"):
+            logging.getLogger(name).setLevel(logging.ERROR if self.options.quiet else logging.WARNING)
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True
+        context.enable_progress_bars = False
+        return ray
+
+    def _dataset(self, ray: Any, items: list[bytes]) -> Any:
+        options, meta_json = self.options, self.meta.to_json()
+        device = "cuda" if options.gpus_per_worker > 0 else "cpu"
+        blocks = _blocks(items, 4 * self.batch_size)
+        workers = self._actor_count(ray, len(blocks))
+        model_bytes = None
+        if not _has_external_data(self.model_path):  # one file: ship it; with external data, read it where it is
+            with open(self.model_path, "rb") as fh:
+                model_bytes = fh.read()
+        decode: dict[str, Any] = {}
+        if options.decode_tasks:  # TaskPoolStrategy is newer than `concurrency`, which Ray now deprecates
+            task_pool = getattr(ray.data, "TaskPoolStrategy", None)
+            decode = ({"compute": task_pool(size=options.decode_tasks)} if task_pool
+                      else {"concurrency": options.decode_tasks})
+        dataset = ray.data.from_arrow(blocks)
+        dataset = dataset.map_batches(decode_batch, batch_size=self.batch_size, batch_format="numpy",
+                                      fn_kwargs={"meta_json": meta_json, "draft": self.draft, "cwd": os.getcwd()},
+                                      **decode)
+        return dataset.map_batches(
+            ModelWorker, batch_size=self.batch_size, batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1, num_gpus=options.gpus_per_worker,
+            fn_constructor_kwargs={"model_name": os.path.basename(self.model_path), "model_bytes": model_bytes,
+                                   "model_path": os.path.abspath(self.model_path), "meta_json": meta_json,
+                                   "device": device, "threads": 1})
+
+    def _actor_count(self, ray: Any, blocks: int) -> int:
+        """--num-workers, or one actor per CPU of the cluster (per `gpus_per_worker` share of its GPUs), and never
+        more actors than the dataset has `blocks` (an idle actor would still load the model). Each actor holds a
+        CPU: with --workers decode tasks beside them, the CPUs left must run those tasks, or Ray would wait forever
+        for a CPU to schedule them on (as a 2-CPU instance did with 2 actors and --workers 1)."""
+        resources = ray.cluster_resources()
+        cpus, decode = int(resources.get("CPU", 1)), self.options.decode_tasks or 0
+        if self.options.num_workers:
+            actors = self.options.num_workers
+        elif self.options.gpus_per_worker > 0:
+            actors = max(1, int(resources.get("GPU", 0) // self.options.gpus_per_worker))
+        else:
+            actors = max(1, cpus - decode)
+        actors = min(actors, max(1, blocks))
+        if decode and actors + decode > cpus:
+            raise ImgcheckError(f"{actors} model worker(s) and {decode} decode task(s) (--workers) need "
+                                f"{actors + decode} CPUs, and the Ray cluster has {cpus}; lower --num-workers or "
+                                "--workers.")
+        return actors
+
+
+def _blocks(paths: list[bytes], rows: int) -> list[Any]:
+    """Arrow tables of `rows` (index, path) rows each: compact on the driver (a million paths are one list of bytes
+    and these tables, not a million dicts), and enough blocks for Ray to decode them in parallel."""
+    import pyarrow as pa
+
+    return [pa.table({"index": pa.array(range(start, min(start + rows, len(paths))), pa.int64()),
+                      "path": pa.array(paths[start:start + rows], pa.binary())})
+            for start in range(0, len(paths), rows)]
+
+
+def _has_external_data(model_path: str) -> bool:
+    from imgcheck.infer.models.onnx_proto import external_data_locations
+
+    return model_path.endswith(".onnx") and bool(external_data_locations(model_path))

@@ -1,0 +1,50 @@
+import json
+
+import onnx
+
+from imgcheck.infer.cli.root import cli
+
+
+def test_export_writes_both_formats_and_a_report(runner, trained_cnn, tmp_path):
+    checkpoint, data = trained_cnn
+    result = runner.invoke(cli, ["export", str(checkpoint), "--out", str(tmp_path), "--check-images", str(data / "test")])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert "cnn.onnx" in result.stderr and "cnn.torchscript.pt" in result.stderr
+    report = json.loads((tmp_path / "export_report.json").read_text())
+    assert [f["format"] for f in report["files"]] == ["onnx", "torchscript"]
+    for entry in report["files"]:
+        assert entry["size_bytes"] > 0 and entry["parity"]["passed"] and entry["parity"]["n"] == 64 + 80
+        assert entry["cpu_images_per_s"]["batch_1"] > 0 and entry["cpu_images_per_s"]["batch_64"] > 0
+    assert report["versions"]["torch"] and report["versions"]["onnxruntime"]
+
+
+def test_a_failed_gate_exits_1_and_writes_nothing(runner, trained_cnn, tmp_path, monkeypatch):
+    import imgcheck.export.onnx_export as onnx_export
+
+    real_finish = onnx_export._finish
+
+    def finish_with_wrong_meta_threshold(proto, job, path):
+        real_finish(proto, job, path)
+        model = onnx.load(str(path))
+        for node in model.graph.node:
+            if node.op_type == "Sigmoid":
+                node.op_type = "Relu"  # a wrong graph: p_fake is no longer a probability
+        onnx.save(model, str(path))
+
+    monkeypatch.setattr(onnx_export, "_finish", finish_with_wrong_meta_threshold)
+    checkpoint, _ = trained_cnn
+    result = runner.invoke(cli, ["export", str(checkpoint), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "onnx export of cnn failed the parity gate" in result.stderr and "No file was written" in result.stderr
+    assert "worst |dp_fake|" in result.stderr and "bound: max |dp| <= 0.0001" in result.stderr
+    assert not (tmp_path / "out").exists()  # the folder the export would have made is not left behind
+    (tmp_path / "existing").mkdir()
+    again = runner.invoke(cli, ["export", str(checkpoint), "--out", str(tmp_path / "existing")])
+    assert again.exit_code == 1 and list((tmp_path / "existing").iterdir()) == []  # a folder that was there stays
+
+
+def test_int8_needs_calibration(runner, trained_cnn, tmp_path):
+    checkpoint, _ = trained_cnn
+    result = runner.invoke(cli, ["export", str(checkpoint), "--out", str(tmp_path), "--int8"])
+    assert result.exit_code == 1 and "--int8 needs --calibration DIR" in result.stderr

@@ -1,0 +1,68 @@
+"""Verdict CSV escaping: spreadsheet-safe by default, reversible, and a sink that keeps whole rows on failure."""
+
+import io
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from imgcheck.infer.scan.verdict_formats import (CsvFormat, OutputWriteError, Row, VerdictSink, escape_formula,
+                                     unescape_formula)
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "'quoted"])
+def test_formula_triggers_and_quotes_get_one_leading_quote(cell):
+    assert escape_formula(cell) == "'" + cell
+    assert unescape_formula(escape_formula(cell)) == cell
+
+
+@pytest.mark.parametrize("cell", ["/data/a.png", "photos/=x.png", "", "a-b.png", "not an image format"])
+def test_other_cells_are_left_alone(cell):
+    assert escape_formula(cell) == cell
+
+
+@given(st.text())
+def test_escaping_is_reversible_for_any_text(cell):
+    assert unescape_formula(escape_formula(cell)) == cell
+
+
+@given(st.lists(st.tuples(st.text(min_size=1), st.one_of(st.none(), st.floats(0, 1)), st.text()), max_size=5))
+def test_csv_rows_round_trip_in_both_modes(records):
+    rows = [Row(path, None if p is None else round(p, 6), "ERROR" if p is None else "FAKE", error if p is None else "")
+            for path, p, error in records]
+    for fmt in (CsvFormat(True), CsvFormat(False)):
+        assert fmt.decode(fmt.header() + fmt.encode(rows)) == rows
+
+
+def test_escaped_cells_reach_the_file_and_raw_mode_writes_them_as_they_are():
+    row = Row("=HYPERLINK(\"http://x\")", None, "ERROR", "-not an image")
+    assert CsvFormat().encode([row]) == "\"'=HYPERLINK(\"\"http://x\"\")\",,ERROR,'-not an image\n"
+    assert CsvFormat(False).encode([row]) == "\"=HYPERLINK(\"\"http://x\"\")\",,ERROR,-not an image\n"
+
+
+class _FillsUp(io.BytesIO):
+    """A stream that accepts `room` bytes, then fails like a full disk (after a partial write)."""
+
+    def __init__(self, room):
+        super().__init__()
+        self.room = room
+
+    def write(self, data):
+        if self.tell() + len(data) > self.room:
+            super().write(bytes(data[: self.room - self.tell()]))
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+def test_a_failed_write_cuts_the_output_back_to_its_last_complete_row():
+    fmt, stream = CsvFormat(), _FillsUp(room=200)
+    sink = VerdictSink(stream, fmt)
+    sink.write_text(fmt.header())
+    batch = [Row(f"/photos/{i:03d}.jpg", 0.25, "REAL") for i in range(3)]
+    sink.write(batch)
+    with pytest.raises(OutputWriteError) as failure:
+        for _ in range(10):
+            sink.write(batch)
+    assert failure.value.rows_kept == sink.rows and sink.rows % 3 == 0 and sink.rows >= 3
+    text = stream.getvalue().decode()
+    assert text.endswith("\n") and len(fmt.decode(text)) == sink.rows
