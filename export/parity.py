@@ -22,7 +22,7 @@ from imgcheck.infer.errors import ImageDecodeError, ImgcheckError
 from imgcheck.infer.models.formats import ModelFormat
 from imgcheck.infer.meta import ModelMeta
 from imgcheck.infer.preprocess import Preprocessor
-from imgcheck.trainer.data import IMAGE_SUFFIXES
+from imgcheck.infer.image_files import has_image_suffix, label_from_path
 
 MIN_AGREEMENT = 0.995
 MAX_AUC_DELTA = 0.002
@@ -72,7 +72,7 @@ def build_check_set(meta: ModelMeta, count: int = 64, seed: int = 0, folder: str
     inputs, labels, skipped = [pre.normalize(pixels)], [np.full(count, -1)], 0
     if folder is not None:
         images, image_labels = [], []
-        paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        paths = sorted(p for p in Path(folder).rglob("*") if has_image_suffix(p.name) and p.is_file())
         if limit is not None and len(paths) > limit:
             paths = [paths[i] for i in np.linspace(0, len(paths) - 1, limit).round().astype(int)]
         for path in paths:
@@ -81,7 +81,8 @@ def build_check_set(meta: ModelMeta, count: int = 64, seed: int = 0, folder: str
             except ImageDecodeError:
                 skipped += 1
                 continue
-            image_labels.append(_label_from_folders(path, Path(folder), meta))
+            found = label_from_path(path.relative_to(folder).parts[:-1])
+            image_labels.append(found[0] if found else -1)
         if not images:
             raise ImgcheckError(f"--check-images {folder}: no readable images there.")
         inputs.append(pre.normalize(np.stack(images)))
@@ -122,13 +123,3 @@ def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     from sklearn.metrics import roc_auc_score
 
     return float(roc_auc_score(labels[known], scores[known]))
-
-
-def _label_from_folders(path: Path, root: Path, meta: ModelMeta) -> int:
-    positive, negative = meta.positive_class.upper(), meta.negative_class.upper()
-    for part in reversed(path.relative_to(root).parts[:-1]):
-        if part.upper() == positive:
-            return 1
-        if part.upper() == negative:
-            return 0
-    return -1

@@ -14,6 +14,8 @@ from imgcheck.export.job import ExportJob, job_from_checkpoint
 from imgcheck.export.parity import CheckSet, ExportParityError, Parity, build_check_set, compare
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.models.formats import FORMATS, ModelFormat
+from imgcheck.infer.models.model_file import ModelFile
+from imgcheck.infer.runtime import load_backend
 from imgcheck.infer.bench.timing import images_per_second
 
 DEFAULT_FORMATS = ("onnx", "torchscript")
@@ -81,7 +83,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
 def _export_one(fmt: ModelFormat, job: ExportJob, temporary: Path, final: Path, check: CheckSet,
                 reference: np.ndarray, atol: float, measure_speed: bool) -> ExportRecord:
     fmt.exporter_function()(job, temporary)
-    backend = fmt.load_backend(temporary)
+    backend = load_backend(ModelFile.open(temporary))
     exported = np.concatenate([backend(check.inputs[i : i + BATCH]) for i in range(0, len(check.inputs), BATCH)])
     parity = compare(fmt, reference, exported, check.labels, job.meta.threshold, atol)
     if not parity.passed:

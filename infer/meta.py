@@ -22,7 +22,9 @@ from typing import Any
 from imgcheck.infer.errors import ModelMetaError
 from imgcheck.infer.version import imgcheck_version as _installed_version
 
-SCHEMA_VERSION = 1
+# Version 2 added per-class outputs (softmax, logits) and more than two classes. A record is written with the
+# lowest version that can express it, so files that need nothing new stay readable by older imgcheck releases.
+SCHEMA_VERSION = 2
 ONNX_METADATA_KEY = "imgcheck"
 TORCHSCRIPT_EXTRA_FILE = "imgcheck.json"
 CHECKPOINT_KEY = "meta"
@@ -31,7 +33,10 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 # Pillow always antialiases when it shrinks with a filter wider than one pixel; imgcheck implements the
 # non-antialiased (point-sampled) variant itself for these two only.
 NON_ANTIALIASED_INTERPOLATIONS = ("nearest", "bilinear")
-OUTPUT_KINDS = ("probability", "logit")
+# What the model's (last) output is: one probability of the positive class, one logit of it, or one score per
+# class ("softmax": probabilities; "logits": raw scores), the positive class at index class_names.index(positive_class).
+OUTPUT_KINDS = ("probability", "logit", "softmax", "logits")
+PER_CLASS_OUTPUTS = ("softmax", "logits")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -58,9 +63,10 @@ class ModelMeta:
     """Everything needed to feed a model and read its output, and where the model came from.
 
     `input_size` is (C, H, W). Pixels are resized to (H, W) with `interpolation`/`antialias`, scaled to
-    [0, 1] and normalised per channel as ``(x - mean) / std``. The model has one output per image:
-    `output` says whether it is the probability of `positive_class` or its logit; an image is
-    `positive_class` when that probability is at least `threshold`.
+    [0, 1] and normalised per channel as ``(x - mean) / std``. `output` says what the model's (last) output is:
+    the probability of `positive_class` or its logit (one value per image), or one probability (`softmax`) or
+    raw score (`logits`) per class of `class_names`; inference turns it into p_fake, the probability of
+    `positive_class`. An image is `positive_class` when p_fake is at least `threshold`.
     """
 
     arch: str
@@ -69,7 +75,7 @@ class ModelMeta:
     antialias: bool = True
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
-    class_names: tuple[str, str] = ("REAL", "FAKE")
+    class_names: tuple[str, ...] = ("REAL", "FAKE")
     positive_class: str = "FAKE"
     output: str = "probability"
     threshold: float = 0.5
@@ -83,6 +89,7 @@ class ModelMeta:
         parsed = parse_meta(self.to_dict(), source="ModelMeta(...)")
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, getattr(parsed, f.name))
+        object.__setattr__(self, "schema_version", _lowest_schema_version(self))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready plain dict (lists, not tuples) - the form a checkpoint stores."""
@@ -103,8 +110,19 @@ class ModelMeta:
 
     @property
     def negative_class(self) -> str:
-        """The class name that is not the positive one."""
-        return next(name for name in self.class_names if name != self.positive_class)
+        """The class name that is not the positive one (with more than two classes: "not <positive>")."""
+        others = [name for name in self.class_names if name != self.positive_class]
+        return others[0] if len(others) == 1 else f"not {self.positive_class}"
+
+    @property
+    def positive_index(self) -> int:
+        """The index of `positive_class` in `class_names`: the column of p_fake in per-class outputs."""
+        return self.class_names.index(self.positive_class)
+
+
+def _lowest_schema_version(meta: ModelMeta) -> int:
+    """The oldest schema version that can express `meta` (what it is written with)."""
+    return 2 if meta.output in PER_CLASS_OUTPUTS or len(meta.class_names) != 2 else 1
 
 
 def parse_meta(raw: str | bytes | Mapping[str, Any], source: str = "model") -> ModelMeta:
@@ -135,11 +153,13 @@ def parse_meta(raw: str | bytes | Mapping[str, Any], source: str = "model") -> M
     std = c.float_tuple(data, "std", input_size[0])
     if any(s <= 0 for s in std):
         c.fail("std", f"must be positive, got {list(std)}")
-    class_names = c.str_tuple(data, "class_names", 2)
-    if class_names[0] == class_names[1]:
-        c.fail("class_names", f"must be two different names, got {list(class_names)}")
+    class_names = c.str_tuple(data, "class_names")
+    if len(set(class_names)) != len(class_names):
+        c.fail("class_names", f"must be different names, got {list(class_names)}")
     positive_class = c.choice(data, "positive_class", class_names)
     output = c.choice(data, "output", OUTPUT_KINDS)
+    if output not in PER_CLASS_OUTPUTS and len(class_names) != 2:
+        c.fail("class_names", f"must be two names for a single {output} output, got {list(class_names)}")
     threshold = c.number(data, "threshold")
     if not 0.0 <= threshold <= 1.0:
         c.fail("threshold", f"must be a probability in [0, 1], got {threshold}")
@@ -264,8 +284,10 @@ class _Checker:
             self.fail(name, f"must hold finite numbers, got {value!r}")
         return tuple(float(v) for v in value)
 
-    def str_tuple(self, data: Mapping[str, Any], name: str, length: int) -> tuple[str, ...]:
-        value = self._sequence(data, name, length)
+    def str_tuple(self, data: Mapping[str, Any], name: str) -> tuple[str, ...]:
+        value = data.get(name)
+        if not isinstance(value, list) or len(value) < 2:
+            self.fail(name, f"must be a list of at least 2 names, got {value!r}")
         if not all(isinstance(v, str) and v for v in value):
             self.fail(name, f"must hold non-empty strings, got {value!r}")
         return tuple(value)

@@ -28,9 +28,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgcheck.infer.errors import ImageDecodeError
 from imgcheck.infer.meta import ModelMeta
-from imgcheck.infer.scan.regular_files import NotRegularFileError, open_regular_file
+from imgcheck.infer.regular_files import NotRegularFileError, open_regular_file
 
-ImageSource = Union[str, os.PathLike, bytes, BinaryIO]
+ImageSource = Union[str, os.PathLike, bytes, BinaryIO]  # a file: its path, its bytes, or a binary stream
+PixelSource = Union[ImageSource, Image.Image, np.ndarray]  # ... or an image already in memory
 
 # Larger images are refused as possible decompression bombs (Pillow's own default limit, 89.5 MP).
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -77,8 +78,15 @@ class Preprocessor:
         shift = (-mean / std).astype(np.float32)
         return cls(height, width, meta.interpolation, meta.antialias, scale, shift, max_pixels, draft)
 
-    def load_pixels(self, source: ImageSource) -> np.ndarray:
-        """Decode `source` and resize it to the model's input: uint8 array (H, W, 3)."""
+    def load_pixels(self, source: PixelSource) -> np.ndarray:
+        """Decode `source` and resize it to the model's input: uint8 array (H, W, 3).
+
+        `source` is an image file (path, bytes or binary stream), a PIL image, or a uint8 array shaped (H, W),
+        (H, W, 3) or (H, W, 4) (RGB order); in-memory images follow the same colour rules as decoded files."""
+        if isinstance(source, Image.Image):
+            return resize_to_input(to_rgb(_first_frame(source)), self)
+        if isinstance(source, np.ndarray):
+            return resize_to_input(image_from_array(source), self)
         draft_size = (2 * self.width, 2 * self.height) if self.draft else None
         return resize_to_input(decode_image(source, self.max_pixels, draft_size), self)
 
@@ -136,6 +144,22 @@ def decode_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS,
             raise ImageDecodeError(f"truncated or corrupt image data: {_one_line(exc)}")
         except Exception as exc:  # any decoder failure on hostile bytes: one reason, never a crash
             raise ImageDecodeError(f"corrupt image ({type(exc).__name__}): {_one_line(exc)}")
+
+
+def image_from_array(pixels: np.ndarray) -> Image.Image:
+    """An RGB PIL image from a uint8 array shaped (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA; ImageDecodeError
+    naming the problem otherwise."""
+    if pixels.dtype != np.uint8:
+        raise ImageDecodeError(f"an array of {pixels.dtype}; expected uint8 pixels")
+    if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in (3, 4)) or 0 in pixels.shape:
+        raise ImageDecodeError(f"an array shaped {pixels.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
+    return to_rgb(Image.fromarray(np.ascontiguousarray(pixels)))  # L, RGB or RGBA by the shape
+
+
+def _first_frame(img: Image.Image) -> Image.Image:
+    if getattr(img, "n_frames", 1) > 1:
+        img.seek(0)
+    return img
 
 
 def _open_file(path: str | os.PathLike) -> BinaryIO:

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from imgcheck.infer.atomic_write import staged_path
 from imgcheck.infer.meta import CHECKPOINT_KEY, ModelMeta
 from imgcheck.infer.models.model_file import load_checkpoint_dict, meta_from_checkpoint
 
@@ -20,12 +21,8 @@ def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor]
     """Write {"state_dict", "meta", **fields} to `path` atomically (temporary file, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with staged_path(path) as temporary:
         torch.save({"state_dict": state_dict, CHECKPOINT_KEY: meta.to_dict(), **fields}, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path
 
 

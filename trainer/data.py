@@ -13,11 +13,10 @@ from pathlib import Path
 
 from imgcheck.infer.evaluate.cifake import parse_cifake_category
 from imgcheck.infer.errors import DependencyMissingError, ImgcheckError
+from imgcheck.infer.image_files import CLASS_NAMES, class_of_folder, has_image_suffix
 
-CLASS_NAMES = ("REAL", "FAKE")  # label 0, label 1 (positive)
 SPLITS = ("train", "test")
 KAGGLE_HANDLE = "birdy654/cifake-real-and-ai-generated-synthetic-images"
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ def list_split(root: Path, split: str) -> list[Sample]:
         if folder is None:
             raise ImgcheckError(f"{root / split}: no {class_name} folder.")
         with os.scandir(folder) as entries:  # scandir: no stat per file (CIFAKE has 100,000 in train)
-            names = sorted(e.name for e in entries if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES
+            names = sorted(e.name for e in entries if has_image_suffix(e.name)
                            and e.is_file())
         samples.extend(Sample(os.path.join(folder, name), label, parse_cifake_category(name)) for name in names)
     if not samples:
@@ -75,5 +74,6 @@ def list_split(root: Path, split: str) -> list[Sample]:
 def _class_folder(split_dir: Path, class_name: str) -> Path | None:
     if not split_dir.is_dir():
         return None
-    matches = [p for p in split_dir.iterdir() if p.is_dir() and p.name.upper() == class_name]
+    label = CLASS_NAMES.index(class_name)
+    matches = [p for p in split_dir.iterdir() if p.is_dir() and class_of_folder(p.name) == label]
     return matches[0] if len(matches) == 1 else None

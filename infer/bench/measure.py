@@ -23,46 +23,53 @@ import numpy as np
 
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.meta import ModelMeta
+from imgcheck.infer.models.model_file import ModelFile
 
 STAGES = ("infer", "decode", "scan")
 
 
 @dataclass(frozen=True)
 class BenchModel:
-    """One model file to measure: how to run it and what to say about it."""
+    """One model file to measure: its ModelFile (read once) and how to describe it."""
 
-    path: str
-    format: str  # onnx, onnx-fp16, onnx-int8, torchscript or eager (a training checkpoint)
-    precision: str
-    backend: str  # "module:class"
-    meta: ModelMeta
-    file_bytes: int
+    model_file: ModelFile
+
+    @property
+    def path(self) -> str:
+        return str(self.model_file.path)
 
     @property
     def name(self) -> str:
-        return os.path.basename(self.path)
+        return self.model_file.name
+
+    @property
+    def meta(self) -> ModelMeta:
+        return self.model_file.meta
+
+    @property
+    def format(self) -> str:
+        """onnx, onnx-fp16, onnx-int8, torchscript, or eager (a training checkpoint, run as eager PyTorch)."""
+        name = self.model_file.format.name
+        return "eager" if name == "checkpoint" else name
+
+    @property
+    def precision(self) -> str:
+        return self.model_file.format.precision
+
+    @property
+    def file_bytes(self) -> int:
+        return self.model_file.size_bytes
 
     def load(self, device: str, threads: int | None) -> Any:
         """A fresh backend on `device` with `threads` intra-op threads."""
-        from importlib import import_module
+        from imgcheck.infer.runtime import load_backend
 
-        module, attribute = self.backend.split(":")
-        return getattr(import_module(module), attribute)(self.path, device=device, threads=threads)
+        return load_backend(self.model_file, device=device, threads=threads)
 
 
 def bench_model(path: str) -> BenchModel:
-    """Recognise a model file by its content: ONNX (any precision), TorchScript, or a training checkpoint."""
-    from imgcheck.infer.models.formats import FORMATS, format_of
-    from imgcheck.infer.models.model_file import CHECKPOINT, ONNX, inspect_model_file
-
-    info = inspect_model_file(path)
-    if info.format == CHECKPOINT:
-        return BenchModel(path, "eager", "fp32", "imgcheck.infer.runtime.eager:EagerBackend", info.meta,
-                          info.size_bytes)
-    fmt = format_of(path) if info.format == ONNX else FORMATS["torchscript"]
-    if info.format == ONNX and fmt.runtime != "onnxruntime":
-        fmt = FORMATS["onnx"]  # an ONNX file with an unusual name
-    return BenchModel(path, fmt.name, fmt.precision, fmt.backend, info.meta, info.size_bytes)
+    """Open a model file (any format, recognised by its content) for measuring."""
+    return BenchModel(ModelFile.open(path))
 
 
 @dataclass
@@ -126,7 +133,7 @@ def time_scan(folder: str, model: Callable[[np.ndarray], np.ndarray], meta: Mode
               workers: int, warmup: int, repeat: int, synchronize: Callable[[], None], draft: bool = True) -> Timing:
     """The whole scan pipeline on `folder`: discover, decode in workers, run the model, write verdict rows."""
     from imgcheck.infer.scan.discover import Selection, discover
-    from imgcheck.infer.scan.pipeline import LocalScan
+    from imgcheck.infer.scan.pipeline import LocalScan, ScanRequest, run_scan
     from imgcheck.infer.scan.verdict_formats import CsvFormat, open_output
 
     scanner = LocalScan(model, meta, meta.threshold, batch_size, workers, draft=draft)
@@ -137,8 +144,7 @@ def time_scan(folder: str, model: Callable[[np.ndarray], np.ndarray], meta: Mode
         def one_pass() -> None:
             sink, _ = open_output(str(out), CsvFormat(), resume=False)
             with sink.stream:
-                for rows in scanner.rows(discover([folder], Selection())):
-                    sink.write(rows)
+                run_scan(ScanRequest((folder,)), scanner, sink.write)
             synchronize()
 
         return _time_passes(one_pass, count, warmup, repeat)

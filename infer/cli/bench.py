@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from imgcheck.infer.cli.console import stderr_console, stdout_console
+from imgcheck.infer.cli.options import quiet_option, workers_option
 from imgcheck.infer.errors import ExitCode, ImgcheckError, ModelFileError
 
 GATE_KEYS = {"ips": "samples_per_sec", "speedup": "speedup"}
@@ -53,14 +55,13 @@ def _comma_list(choices: tuple[str, ...] | None = None, integers: bool = False):
               help="Timed passes over the images; the median is reported.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Runtime threads for the infer stage [default: the CPU count].")
-@click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Decoding processes for the decode and scan stages [default: the CPU count].")
+@workers_option
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None,
               help="Write the records as a JSON list of flat objects.")
 @click.option("--markdown", is_flag=True, help="Print a Markdown table to stdout instead of a rich table.")
 @click.option("--fail-below", multiple=True, metavar="[STAGE.]METRIC=VALUE",
               help="Exit 4 when a record's ips (images/s) or speedup is below VALUE, e.g. ips=5000 or scan.ips=900.")
-@click.option("--quiet", is_flag=True, help="No progress messages.")
+@quiet_option
 @click.pass_context
 def bench(ctx: click.Context, models: tuple[str, ...], images: str | None, synthetic: int | None, size: str | None,
           batch_sizes: list[int], devices: list[str], stages: list[str], warmup: int, repeat: int,
@@ -74,8 +75,6 @@ def bench(ctx: click.Context, models: tuple[str, ...], images: str | None, synth
     Stages: infer (the model alone on ready tensors), decode (decode + resize with the scan's workers),
     scan (the whole scan pipeline on the folder). Exit codes: 0 done; 4 a --fail-below gate failed.
     """
-    from rich.console import Console
-
     from imgcheck.infer.bench.measure import bench_model, parse_size, synthetic_images
     from imgcheck.infer.system import system_info
 
@@ -86,7 +85,7 @@ def bench(ctx: click.Context, models: tuple[str, ...], images: str | None, synth
     if images and synthetic:
         raise click.UsageError("use --images DIR or --synthetic N, not both")
     gates = _parse_gates(fail_below)
-    console = Console(stderr=True, quiet=quiet)
+    console = stderr_console(quiet)
     entries = [bench_model(path) for path in models]
     workers = (os.cpu_count() or 1) if workers is None else workers
     threads = threads or os.cpu_count() or 1
@@ -228,12 +227,9 @@ def _print(records: list[dict[str, Any]], system: dict[str, Any], markdown: bool
         for row in rows:
             click.echo("| " + " | ".join(row) + " |")
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:
-        console.width = 200
+    console = stdout_console(width=200)
     table = Table(title=header, title_justify="left")
     for index, column in enumerate(TABLE_COLUMNS):
         table.add_column(column, justify="left" if index < 5 else "right")

@@ -12,7 +12,9 @@ from typing import Any
 
 import click
 
-from imgcheck.infer.cli.evaluation_options import labels_option
+from imgcheck.infer.cli.console import stderr_console
+from imgcheck.infer.cli.evaluation import labels_option
+from imgcheck.infer.cli.options import quiet_option, scan_options
 from imgcheck.infer.errors import ImgcheckError
 
 
@@ -24,13 +26,9 @@ from imgcheck.infer.errors import ImgcheckError
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
               help="Write the calibrated model here (ONNX or TorchScript, like MODEL) [default: only report].")
 @labels_option
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
-@click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Decoding processes [default: CPU count; 0 decodes in this process].")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--no-draft", is_flag=True, help="Decode large JPEGs at full size (use what your scans use).")
+@scan_options
 @click.option("--json", "as_json", is_flag=True, help="Print the calibration record as JSON to stdout.")
-@click.option("--quiet", is_flag=True, help="No table.")
+@quiet_option
 def calibrate(model_path: str, labeled_dir: str, objective: str, out_path: str | None, labels_file: str | None,
               batch_size: int, workers: int | None, device: str, no_draft: bool, as_json: bool, quiet: bool) -> None:
     """Choose MODEL's decision threshold on the labeled images in LABELED_DIR.
@@ -39,33 +37,29 @@ def calibrate(model_path: str, labeled_dir: str, objective: str, out_path: str |
     never the test set you report. With --out, the new model records the threshold, the objective and
     the set in its ModelMeta provenance; scans then use that threshold.
     """
-    from rich.console import Console
-
-    from imgcheck.infer.cli.evaluation_options import make_labeler
-    from imgcheck.infer.scan.discover import Selection, discover
+    from imgcheck.infer.cli.evaluation import make_labeler
     from imgcheck.infer.evaluate.labeled_scores import LabeledScores
     from imgcheck.infer.evaluate.metrics import binary_metrics
-    from imgcheck.infer.models.model_file import inspect_model_file
-    from imgcheck.infer.scan.pipeline import LocalScan, open_model
     from imgcheck.infer.evaluate.threshold import Objective, choose_threshold
+    from imgcheck.infer.models.model_file import CHECKPOINT, ModelFile
+    from imgcheck.infer.scan.pipeline import LocalScan, ScanRequest, run_scan
 
     try:
         goal = Objective.parse(objective)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--objective")
-    carrier = inspect_model_file(model_path).format
-    if out_path and carrier == "checkpoint":
+    model_file = ModelFile.open(model_path)
+    if out_path and model_file.carrier == CHECKPOINT:
         raise ImgcheckError(f"{model_path} is a training checkpoint: export it (`imgcheck export`) and calibrate the "
                             "ONNX or TorchScript file.")
-    console = Console(stderr=True)
+    meta = model_file.meta
+    console = stderr_console()
     scores = LabeledScores(make_labeler(labels_file))
-    workers = (os.cpu_count() or 1) if workers is None else workers
-    meta, backend = open_model(model_path, device, workers)
-    status = console.status(f"scoring {labeled_dir} with {os.path.basename(model_path)}")
+    scanner = LocalScan.for_model(model_file, device=device, workers=workers, batch_size=batch_size,
+                                  draft=not no_draft)
+    status = console.status(f"scoring {labeled_dir} with {model_file.name}")
     with contextlib.nullcontext() if quiet else status:
-        scanner = LocalScan(backend, meta, meta.threshold, batch_size, workers, draft=not no_draft)
-        for rows in scanner.rows(discover([labeled_dir], Selection())):
-            scores.add(rows)
+        run_scan(ScanRequest((labeled_dir,)), scanner, scores.add)
     y, p = scores.arrays()
     if scores.scored == 0 or len(set(y.tolist())) < 2:
         raise ImgcheckError(f"{labeled_dir}: calibration needs readable REAL and FAKE images; found "
@@ -89,7 +83,7 @@ def calibrate(model_path: str, labeled_dir: str, objective: str, out_path: str |
 
         extra = {**meta.provenance.extra, "calibration": record}
         new_meta = meta.replace(threshold=choice.threshold, provenance=replace(meta.provenance, extra=extra))
-        write_model_with_meta(model_path, out_path, new_meta)
+        write_model_with_meta(model_file, out_path, new_meta)
         if not quiet:
             console.print(f"wrote {out_path} (threshold {choice.threshold:.6g})", highlight=False)
     elif not quiet:

@@ -76,11 +76,9 @@ def compare(metrics_files: tuple[str, ...], markdown: bool, untrained: bool) -> 
     if markdown:
         click.echo("\n\n".join(markdown_table(title, entries, columns) for title, columns in tables))
         return
-    from rich.console import Console
+    from imgcheck.infer.cli.console import stdout_console
 
-    console = Console()
-    if not console.is_terminal:
-        console.width = 200  # a file or a pipe: do not squeeze the columns into 80 characters
+    console = stdout_console(width=200)  # a file or a pipe: do not squeeze the columns into 80 characters
     for title, columns in tables:
         console.print(rich_table(title, entries, columns))
 

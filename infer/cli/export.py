@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from imgcheck.infer.cli.console import stderr_console
 from imgcheck.infer.errors import DependencyMissingError
 
 FORMAT_CHOICES = ("onnx", "torchscript")
@@ -37,15 +38,11 @@ def export(checkpoint: Path, formats: tuple[str, ...], out: Path | None, name: s
         import torch  # noqa: F401
     except ImportError:
         raise DependencyMissingError("imgcheck export needs torch and onnx: pip install 'imgcheck[train]'")
-    from rich.console import Console
-
     from imgcheck.export.pipeline import DEFAULT_FORMATS, export_checkpoint
     from imgcheck.export.export_report import report_table, write_report
 
     chosen = list(formats or DEFAULT_FORMATS) + ["onnx-fp16"] * fp16 + ["onnx-int8"] * int8
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        console.width = 150  # logs: one row per file rather than folded cells
+    console = stderr_console(width=150)  # logs: one row per file rather than folded cells
     out = out or checkpoint.parent
     with console.status(f"exporting {checkpoint} to {', '.join(chosen)}"):
         records = export_checkpoint(checkpoint, out, chosen, name=name, opset=opset, atol=atol,

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from imgcheck.infer.models.model_file import ModelFileInfo, inspect_model_file
+from imgcheck.infer.cli.console import stdout_console
+from imgcheck.infer.models.model_file import ModelFile
 
 
 @click.command()
@@ -19,23 +20,16 @@ def info(model: Path | None, as_json: bool) -> None:
     MODEL is an ONNX file, a TorchScript file, or a training checkpoint (the last needs torch); without
     it, the bundled model. Exits 1 when the file has no valid imgcheck metadata.
     """
-    if model is None:
-        from imgcheck.infer.models.bundled import bundled_model_path
+    from imgcheck.infer.models.bundled import open_model_file
 
-        model = bundled_model_path()
-    file_info = inspect_model_file(model)
+    file_info = open_model_file(model)
     if as_json:
         click.echo(json.dumps(file_info.meta.to_dict(), indent=2, sort_keys=True))
         return
-    from rich.console import Console
-
-    console = Console()
-    if not console.is_terminal:
-        console.width = 120  # pipes and logs: keep the sha256 on one line
-    console.print(_meta_table(file_info))
+    stdout_console(width=120).print(_meta_table(file_info))  # pipes and logs: the sha256 stays on one line
 
 
-def _meta_table(file_info: ModelFileInfo):  # -> rich.table.Table
+def _meta_table(file_info: ModelFile):  # -> rich.table.Table
     from rich.table import Table
 
     meta = file_info.meta
@@ -46,7 +40,8 @@ def _meta_table(file_info: ModelFileInfo):  # -> rich.table.Table
     def section(title: str) -> None:
         table.add_row(f"[bold]{title}[/bold]", "", style="dim")
 
-    table.add_row("format", f"{file_info.format} ({file_info.size_bytes:,} bytes)")
+    fmt = file_info.format
+    table.add_row("format", f"{fmt.name}: {fmt.description} ({file_info.size_bytes:,} bytes)")
     table.add_row("sha256", file_info.sha256())
     for key, value in file_info.details.items():
         table.add_row(key.replace("_", " "), str(value))
@@ -59,7 +54,9 @@ def _meta_table(file_info: ModelFileInfo):  # -> rich.table.Table
     table.add_row("std", _floats(meta.std))
     section("output")
     table.add_row("classes", ", ".join(meta.class_names) + f" (positive: {meta.positive_class})")
-    table.add_row("output", f"{meta.output} of {meta.positive_class}")
+    per_class = meta.output in ("softmax", "logits")
+    table.add_row("output", f"{meta.output} per class (p_fake: {meta.positive_class}, index {meta.positive_index})"
+                  if per_class else f"{meta.output} of {meta.positive_class}")
     table.add_row("threshold", f"{meta.threshold:g} ({meta.positive_class} when p >= threshold)")
     section("provenance")
     prov = meta.provenance

@@ -19,6 +19,8 @@ COMMANDS: dict[str, LazyCommand] = {
                              "Choose a model's decision threshold on a labeled validation set."),
     "compare": LazyCommand("imgcheck.infer.cli.compare:compare",
                            "Print models side by side from metrics files (the report's Table 4 shape)."),
+    "import": LazyCommand("imgcheck.infer.cli.import_model:import_model",
+                          "Give a foreign ONNX or TorchScript detector the metadata imgcheck needs."),
     "train": LazyCommand("imgcheck.infer.cli.train:train", "Train the report's CNN or a ResNet on a REAL/FAKE dataset."),
 }
 

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
-from pathlib import Path
 
 import click
 
-from imgcheck.infer.cli.evaluation_options import evaluation_options
+from imgcheck.infer.cli.console import stderr_console
+from imgcheck.infer.cli.evaluation import evaluation_options
+from imgcheck.infer.cli.options import quiet_option, scan_options
 from imgcheck.infer.scan.verdict_formats import OUTPUT_FORMATS
 
 
 @click.command()
 @click.argument("paths", nargs=-1)
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
-              help="Model file: .onnx (onnxruntime) or .pt TorchScript (torch) [default: the bundled CIFAKE model].")
+              help="Model file: ONNX, TorchScript or a training checkpoint [default: the bundled CIFAKE model].")
 @click.option("--out", default="verdicts.csv", show_default=True, help="Output file, or - for stdout.")
 @click.option("--format", "output_format", type=click.Choice(list(OUTPUT_FORMATS)), default=None,
               help="Output format [default: from --out's suffix, else csv].")
@@ -25,11 +25,7 @@ from imgcheck.infer.scan.verdict_formats import OUTPUT_FORMATS
 @click.option("--exclude", multiple=True, help="Skip files whose name or path matches this glob (repeatable).")
 @click.option("--files-from", type=click.File("r", encoding="utf-8", errors="surrogateescape"), default=None,
               help="Read paths to scan, one per line, from this file (- for stdin).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
-@click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Decoding processes [default: CPU count; 0 decodes in this process].")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="auto tries CUDA, then CPU; the provider that runs is reported.")
+@scan_options
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this machine's processes; ray: Ray Data tasks and actors (needs the `ray` extra).")
 @click.option("--ray-address", default=None,
@@ -40,19 +36,18 @@ from imgcheck.infer.scan.verdict_formats import OUTPUT_FORMATS
               help="With --engine ray: GPUs per model actor; above 0 the actors run CUDA.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
               help="FAKE when p_fake >= this [default: the model's own threshold].")
-@click.option("--no-draft", is_flag=True, help="Decode large JPEGs at full size (slower; see README).")
 @click.option("--resume", is_flag=True, help="Keep the rows already in --out and scan only the remaining files.")
 @click.option("--csv-formula-escape/--no-csv-formula-escape", "formula_escape", default=True, show_default=True,
               help="Prefix ' to CSV cells that start with = + - @ tab CR or ', so spreadsheets show hostile file "
                    "names as text (read back by stripping one leading ').")
 @click.option("--strict", is_flag=True, help="Exit 1 (not 3) when some files could not be read.")
-@click.option("--quiet", is_flag=True, help="No progress bar and no summary.")
+@quiet_option
 @evaluation_options
 @click.pass_context
 def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out: str, output_format: str | None,
          recursive: bool, include: tuple[str, ...], exclude: tuple[str, ...], files_from, batch_size: int,
-         workers: int | None, device: str, engine: str, ray_address: str | None, num_workers: int | None,
-         gpus_per_worker: float, threshold: float | None, no_draft: bool, resume: bool,
+         workers: int | None, device: str, no_draft: bool, engine: str, ray_address: str | None,
+         num_workers: int | None, gpus_per_worker: float, threshold: float | None, resume: bool,
          formula_escape: bool, strict: bool, quiet: bool, labels_file: str | None, metrics_file: str | None,
          metrics_json: bool, report_dir: str | None,
          fail_under: tuple[str, ...], fail_over: tuple[str, ...]) -> None:
@@ -70,28 +65,24 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
     Exit codes: 0 every file scanned (and every gate passed); 3 some files got ERROR rows (1 with
     --strict); 4 a --fail-under/--fail-over gate was breached; 1 fatal error.
     """
-    from imgcheck.infer.cli.evaluation_options import EvaluationRequest, exit_code, finish_evaluation, make_labeler
-    from imgcheck.infer.scan.discover import Selection, read_file_list
+    from imgcheck.infer.cli.evaluation import EvaluationRequest, exit_code, finish_evaluation, make_labeler
     from imgcheck.infer.evaluate.labeled_scores import LabeledScores
-    from imgcheck.infer.models.model_file import file_sha256
-    from imgcheck.infer.scan.pipeline import LocalScan, ScanEngine, ScanStats, open_model, sidecar
+    from imgcheck.infer.models.bundled import open_model_file
+    from imgcheck.infer.scan.discover import Selection, read_file_list
     from imgcheck.infer.scan.output import (check_folder_exists, is_special_file, open_verdict_output, write_rows,
                                             write_sidecar)
+    from imgcheck.infer.scan.pipeline import LocalScan, ScanEngine, ScanRequest, ScanStats, run_scan, sidecar
     from imgcheck.infer.version import imgcheck_version
 
     if not paths and files_from is None:
         raise click.UsageError("give PATH... to scan, or --files-from FILE")
-    if model_path is None:
-        from imgcheck.infer.models.bundled import bundled_model_path
-
-        model_path = str(bundled_model_path())
     to_stdout = out == "-"
     if resume and to_stdout:
         raise click.UsageError("--resume needs an output file, not stdout")
     if metrics_json and to_stdout:
         raise click.UsageError("--json prints metrics to stdout, so --out - cannot print verdicts there too")
-    request = EvaluationRequest.from_options(labels_file, metrics_file, metrics_json, report_dir, fail_under,
-                                             fail_over)
+    evaluation = EvaluationRequest.from_options(labels_file, metrics_file, metrics_json, report_dir, fail_under,
+                                                fail_over)
     scores = LabeledScores(make_labeler(labels_file))
     fmt = OUTPUT_FORMATS[output_format or ("jsonl" if out.endswith(".jsonl") else "csv")](formula_escape)
     stream_output = to_stdout or is_special_file(out)  # stdout, /dev/full, a FIFO: no lock, sidecar or resume
@@ -100,67 +91,57 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
     if not stream_output:
         check_folder_exists(out)
     ray_options = _ray_options(engine, device, ray_address, num_workers, gpus_per_worker, workers, quiet)
-    workers = (os.cpu_count() or 1) if workers is None else workers
-    # with Ray, the driver opens the model only to check it (on CPU); the actors run it
-    meta, backend = open_model(model_path, "cpu" if ray_options else device, workers)
-    threshold = meta.threshold if threshold is None else threshold
+    model_file = open_model_file(model_path)
     scanner: ScanEngine
     if ray_options is None:
-        scanner = LocalScan(backend, meta, threshold, batch_size, workers, draft=not no_draft)
+        scanner = LocalScan.for_model(model_file, device=device, workers=workers, batch_size=batch_size,
+                                      threshold=threshold, draft=not no_draft)
     else:
         from imgcheck.infer.scan.ray_engine import RayScan
 
-        scanner = RayScan(model_path, meta, threshold, batch_size, ray_options, draft=not no_draft)
+        scanner = RayScan.for_model(model_file, ray_options, batch_size=batch_size, threshold=threshold,
+                                    draft=not no_draft)
+    threshold = scanner.threshold
     stats = ScanStats()
-
-    inputs = list(paths)
-    selection = Selection(recursive, include, exclude)
-    sources = [scanner.list_files(inputs, selection)] if inputs else []
-    if files_from is not None:
-        sources.append(read_file_list(files_from))
-
-    model_sha256 = file_sha256(model_path)
 
     def record_scan() -> None:  # at the start (it records how the CSV is escaped, for --resume) and at the end
         if not stream_output:
-            write_sidecar(f"{out}.json", sidecar(model_path, model_sha256, meta, scanner.provider, threshold, stats,
-                                                 out, imgcheck_version(), fmt, engine))
+            write_sidecar(f"{out}.json", sidecar(model_file, scanner.provider, threshold, stats, out,
+                                                 imgcheck_version(), fmt, engine))
 
+    console = stderr_console()
     with open_verdict_output(out, fmt, resume, stream_output) as (sink, kept):
         record_scan()
         stats.resumed = len(kept)
         scores.add(kept)
-        done = {row.path for row in kept}
         kept_errors = any(row.verdict == "ERROR" for row in kept)
+        request = ScanRequest(tuple(paths), Selection(recursive, include, exclude),
+                              read_file_list(files_from) if files_from is not None else None,
+                              frozenset(row.path for row in kept))
         del kept
-        todo = (p for source in sources for p in source if p not in done)
-        from rich.console import Console
-
-        console = Console(stderr=True)
         if not quiet:
-            console.print(f"scanning with {Path(model_path).name} ({meta.arch}) {scanner.describe()}, threshold "
-                          f"{threshold:g}", soft_wrap=True)
-        start = time.perf_counter()
+            console.print(f"scanning with {model_file.name} ({model_file.meta.arch}) {scanner.describe()}, "
+                          f"threshold {threshold:g}", soft_wrap=True)
+
         def count_remaining() -> int | None:  # walks the folders a second time, in a thread, for the ETA
             if files_from is not None:
                 return None
-            return sum(1 for p in scanner.list_files(inputs, selection) if p not in done)
+            return sum(1 for _ in ScanRequest(request.paths, request.selection, None, request.skip).files(scanner))
 
         with _progress(console, quiet, count_remaining) as advance:
-            for rows in scanner.rows(todo):
+            def write(rows) -> None:  # noqa: ANN001 - a batch of Row
                 write_rows(sink, rows, out)
-                stats.add(rows)
                 scores.add(rows)
-                stats.seconds = time.perf_counter() - start
                 advance(len(rows))
-        stats.finished = time.time()
+
+            run_scan(request, scanner, write, stats)
     record_scan()
     if not quiet:
         console.print(_summary_table(stats, out))
-    model = {"name": Path(model_path).name, "path": os.path.abspath(model_path), "sha256": model_sha256,
-             "arch": meta.arch}
-    scanned = inputs + ([getattr(files_from, "name", "-")] if files_from else [])
-    gates_passed = finish_evaluation(request, scores, threshold, model, scanned, console, quiet)
+    model = {"name": model_file.name, "path": os.path.abspath(model_file.path), "sha256": model_file.sha256(),
+             "arch": model_file.meta.arch}
+    scanned = list(paths) + ([getattr(files_from, "name", "-")] if files_from else [])
+    gates_passed = finish_evaluation(evaluation, scores, threshold, model, scanned, console, quiet)
     code = exit_code(kept_errors or bool(stats.verdicts.get("ERROR")), strict, gates_passed)
     if code:
         ctx.exit(code)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from imgcheck.infer.evaluate.cifake import CIFAR_CATEGORIES, parse_cifake_category
 from imgcheck.infer.errors import ImgcheckError
+from imgcheck.infer.image_files import label_from_path
 
-_CLASS_FOLDER = re.compile(r"^(?:0_)?(real)$|^(?:1_)?(fake)$", re.IGNORECASE)
 _LABEL_VALUES = {"real": 0, "0": 0, "fake": 1, "1": 1}
 
 
@@ -35,14 +35,12 @@ def label_from_folders(path: str) -> Label | None:
     """The label given by the nearest REAL/FAKE folder in `path`, with the file's subgroups; None if none."""
     parts = re.split(r"[/\\]+", path)
     folders = parts[:-1]
-    for index in range(len(folders) - 1, -1, -1):
-        match = _CLASS_FOLDER.match(folders[index])
-        if match:
-            groups = []
-            if index + 1 < len(folders):
-                groups.append(("folder", folders[index + 1]))
-            return Label(int(match.group(2) is not None), tuple(groups) + _category_group(parts[-1]))
-    return None
+    found = label_from_path(folders)
+    if found is None:
+        return None
+    label, index = found
+    groups = [("folder", folders[index + 1])] if index + 1 < len(folders) else []
+    return Label(label, tuple(groups) + _category_group(parts[-1]))
 
 
 def _category_group(name: str) -> tuple[tuple[str, str], ...]:

@@ -1,11 +1,16 @@
-"""Find and validate the ModelMeta inside any model file imgcheck knows, without loading the model.
+"""ModelFile: one model path, opened once. Every command and backend takes one; nothing re-reads what it read.
 
-Three carriers (see `imgcheck.infer.meta`):
+Three carriers hold a ModelMeta (see `imgcheck.infer.meta`):
 
-* ``onnx``        - ONNX file; metadata_props["imgcheck"]; read by a tiny protobuf reader.
-* ``torchscript`` - torch.jit.save zip; extra file "imgcheck.json"; read with zipfile.
-* ``checkpoint``  - torch.save zip of a plain dict; dict["meta"]; read with torch.load(weights_only=True),
-                    the only carrier that needs torch.
+* ``onnx``        - an ONNX file; metadata_props["imgcheck"]; read by a small protobuf reader (no onnx needed);
+* ``torchscript`` - a torch.jit.save zip; extra file "imgcheck.json"; read with zipfile;
+* ``checkpoint``  - a torch.save zip of a plain dict (`imgcheck train`); dict["meta"]; read with
+                    torch.load(weights_only=True), the only carrier that needs torch.
+
+Opening sniffs the content once (never the suffix) and reads the metadata: the ONNX header (the graph is skipped
+by its length), the TorchScript archive's index and extra file, or the whole checkpoint (kept for the eager
+backend). What needs the whole ONNX file - the sha256, the external-data check, the precision, the weight count -
+comes from one read of it, made the first time any of them is asked for.
 """
 
 from __future__ import annotations
@@ -13,31 +18,158 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imgcheck.infer.errors import DependencyMissingError, ModelFileError, ModelMetaError
 from imgcheck.infer.meta import CHECKPOINT_KEY, ONNX_METADATA_KEY, TORCHSCRIPT_EXTRA_FILE, ModelMeta, parse_meta
-from imgcheck.infer.models.onnx_proto import read_onnx_header
+from imgcheck.infer.models.onnx_proto import OnnxGraph, OnnxHeader, read_onnx_graph, read_onnx_header
+
+if TYPE_CHECKING:
+    from imgcheck.infer.models.formats import ModelFormat
 
 ONNX, TORCHSCRIPT, CHECKPOINT = "onnx", "torchscript", "checkpoint"
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
-@dataclass(frozen=True)
-class ModelFileInfo:
-    """A model file's carrier format, size and validated ModelMeta, plus format-specific details."""
+class ModelFile:
+    """A model file: its carrier, validated ModelMeta, size and format-specific details, read once when opened;
+    its format (the registry row, precision included), sha256 and external-data check, read once when first
+    needed. Make one with `ModelFile.open(path)`."""
 
-    path: Path
-    format: str
-    size_bytes: int
-    meta: ModelMeta
-    details: dict[str, Any] = field(default_factory=dict)
+    def __init__(self, path: Path, carrier: str, meta: ModelMeta, size_bytes: int, details: dict[str, Any],
+                 checkpoint: dict[str, Any] | None = None) -> None:
+        self.path = path
+        self.carrier = carrier
+        self.meta = meta
+        self.size_bytes = size_bytes
+        self.details = details
+        self._checkpoint = checkpoint
+        self._sha256: str | None = None
+        self._graph: OnnxGraph | None = None
+        self._external_data_checked = False
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> ModelFile:
+        """Sniff `path` by its content and read its ModelMeta; a clear one-line error for anything else."""
+        path = Path(path)
+        carrier, header, size = sniff(path)
+        if carrier == ONNX:
+            raw = header.metadata_props.get(ONNX_METADATA_KEY)
+            if raw is None:
+                raise ModelMetaError(
+                    f"{path}: this ONNX file carries no imgcheck metadata (metadata_props key '{ONNX_METADATA_KEY}'), "
+                    "so its preprocessing is unknown. Export it with `imgcheck export CHECKPOINT`, or describe it "
+                    "with `imgcheck import`.")
+            details = {"ir_version": header.ir_version, "opset": header.opsets.get("", header.opsets.get("ai.onnx")),
+                       "producer": f"{header.producer_name} {header.producer_version}".strip()}
+            return cls(path, ONNX, parse_meta(raw, str(path)), size, details)
+        if carrier == TORCHSCRIPT:
+            if header is None:
+                raise ModelMetaError(
+                    f"{path}: this TorchScript file carries no imgcheck metadata (extra file "
+                    f"'{TORCHSCRIPT_EXTRA_FILE}'), so its preprocessing is unknown. Export it with `imgcheck export "
+                    "CHECKPOINT`, or describe it with `imgcheck import`.")
+            return cls(path, TORCHSCRIPT, parse_meta(header, str(path)), size, {})
+        checkpoint = load_checkpoint_dict(path)
+        details = {k: checkpoint[k] for k in ("epoch",) if k in checkpoint}
+        return cls(path, CHECKPOINT, meta_from_checkpoint(checkpoint, str(path)), size, details, checkpoint)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def format(self) -> ModelFormat:
+        """The format registry's row for this file, by content (an ONNX file's precision is read from its graph)."""
+        from imgcheck.infer.models.formats import format_for
+
+        return format_for(self.carrier, self.graph().precision if self.carrier == ONNX else "fp32")
 
     def sha256(self) -> str:
-        """Hex sha256 of the file (read on demand: large models take a moment)."""
-        return file_sha256(self.path)
+        """Hex sha256 of the file, computed once (for ONNX, from the same read that gives the graph facts)."""
+        if self._sha256 is None:
+            if self.carrier == ONNX:
+                self._read_onnx_whole()
+            else:
+                self._sha256 = file_sha256(self.path)
+        return self._sha256
+
+    def graph(self) -> OnnxGraph:
+        """An ONNX file's graph facts (external-data locations, weight count, precision), read once."""
+        if self.carrier != ONNX:
+            raise ModelFileError(f"{self.path}: a {self.carrier} has no ONNX graph.")
+        if self._graph is None:
+            self._read_onnx_whole()
+        return self._graph
+
+    def data(self) -> bytes:
+        """The whole file's bytes (for shipping a model to remote workers); not kept."""
+        return _read_bytes(self.path)
+
+    def check_external_data(self) -> None:
+        """Refuse an ONNX file whose external data points outside its folder (done once; other carriers: no-op)."""
+        if self.carrier == ONNX and not self._external_data_checked:
+            from imgcheck.infer.models.safety import check_external_data
+
+            check_external_data(self.path, self.graph().external_data_locations)
+            self._external_data_checked = True
+
+    def checkpoint(self) -> dict[str, Any]:
+        """A training checkpoint's dict (state_dict, meta, ...), as loaded when the file was opened."""
+        if self._checkpoint is None:
+            raise ModelFileError(f"{self.path}: a {self.carrier}, not a training checkpoint.")
+        return self._checkpoint
+
+    def _read_onnx_whole(self) -> None:
+        data = _read_bytes(self.path)
+        self._sha256 = hashlib.sha256(data).hexdigest()
+        self._graph = read_onnx_graph(data, str(self.path))
+
+    def __repr__(self) -> str:
+        return f"ModelFile({str(self.path)!r}, {self.carrier}, arch={self.meta.arch!r})"
+
+
+def sniff(path: Path) -> tuple[str, Any, int]:
+    """(carrier, what was read, size) of a model file by its content: for ONNX its OnnxHeader, for TorchScript its
+    imgcheck extra file (None when absent), for a checkpoint None. Refuses anything else with a clear message."""
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such model file.")
+    if not path.is_file():
+        raise ModelFileError(f"{path}: not a file; pass a model file (.onnx or .pt).")
+    try:
+        with open(path, "rb") as fh:  # the one open that tells the carrier and reads the metadata
+            size = os.fstat(fh.fileno()).st_size
+            if fh.read(4) == _ZIP_MAGIC:
+                return (*_sniff_torch_zip(path, fh), size)
+            if size == 0:
+                raise ModelFileError(f"{path}: empty file, not a model.")
+            try:
+                header: OnnxHeader = read_onnx_header(path, fh)
+            except ModelFileError as exc:
+                if path.suffix.lower() == ".onnx":
+                    raise
+                raise ModelFileError(
+                    f"{path}: not a model file imgcheck knows ({exc.message.split(': ', 1)[-1].rstrip('.')}). "
+                    "Expected an ONNX file, a TorchScript file or an imgcheck training checkpoint.") from None
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read model file ({exc.strerror or exc}).")
+    return ONNX, header, size
+
+
+def _sniff_torch_zip(path: Path, fh: Any) -> tuple[str, Any]:
+    try:
+        fh.seek(0)
+        with zipfile.ZipFile(fh) as archive:
+            names = archive.namelist()
+            if any(_archive_member(n, "constants.pkl") or "/code/" in n for n in names):
+                extra = [n for n in names if _archive_member(n, f"extra/{TORCHSCRIPT_EXTRA_FILE}")]
+                return TORCHSCRIPT, archive.read(extra[0]) if extra else None
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ModelFileError(f"{path}: damaged zip archive, not a readable torch file ({exc}).")
+    if not any(_archive_member(n, "data.pkl") for n in names):
+        raise ModelFileError(f"{path}: a zip archive, but not one written by torch.save or torch.jit.save.")
+    return CHECKPOINT, None
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -51,69 +183,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def read_meta(path: str | os.PathLike) -> ModelMeta:
     """The validated ModelMeta of the model file at `path`."""
-    return inspect_model_file(path).meta
-
-
-def inspect_model_file(path: str | os.PathLike) -> ModelFileInfo:
-    """Detect the carrier of `path` by its content and read its ModelMeta; clear errors otherwise."""
-    path = Path(path)
-    if not path.exists():
-        raise ModelFileError(f"{path}: no such model file.")
-    if not path.is_file():
-        raise ModelFileError(f"{path}: not a file; pass a model file (.onnx or .pt).")
-    try:
-        with open(path, "rb") as fh:
-            magic = fh.read(4)
-    except OSError as exc:
-        raise ModelFileError(f"{path}: cannot read model file ({exc.strerror or exc}).")
-    size = path.stat().st_size
-    if magic == _ZIP_MAGIC:
-        return _inspect_torch_zip(path, size)
-    if path.suffix.lower() == ".onnx":
-        return _inspect_onnx(path, size)
-    raise ModelFileError(
-        f"{path}: not a model file imgcheck knows. Expected an ONNX file (.onnx) or a TorchScript or "
-        "checkpoint file written by torch (.pt)."
-    )
-
-
-def _inspect_onnx(path: Path, size: int) -> ModelFileInfo:
-    header = read_onnx_header(path)
-    raw = header.metadata_props.get(ONNX_METADATA_KEY)
-    if raw is None:
-        raise ModelMetaError(
-            f"{path}: this ONNX file carries no imgcheck metadata (metadata_props key '{ONNX_METADATA_KEY}'), "
-            "so its preprocessing is unknown. Export it with `imgcheck export CHECKPOINT`."
-        )
-    details = {
-        "ir_version": header.ir_version,
-        "opset": header.opsets.get("", header.opsets.get("ai.onnx")),
-        "producer": f"{header.producer_name} {header.producer_version}".strip(),
-    }
-    return ModelFileInfo(path, ONNX, size, parse_meta(raw, str(path)), details)
-
-
-def _inspect_torch_zip(path: Path, size: int) -> ModelFileInfo:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            is_torchscript = any(_archive_member(n, "constants.pkl") or "/code/" in n for n in names)
-            extra = [n for n in names if _archive_member(n, f"extra/{TORCHSCRIPT_EXTRA_FILE}")]
-            raw = archive.read(extra[0]) if is_torchscript and extra else None
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ModelFileError(f"{path}: damaged zip archive, not a readable torch file ({exc}).")
-    if is_torchscript:
-        if raw is None:
-            raise ModelMetaError(
-                f"{path}: this TorchScript file carries no imgcheck metadata (extra file "
-                f"'{TORCHSCRIPT_EXTRA_FILE}'), so its preprocessing is unknown. Export it with `imgcheck export CHECKPOINT`."
-            )
-        return ModelFileInfo(path, TORCHSCRIPT, size, parse_meta(raw, str(path)))
-    if not any(_archive_member(n, "data.pkl") for n in names):
-        raise ModelFileError(f"{path}: a zip archive, but not one written by torch.save or torch.jit.save.")
-    checkpoint = load_checkpoint_dict(path)
-    details = {k: checkpoint[k] for k in ("epoch",) if k in checkpoint}
-    return ModelFileInfo(path, CHECKPOINT, size, meta_from_checkpoint(checkpoint, str(path)), details)
+    return ModelFile.open(path).meta
 
 
 def load_checkpoint_dict(path: str | os.PathLike) -> dict[str, Any]:
@@ -147,6 +217,14 @@ def meta_from_checkpoint(checkpoint: dict[str, Any], source: str) -> ModelMeta:
             "Checkpoints written by `imgcheck train` carry one."
         )
     return parse_meta(raw, source)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read model file ({exc.strerror or exc}).")
 
 
 def _archive_member(name: str, suffix: str) -> bool:

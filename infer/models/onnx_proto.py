@@ -1,11 +1,14 @@
-"""Read an ONNX file's header fields and metadata_props without onnx, onnxruntime or loading weights.
+"""Read an ONNX file's header fields, metadata_props and graph facts without onnx or onnxruntime.
 
-An ONNX file is one protobuf `ModelProto`. This reader walks its top-level fields and skips the
-(possibly huge) graph by its length, so `imgcheck info` is instant and needs no runtime.
+An ONNX file is one protobuf `ModelProto`. `read_onnx_header` walks its top-level fields and skips the
+(possibly huge) graph by its length, so reading the metadata is instant and needs no runtime.
+`read_onnx_graph` takes the whole file's bytes (read once by `ModelFile`, which hashes the same bytes) and
+collects what imgcheck needs from the graph: external-data locations, the weight count, and the precision.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,7 +19,12 @@ from imgcheck.infer.errors import ModelFileError
 # ModelProto field numbers (onnx/onnx.proto)
 _IR_VERSION, _PRODUCER_NAME, _PRODUCER_VERSION, _GRAPH, _OPSET_IMPORT, _METADATA_PROPS = 1, 2, 3, 7, 8, 14
 _VARINT, _FIXED64, _LENGTH_DELIMITED, _FIXED32 = 0, 1, 2, 5
-_GRAPH_INITIALIZER = 5  # GraphProto.initializer
+_GRAPH_NODE, _GRAPH_INITIALIZER = 1, 5  # GraphProto.node, GraphProto.initializer
+_NODE_OP_TYPE = 4  # NodeProto.op_type
+_FLOAT16 = 10  # TensorProto.FLOAT16
+# Operators that only quantized (int8/uint8) graphs contain.
+_QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
+                            "MatMulInteger", "DynamicQuantizeLinear"})
 _TENSOR_DIMS, _TENSOR_DATA_TYPE, _TENSOR_EXTERNAL_DATA = 1, 2, 13  # TensorProto fields
 _NOT_WEIGHTS = (7, 9)  # TensorProto.INT64, BOOL: shapes, indices and masks
 
@@ -33,19 +41,32 @@ class OnnxHeader:
     has_graph: bool = False
 
 
+@dataclass(frozen=True)
+class OnnxGraph:
+    """What imgcheck reads from an ONNX graph: where external weights live, how many weights there are, and the
+    precision the weights are stored in (int8 when quantization operators are present, fp16 when any float weight
+    is float16, else fp32)."""
+
+    external_data_locations: tuple[str, ...]
+    weight_elements: int
+    precision: str
+
+
 class _ProtoError(ValueError):
     pass
 
 
-def read_onnx_header(path: str | os.PathLike) -> OnnxHeader:
-    """Parse the top level of the ONNX file at `path`; raise ModelFileError if it is not ONNX."""
+def read_onnx_header(path: str | os.PathLike, fh: BinaryIO | None = None) -> OnnxHeader:
+    """Parse the top level of the ONNX file at `path` (read from `fh` when the caller has it open); raise
+    ModelFileError if it is not ONNX."""
     name = os.fsdecode(path)
     try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
+        with contextlib.nullcontext(fh) if fh is not None else open(path, "rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
             if size == 0:
                 raise ModelFileError(f"{name}: empty file, not an ONNX model.")
-            header = _parse_model(fh, size)
+            stream.seek(0)
+            header = _parse_model(stream, size)
     except OSError as exc:
         raise ModelFileError(f"{name}: cannot read model file ({exc.strerror or exc}).")
     except _ProtoError as exc:
@@ -214,67 +235,48 @@ def _encode_varint(value: int) -> bytes:
             return bytes(out)
 
 
-def initializer_element_count(path: str | os.PathLike) -> int:
-    """The number of elements in the graph's initializers (its weights): the ONNX analogue of a parameter count.
-
-    Integer shape and index constants (int64, bool) are not weights and are left out; quantized models count
-    their int8 weights plus their scales and zero points.
-    """
-    total = 0
-    for tensor in _initializers(path):
-        dims: list[int] = []
-        data_type = None
-        for number, wire, value in _fields(tensor):
-            if number == _TENSOR_DATA_TYPE and wire == _VARINT:
-                data_type = value
-            elif number == _TENSOR_DIMS:
-                dims.extend(_repeated_varints(wire, value))
-        if data_type in _NOT_WEIGHTS:
-            continue
-        count = 1
-        for dim in dims:
-            count *= dim
-        total += count
-    return total
-
-
-def external_data_locations(path: str | os.PathLike) -> list[str]:
-    """The `location` of every initializer stored outside the ONNX file (its external data), as written."""
-    locations = []
-    for tensor in _initializers(path):
-        for number, wire, value in _fields(tensor):
-            if number == _TENSOR_EXTERNAL_DATA and wire == _LENGTH_DELIMITED:
-                entry = {n: v for n, w, v in _fields(value) if w == _LENGTH_DELIMITED}
-                if _text(entry.get(1, b"")) == "location":
-                    locations.append(_text(entry.get(2, b"")))
-    return locations
-
-
-def _initializers(path: str | os.PathLike) -> list[bytes]:
-    """The serialized TensorProto of every graph initializer (the graph is read into memory; weights stored
-    as external data are not)."""
-    name = os.fsdecode(path)
+def read_onnx_graph(data: bytes, name: str = "model") -> OnnxGraph:
+    """The graph facts of the ONNX model whose whole file is `data` (weights stored as external data are not read)."""
     try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            graph = b""
-            while fh.tell() < size:
-                number, wire = _key(_file_varint(fh))
-                if wire == _VARINT:
-                    _file_varint(fh)
-                elif wire == _LENGTH_DELIMITED:
-                    length = _file_varint(fh)
-                    if number == _GRAPH:
-                        graph = fh.read(length)
-                    else:
-                        fh.seek(length, os.SEEK_CUR)
-                else:
-                    fh.seek(8 if wire == _FIXED64 else 4, os.SEEK_CUR)
-        return [t for n, w, t in _fields(graph) if n == _GRAPH_INITIALIZER and w == _LENGTH_DELIMITED]
-    except OSError as exc:
-        raise ModelFileError(f"{name}: cannot read model file ({exc.strerror or exc}).")
+        graph = b""
+        for number, wire, value in _fields(data):
+            if number == _GRAPH and wire == _LENGTH_DELIMITED:
+                graph = value
+        locations: list[str] = []
+        total, float16, quantized = 0, False, False
+        for number, wire, value in _fields(graph):
+            if wire != _LENGTH_DELIMITED:
+                continue
+            if number == _GRAPH_NODE:
+                quantized |= any(n == _NODE_OP_TYPE and _text(v) in _QUANTIZED_OPS for n, w, v in _fields(value))
+            elif number == _GRAPH_INITIALIZER:
+                elements, data_type = _tensor_facts(value, locations)
+                if data_type not in _NOT_WEIGHTS:
+                    total += elements
+                float16 |= data_type == _FLOAT16
     except _ProtoError as exc:
         raise ModelFileError(f"{name}: not a valid ONNX model ({exc}).")
+    precision = "int8" if quantized else "fp16" if float16 else "fp32"
+    return OnnxGraph(tuple(locations), total, precision)
+
+
+def _tensor_facts(tensor: bytes, locations: list[str]) -> tuple[int, int | None]:
+    """(element count, data type) of a serialized TensorProto; its external-data location goes to `locations`."""
+    dims: list[int] = []
+    data_type = None
+    for number, wire, value in _fields(tensor):
+        if number == _TENSOR_DATA_TYPE and wire == _VARINT:
+            data_type = value
+        elif number == _TENSOR_DIMS:
+            dims.extend(_repeated_varints(wire, value))
+        elif number == _TENSOR_EXTERNAL_DATA and wire == _LENGTH_DELIMITED:
+            entry = {n: v for n, w, v in _fields(value) if w == _LENGTH_DELIMITED}
+            if _text(entry.get(1, b"")) == "location":
+                locations.append(_text(entry.get(2, b"")))
+    count = 1
+    for dim in dims:
+        count *= dim
+    return count, data_type
 
 
 def _repeated_varints(wire: int, value: int | bytes) -> list[int]:

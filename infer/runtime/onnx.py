@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from imgcheck.infer.errors import ImgcheckError, ModelFileError
 from imgcheck.infer.runtime.install import import_onnxruntime
+from imgcheck.infer.runtime.outputs import to_p_fake
+
+if TYPE_CHECKING:
+    from imgcheck.infer.models.model_file import ModelFile
 
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 
@@ -25,58 +30,78 @@ def providers_for(device: str, available: Sequence[str]) -> list[str]:
     return [CUDA, CPU] if CUDA in available else [CPU]
 
 
+def onnx_session(path: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> Any:
+    """An onnxruntime InferenceSession for `path` on `device`, with `threads` intra-op threads that do not spin
+    (spinning threads would take the cores the decoding workers need)."""
+    ort = import_onnxruntime()
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # fatal only: imgcheck reports the runtime's errors itself, in one line
+    if threads:
+        options.intra_op_num_threads = threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # share cores with decoders
+    requested = providers_for(device, ort.get_available_providers())
+    ort.set_default_logger_severity(4)  # a CUDA provider that fails to load logs errors: we report it ourselves
+    try:
+        session = ort.InferenceSession(os.fspath(path), options, providers=requested)
+    except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
+        raise ModelFileError(f"{os.fsdecode(path)}: onnxruntime cannot load it ({' '.join(str(exc).split())}).")
+    finally:
+        ort.set_default_logger_severity(2)
+    if device == "cuda" and session.get_providers()[0] != CUDA:
+        raise ImgcheckError("--device cuda: onnxruntime could not start its CUDA provider here (no GPU, or its "
+                            "CUDA/cuDNN libraries are missing). Use --device cpu or auto.")
+    return session
+
+
+def run_in_batches_of(run: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, size: int | None) -> np.ndarray:
+    """`run(batch)`, or, for a graph whose batch is fixed at `size`, `run` on chunks of `size` (the last one padded
+    with zeros and cut back), concatenated."""
+    if size is None or len(batch) == size:
+        return run(batch)
+    if not len(batch):
+        return np.empty((0,), np.float32)
+    chunks = []
+    for start in range(0, len(batch), size):
+        chunk = batch[start:start + size]
+        padded = np.concatenate([chunk, np.zeros((size - len(chunk), *chunk.shape[1:]), chunk.dtype)])
+        chunks.append(run(padded)[: len(chunk)])
+    return np.concatenate(chunks)
+
+
 class OnnxBackend:
-    """An ONNX file run by onnxruntime with the given execution providers (CPU by default)."""
+    """An ONNX model file run by onnxruntime; its last output is turned into p_fake as its ModelMeta declares.
+
+    A graph whose input has a fixed batch size (often 1, in exported foreign models) is run in batches of that size,
+    the last one padded, so any batch size works."""
 
     runtime = "onnxruntime"
 
-    def __init__(self, path: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> None:
-        from imgcheck.infer.models.safety import check_external_data
+    def __init__(self, model_file: ModelFile, device: str = "cpu", threads: int | None = None) -> None:
+        from imgcheck.infer.models.safety import check_signature
 
-        check_external_data(path)  # before onnxruntime reads anything the file points to
-        ort = import_onnxruntime()
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only: the runtime's own chatter never reaches the user
-        if threads:
-            options.intra_op_num_threads = threads
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # share cores with decoders
-        requested = providers_for(device, ort.get_available_providers())
-        ort.set_default_logger_severity(4)  # a CUDA provider that fails to load logs errors: we report it ourselves
-        try:
-            self.session = ort.InferenceSession(os.fspath(path), options, providers=requested)
-        except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
-            raise ModelFileError(f"{os.fsdecode(path)}: onnxruntime cannot load it ({' '.join(str(exc).split())}).")
-        finally:
-            ort.set_default_logger_severity(2)
-        self.path = path
-        self._check_signature(path)
-        self.input_name = self.session.get_inputs()[0].name
+        model_file.check_external_data()  # before onnxruntime reads anything the file points to
+        self.model_file = model_file
+        self.meta = model_file.meta
+        self.session = onnx_session(model_file.path, device, threads)
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        check_signature(inputs, outputs, self.meta, str(model_file.path))
+        self.input_name = inputs[0].name
+        self.output_name = outputs[-1].name  # the score: extra outputs (features, ...) are never computed
+        fixed = inputs[0].shape[0]
+        self.fixed_batch = fixed if isinstance(fixed, int) and fixed > 0 else None
         self.providers = self.session.get_providers()
         self.provider = self.providers[0]  # what actually runs, read from the session
-        if device == "cuda" and self.provider != CUDA:
-            raise ImgcheckError("--device cuda: onnxruntime could not start its CUDA provider here (no GPU, or its "
-                                "CUDA/cuDNN libraries are missing). Use --device cpu or auto.")
-
-    def _check_signature(self, path: str | os.PathLike) -> None:
-        from imgcheck.infer.meta import ONNX_METADATA_KEY, parse_meta
-        from imgcheck.infer.models.safety import check_signature
-        from imgcheck.infer.models.onnx_proto import read_onnx_header
-
-        raw = read_onnx_header(path).metadata_props.get(ONNX_METADATA_KEY)  # by content: staged files have odd names
-        if raw is None:
-            return  # a bare ONNX file: commands that need ModelMeta refuse it themselves
-        meta = parse_meta(raw, os.fsdecode(path))
-        check_signature(self.session.get_inputs(), self.session.get_outputs(), meta, os.fsdecode(path))
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """p_fake for a float32 (N, 3, H, W) batch."""
-        return self.session.run(None, {self.input_name: batch})[0].reshape(-1)
+        return to_p_fake(run_in_batches_of(self._run, batch, self.fixed_batch), self.meta)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output_name], {self.input_name: batch})[0]
 
     def synchronize(self) -> None:
         """Nothing to wait for: `run` returns host arrays, so the device is done when it returns."""
 
     def parameter_count(self) -> int:
         """Elements in the graph's initializers (weights; quantized models add their scales)."""
-        from imgcheck.infer.models.onnx_proto import initializer_element_count
-
-        return initializer_element_count(self.path)
+        return self.model_file.graph().weight_elements

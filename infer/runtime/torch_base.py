@@ -2,33 +2,38 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from imgcheck.infer.errors import DependencyMissingError, ImgcheckError
+from imgcheck.infer.runtime.outputs import to_p_fake
+
+if TYPE_CHECKING:
+    from imgcheck.infer.models.model_file import ModelFile
 
 
 class TorchBackend:
-    """Runs `self.module` (set by a subclass) on float32 NCHW batches; applies the sigmoid when `logit_output`."""
+    """Runs `self.module` (set by a subclass) on float32 NCHW batches; its output becomes p_fake as the file's
+    ModelMeta declares (a checkpoint's logit gets the sigmoid)."""
 
     runtime = "torch"
     kind = "torch"  # shown in `provider`
     module: Any
-    logit_output = False
 
-    def __init__(self, path: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(self, model_file: ModelFile, device: str = "cpu", threads: int | None = None) -> None:
         try:
             import torch
         except ImportError:
-            raise DependencyMissingError(f"{os.fsdecode(path)} needs torch to run: pip install 'imgcheck[train]' "
+            raise DependencyMissingError(f"{model_file.path} needs torch to run: pip install 'imgcheck[train]' "
                                          "(or use an ONNX export).")
         self._torch = torch
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         elif device == "cuda" and not torch.cuda.is_available():
             raise ImgcheckError("--device cuda: torch sees no CUDA GPU here. Use --device cpu or auto.")
+        self.model_file = model_file
+        self.meta = model_file.meta
         self.threads = threads
         self.device = torch.device(device)
         self.provider = f"{self.kind} ({device})"
@@ -40,9 +45,7 @@ class TorchBackend:
             self._torch.set_num_threads(self.threads)
         with self._torch.inference_mode():
             out = self.module(self._torch.from_numpy(batch).to(self.device))
-            if self.logit_output:
-                out = self._torch.sigmoid(out)
-        return out.float().cpu().numpy().reshape(-1)
+        return to_p_fake(out.float().cpu().numpy(), self.meta)
 
     def synchronize(self) -> None:
         """Wait for queued CUDA work (the clock must not stop before the GPU does)."""

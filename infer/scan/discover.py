@@ -15,10 +15,9 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from imgcheck.infer.scan.regular_files import open_regular_file
+from imgcheck.infer.image_files import has_image_suffix
+from imgcheck.infer.regular_files import open_regular_file
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".gif", ".tif",
-                              ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".ico", ".tga", ".avif", ".heic"})
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*", b"P1", b"P2",
           b"P3", b"P4", b"P5", b"P6", b"\x00\x00\x01\x00")
 
@@ -70,7 +69,7 @@ def read_file_list(lines: Iterable[str]) -> Iterator[str]:
 def looks_like_image(path: str) -> bool:
     """True for an image extension (its content is checked when decoding: a bad one becomes an ERROR row),
     or for any other file that starts with an image signature."""
-    if os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS:
+    if has_image_suffix(path):
         return True
     try:
         with open_regular_file(path) as fh:  # a FIFO or device is never read

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from imgcheck.infer.errors import ImgcheckError
-from imgcheck.infer.scan.pipeline import write_json
+from imgcheck.infer.atomic_write import write_json
 from imgcheck.infer.scan.verdict_formats import OutputFormat, OutputWriteError, Row, VerdictSink, open_output
 
 

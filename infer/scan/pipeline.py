@@ -1,5 +1,9 @@
 """The scan pipeline: discover -> decode in worker processes -> model on batches -> rows in input order.
 
+`run_scan(request, engine, sink)` is the library function behind `imgcheck scan`, `calibrate`, `bench`'s scan
+stage and the Python API (`imgcheck.scan`): the request says what to scan, the engine (`LocalScan` here, or
+`ray_engine.RayScan`) how, and the sink receives each batch's rows.
+
 Workers decode the next batches while the model runs on the current one; at most `2 * workers + 2`
 batches are in flight, so memory stays flat however many files there are. Rows are flushed after every
 batch, so a killed scan loses at most the batch it was writing (and `--resume` repairs that).
@@ -8,8 +12,6 @@ batch, so a killed scan loses at most the batch it was writing (and `--resume` r
 from __future__ import annotations
 
 import collections
-import contextlib
-import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -20,12 +22,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from imgcheck.infer.scan.discover import Selection, discover
 from imgcheck.infer.errors import ImageDecodeError
 from imgcheck.infer.meta import ModelMeta, parse_meta
-from imgcheck.infer.models.model_file import read_meta
+from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.preprocess import Preprocessor
-from imgcheck.infer.scan.verdict_formats import OutputFormat, Row
+from imgcheck.infer.scan.discover import Selection, discover
+from imgcheck.infer.scan.verdict_formats import FAKE, REAL, OutputFormat, Row
 
 Chunk = tuple[list[str], np.ndarray, list[str]]  # paths, uint8 pixels of the readable ones, error per path ("" = ok)
 
@@ -54,16 +56,6 @@ def _die_with_parent() -> None:
         return
     if os.getppid() == 1:  # the parent died before prctl took effect
         os._exit(1)
-
-
-def open_model(model_path: str, device: str, workers: int) -> tuple[ModelMeta, Callable[[np.ndarray], np.ndarray]]:
-    """The model's ModelMeta and a backend for it; onnxruntime gets the cores the decoding workers leave."""
-    from imgcheck.infer.models.formats import format_of
-
-    meta = read_meta(model_path)
-    model_format = format_of(model_path)
-    options = {"threads": runtime_threads(workers)} if model_format.runtime == "onnxruntime" else {}
-    return meta, model_format.load_backend(model_path, device=device, **options)
 
 
 def runtime_threads(workers: int) -> int:
@@ -158,6 +150,44 @@ class ScanEngine(Protocol):
     def rows(self, paths: Iterable[str]) -> Iterator[list[Row]]: ...  # each batch's rows, in input order
 
 
+@dataclass(frozen=True)
+class ScanRequest:
+    """What to scan: PATH arguments (files, folders, globs) with the selection rules for folders, plus paths read
+    from a list (`--files-from`); `skip` holds paths already done (a resumed scan's kept rows)."""
+
+    paths: tuple[str, ...] = ()
+    selection: Selection = Selection()
+    files_from: Iterable[str] | None = None
+    skip: frozenset[str] = frozenset()
+
+    def files(self, engine: ScanEngine) -> Iterator[str]:
+        """Every path to scan, in order: the PATH arguments as the engine lists them, then the listed ones."""
+        sources: list[Iterable[str]] = [engine.list_files(list(self.paths), self.selection)] if self.paths else []
+        if self.files_from is not None:
+            sources.append(self.files_from)
+        return (p for source in sources for p in source if p not in self.skip)
+
+
+Sink = Callable[[list[Row]], None]
+
+
+def scan_batches(request: ScanRequest, engine: ScanEngine) -> Iterator[list[Row]]:
+    """The rows of `request`, batch by batch, in input order."""
+    return engine.rows(request.files(engine))
+
+
+def run_scan(request: ScanRequest, engine: ScanEngine, sink: Sink, stats: ScanStats | None = None) -> ScanStats:
+    """Scan `request` with `engine`, handing each batch's rows to `sink`; returns the counts and timing."""
+    stats = stats or ScanStats()
+    start = time.perf_counter()
+    for rows in scan_batches(request, engine):
+        sink(rows)
+        stats.add(rows)
+        stats.seconds = time.perf_counter() - start
+    stats.finished = time.time()
+    return stats
+
+
 @dataclass
 class LocalScan:
     """The local engine: `workers` processes decode batches ahead (0: in this process) while one model session on
@@ -170,6 +200,17 @@ class LocalScan:
     workers: int
     draft: bool = True
     list_files = staticmethod(discover)  # what to scan, from paths, folders and globs
+
+    @classmethod
+    def for_model(cls, model_file: ModelFile, *, device: str = "auto", workers: int | None = None,
+                  batch_size: int = 256, threshold: float | None = None, draft: bool = True) -> LocalScan:
+        """The local engine for `model_file`: its runtime gets the cores the decoding workers leave."""
+        from imgcheck.infer.runtime import load_backend
+
+        workers = (os.cpu_count() or 1) if workers is None else workers
+        backend = load_backend(model_file, device=device, threads=runtime_threads(workers))
+        meta = model_file.meta
+        return cls(backend, meta, meta.threshold if threshold is None else threshold, batch_size, workers, draft)
 
     @property
     def provider(self) -> str:
@@ -189,7 +230,8 @@ class LocalScan:
 
 def verdict_rows(paths: list[str], scores: Iterable[float], errors: list[str], threshold: float, meta: ModelMeta
                  ) -> list[Row]:
-    """One row per path: ERROR with its reason, else the next score and its verdict (FAKE when >= threshold).
+    """One row per path: ERROR with its reason, else the next score and its verdict (FAKE when >= threshold;
+    verdicts are always REAL/FAKE/ERROR, whatever a model calls its classes).
     `scores` holds one value per readable path, in order; every engine builds its rows here."""
     scores = iter(scores)
     rows = []
@@ -198,19 +240,19 @@ def verdict_rows(paths: list[str], scores: Iterable[float], errors: list[str], t
             rows.append(Row(path, None, "ERROR", error))
         else:
             p = next(scores)
-            rows.append(Row(path, p, meta.positive_class if p >= threshold else meta.negative_class))
+            rows.append(Row(path, p, FAKE if p >= threshold else REAL))
     return rows
 
 
-def sidecar(model_path: str, model_sha256: str, meta: ModelMeta, provider: str, threshold: float, stats: ScanStats,
-            out: str, version: str, fmt: OutputFormat, engine: str = "local") -> dict[str, Any]:
+def sidecar(model_file: ModelFile, provider: str, threshold: float, stats: ScanStats, out: str, version: str,
+            fmt: OutputFormat, engine: str = "local") -> dict[str, Any]:
     """The `<out>.json` record of a scan (`finished` is null while it runs)."""
     def iso(t: float | None) -> str | None:
         return None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat()
 
     return {
-        "output": out, "model": {"path": os.path.abspath(model_path), "sha256": model_sha256,
-                                 "meta": meta.to_dict()},
+        "output": out, "model": {"path": os.path.abspath(model_file.path), "sha256": model_file.sha256(),
+                                 "meta": model_file.meta.to_dict()},
         "engine": engine, "provider": provider, "threshold": threshold, "format": fmt.name,
         "csv_formula_escape": fmt.name == "csv" and fmt.formula_escape,
         "counts": {"files": stats.files, "resumed_rows": stats.resumed, **{v: stats.verdicts.get(v, 0)
@@ -219,17 +261,3 @@ def sidecar(model_path: str, model_sha256: str, meta: ModelMeta, provider: str, 
         "images_per_s": stats.images_per_s, "seconds": stats.seconds,
         "started": iso(stats.started), "finished": iso(stats.finished), "imgcheck_version": version,
     }
-
-
-def write_json(path: str, data: dict[str, Any]) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
-    temporary = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(temporary, "w") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise

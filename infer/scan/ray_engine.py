@@ -22,9 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from imgcheck.infer.scan.discover import IMAGE_EXTENSIONS, Selection, discover
+from imgcheck.infer.image_files import has_image_suffix
+from imgcheck.infer.scan.discover import Selection, discover
 from imgcheck.infer.errors import DependencyMissingError, ImageDecodeError, ImgcheckError
 from imgcheck.infer.meta import ModelMeta, parse_meta
+from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.infer.scan.verdict_formats import Row
 
@@ -107,7 +109,7 @@ def _list_uri(uri: str, selection: Selection) -> list[str]:
     prefix = root.rstrip("/") + "/"
     uris = {}
     for entry in found:
-        if entry.type != pafs.FileType.File or os.path.splitext(entry.path)[1].lower() not in IMAGE_EXTENSIONS:
+        if entry.type != pafs.FileType.File or not has_image_suffix(entry.path):
             continue
         full = f"{scheme}://{entry.path}"
         if selection.wants(full):
@@ -152,21 +154,22 @@ def _read_uri(uri: str) -> bytes:
 class ModelWorker:
     """Ray actor: one model session, created once; scores the readable images of each batch."""
 
-    def __init__(self, model_name: str, model_bytes: bytes | None, model_path: str, meta_json: str, device: str,
+    def __init__(self, model_name: str, model_bytes: bytes | None, model_path: str, device: str,
                  threads: int) -> None:
-        from imgcheck.infer.models.formats import format_of
+        from imgcheck.infer.models.model_file import ModelFile
+        from imgcheck.infer.runtime import load_backend
 
-        model_format = format_of(model_name)
-        options = {"threads": threads} if model_format.runtime == "onnxruntime" else {}
         if model_bytes is None:  # a model with external data, read where it is (a shared filesystem)
-            self.backend = model_format.load_backend(model_path, device=device, **options)
+            model_file = ModelFile.open(model_path)
+            self.backend = load_backend(model_file, device=device, threads=threads)
         else:  # shipped through the object store: the nodes need no copy; the runtime reads it whole, then it goes
             with tempfile.TemporaryDirectory(prefix="imgcheck-model-") as folder:
                 local_copy = os.path.join(folder, model_name)
                 with open(local_copy, "wb") as fh:
                     fh.write(model_bytes)
-                self.backend = model_format.load_backend(local_copy, device=device, **options)
-        self.pre = Preprocessor.from_meta(parse_meta(meta_json))
+                model_file = ModelFile.open(local_copy)
+                self.backend = load_backend(model_file, device=device, threads=threads)
+        self.pre = Preprocessor.from_meta(model_file.meta)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         readable = np.array([not e for e in batch["error"]], bool)
@@ -182,8 +185,7 @@ class RayScan:
     """One scan on Ray, with the local engine's interface (`scan.LocalScan`): `rows()` yields rows in input order,
     `provider` names what the actors ran on."""
 
-    model_path: str
-    meta: ModelMeta
+    model_file: ModelFile
     threshold: float
     batch_size: int
     options: RayOptions
@@ -191,6 +193,21 @@ class RayScan:
     providers: set[str] = field(default_factory=set)
     started_ray: bool = False
     list_files = staticmethod(list_inputs)  # the local rules, and s3://, gs://, file:// URIs
+
+    @classmethod
+    def for_model(cls, model_file: ModelFile, options: RayOptions, *, batch_size: int = 256,
+                  threshold: float | None = None, draft: bool = True) -> RayScan:
+        """A Ray scan with `model_file`, checked here first (safety, signature) so a bad model fails before Ray
+        starts: the driver opens one CPU session for that, the actors their own."""
+        from imgcheck.infer.runtime import load_backend
+
+        load_backend(model_file, device="cpu", threads=1)
+        meta = model_file.meta
+        return cls(model_file, meta.threshold if threshold is None else threshold, batch_size, options, draft)
+
+    @property
+    def meta(self) -> ModelMeta:
+        return self.model_file.meta
 
     @property
     def provider(self) -> str:
@@ -253,10 +270,9 @@ class RayScan:
         device = "cuda" if options.gpus_per_worker > 0 else "cpu"
         blocks = _blocks(items, 4 * self.batch_size)
         workers = self._actor_count(ray, len(blocks))
-        model_bytes = None
-        if not _has_external_data(self.model_path):  # one file: ship it; with external data, read it where it is
-            with open(self.model_path, "rb") as fh:
-                model_bytes = fh.read()
+        model_file = self.model_file
+        external = model_file.carrier == "onnx" and bool(model_file.graph().external_data_locations)
+        model_bytes = None if external else model_file.data()  # one file: ship it; else read it where it is
         decode: dict[str, Any] = {}
         if options.decode_tasks:  # TaskPoolStrategy is newer than `concurrency`, which Ray now deprecates
             task_pool = getattr(ray.data, "TaskPoolStrategy", None)
@@ -269,9 +285,8 @@ class RayScan:
         return dataset.map_batches(
             ModelWorker, batch_size=self.batch_size, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1, num_gpus=options.gpus_per_worker,
-            fn_constructor_kwargs={"model_name": os.path.basename(self.model_path), "model_bytes": model_bytes,
-                                   "model_path": os.path.abspath(self.model_path), "meta_json": meta_json,
-                                   "device": device, "threads": 1})
+            fn_constructor_kwargs={"model_name": model_file.name, "model_bytes": model_bytes,
+                                   "model_path": os.path.abspath(model_file.path), "device": device, "threads": 1})
 
     def _actor_count(self, ray: Any, blocks: int) -> int:
         """--num-workers, or one actor per CPU of the cluster (per `gpus_per_worker` share of its GPUs), and never
@@ -302,9 +317,3 @@ def _blocks(paths: list[bytes], rows: int) -> list[Any]:
     return [pa.table({"index": pa.array(range(start, min(start + rows, len(paths))), pa.int64()),
                       "path": pa.array(paths[start:start + rows], pa.binary())})
             for start in range(0, len(paths), rows)]
-
-
-def _has_external_data(model_path: str) -> bool:
-    from imgcheck.infer.models.onnx_proto import external_data_locations
-
-    return model_path.endswith(".onnx") and bool(external_data_locations(model_path))

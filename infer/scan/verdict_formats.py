@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import BinaryIO, ClassVar, Union
 
 FIELDS = ("path", "p_fake", "verdict", "error")
-VERDICTS = ("REAL", "FAKE", "ERROR")
+REAL, FAKE, ERROR = "REAL", "FAKE", "ERROR"
+VERDICTS = (REAL, FAKE, ERROR)
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _ESCAPE = "'"
 

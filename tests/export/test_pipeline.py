@@ -10,6 +10,8 @@ import torch
 from imgcheck.export.job import ProbabilityModel, job_from_checkpoint
 from imgcheck.export.parity import ExportParityError, build_check_set
 from imgcheck.export.pipeline import export_checkpoint
+from imgcheck.infer.models.model_file import ModelFile
+from imgcheck.infer.runtime import load_backend
 from imgcheck.infer.models.formats import FORMATS
 from imgcheck.infer.models.model_file import read_meta
 from imgcheck.trainer.checkpoint import save_checkpoint
@@ -59,7 +61,7 @@ def test_exports_run_any_batch_size(tmp_path, batch):
     with torch.no_grad():
         expected = job.model(torch.from_numpy(inputs)).numpy()
     for record in records:
-        out = FORMATS[record.format].load_backend(record.path)(inputs)
+        out = load_backend(ModelFile.open(record.path))(inputs)
         assert out.shape == (batch,) and np.abs(out - expected).max() <= 1e-4
 
 
@@ -116,9 +118,10 @@ _RUN_WITHOUT_TORCH = """
 import sys
 sys.modules["torch"] = None
 import numpy as np
-from imgcheck.infer.models.formats import format_of
+from imgcheck.infer.models.model_file import ModelFile
+from imgcheck.infer.runtime import load_backend
 inputs = np.load(sys.argv[2])
-print(format_of(sys.argv[1]).load_backend(sys.argv[1])(inputs).tolist())
+print(load_backend(ModelFile.open(sys.argv[1]))(inputs).tolist())
 """
 
 

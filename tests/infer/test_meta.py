@@ -14,7 +14,16 @@ def test_json_round_trip_is_lossless():
     assert parse_meta(text) == meta
     assert parse_meta(text.encode()) == meta
     assert parse_meta(meta.to_dict()) == meta
-    assert json.loads(text)["schema_version"] == SCHEMA_VERSION
+    assert json.loads(text)["schema_version"] == 1  # nothing in it needs a newer schema
+
+
+def test_a_record_is_written_with_the_lowest_schema_that_expresses_it():
+    per_class = tiny_meta(output="softmax", class_names=("real", "ai", "edited"), positive_class="ai")
+    assert json.loads(per_class.to_json())["schema_version"] == 2 == SCHEMA_VERSION
+    assert parse_meta(per_class.to_json()) == per_class and per_class.positive_index == 1
+    assert per_class.negative_class == "not ai"
+    assert tiny_meta().replace(output="logits").schema_version == 2
+    assert tiny_meta().replace(output="logit").schema_version == 1
 
 
 def test_json_is_canonical_and_carries_every_field():
@@ -48,8 +57,10 @@ def test_constructor_normalises_types_so_built_equals_read():
         ({"interpolation": "bicubic", "antialias": False}, "'antialias' false is supported only with"),
         ({"threshold": 1.5}, "'threshold' must be a probability"),
         ({"positive_class": "AI"}, "'positive_class' must be one of REAL, FAKE"),
-        ({"class_names": ("FAKE", "FAKE")}, "two different names"),
-        ({"output": "logits"}, "'output' must be one of probability, logit"),
+        ({"class_names": ("FAKE", "FAKE")}, "must be different names"),
+        ({"class_names": ("REAL", "FAKE", "EDITED")}, "must be two names for a single probability output"),
+        ({"class_names": ("FAKE",), "positive_class": "FAKE"}, "at least 2 names"),
+        ({"output": "scores"}, "'output' must be one of probability, logit, softmax, logits"),
         ({"arch": ""}, "'arch' must be a non-empty string"),
     ],
 )

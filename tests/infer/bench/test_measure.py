@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.bench.measure import Timing, bench_model, parse_size, synthetic_images, time_infer
 
 
@@ -28,10 +29,11 @@ def test_models_are_recognised_by_content(tiny_files, tmp_path):
     assert bench_model(str(tiny_files["onnx"])).format == "onnx"
     assert bench_model(str(tiny_files["torchscript"])).format == "torchscript"
     eager = bench_model(str(tiny_files["checkpoint"]))
-    assert (eager.format, eager.precision, eager.backend.endswith("EagerBackend")) == ("eager", "fp32", True)
-    renamed = tmp_path / "model.bin.onnx.int8.onnx"
+    backend = eager.model_file.format.backend
+    assert (eager.format, eager.precision, backend.endswith("EagerBackend")) == ("eager", "fp32", True)
+    renamed = tmp_path / "model.int8.onnx"
     renamed.write_bytes(tiny_files["onnx"].read_bytes())
-    assert bench_model(str(renamed)).precision == "int8"  # its name says so; the registry decides the backend
+    assert bench_model(str(renamed)).precision == "fp32"  # its name says int8; its graph says otherwise
 
 
 def test_synthetic_images_and_sizes(tmp_path):
@@ -52,8 +54,8 @@ def test_each_torch_backend_runs_with_its_own_thread_count(tiny_files):
 
     before = torch.get_num_threads()
     try:
-        one = TorchScriptBackend(tiny_files["torchscript"], threads=1)
-        two = TorchScriptBackend(tiny_files["torchscript"], threads=2)  # torch's setting is process-wide
+        one = TorchScriptBackend(ModelFile.open(tiny_files["torchscript"]), threads=1)
+        two = TorchScriptBackend(ModelFile.open(tiny_files["torchscript"]), threads=2)  # torch's setting is process-wide
         batch = np.zeros((1, 3, 32, 32), np.float32)
         one(batch)
         assert torch.get_num_threads() == 1

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from imgcheck.infer.cli.root import cli
-from imgcheck.infer.models.model_file import inspect_model_file, read_meta
+from imgcheck.infer.models.model_file import ModelFile, read_meta
 from synthetic_data import gray_image
 from tiny_models import brightness_p_fake
 
@@ -71,7 +71,7 @@ def test_the_calibrated_onnx_model_computes_the_same_scores(brightness_model, tm
     before = ort.InferenceSession(str(brightness_model)).run(None, {"image": batch})[0]
     after = ort.InferenceSession(str(out)).run(None, {"image": batch})[0]
     assert np.array_equal(before, after)
-    assert inspect_model_file(out).details == inspect_model_file(brightness_model).details
+    assert ModelFile.open(out).details == ModelFile.open(brightness_model).details
 
 
 def test_torchscript_models_are_calibrated_too(runner, tiny_files, tmp_path):

@@ -92,9 +92,9 @@ def _boom(path):
 
 
 def test_unexpected_errors_are_one_line_without_debug(runner, monkeypatch, tiny_files):
-    import imgcheck.infer.cli.info as info_module
+    import imgcheck.infer.models.bundled as opener
 
-    monkeypatch.setattr(info_module, "inspect_model_file", _boom)
+    monkeypatch.setattr(opener, "open_model_file", _boom)
     result = runner.invoke(cli, ["info", str(tiny_files["onnx"])])
     assert result.exit_code == 1
     assert "unexpected RuntimeError: something unexpected" in result.stderr
@@ -102,16 +102,16 @@ def test_unexpected_errors_are_one_line_without_debug(runner, monkeypatch, tiny_
 
 
 def test_debug_shows_the_traceback(runner, monkeypatch, tiny_files):
-    import imgcheck.infer.cli.info as info_module
+    import imgcheck.infer.models.bundled as opener
 
-    monkeypatch.setattr(info_module, "inspect_model_file", _boom)
+    monkeypatch.setattr(opener, "open_model_file", _boom)
     result = runner.invoke(cli, ["--debug", "info", str(tiny_files["onnx"])])
     assert isinstance(result.exception, RuntimeError)  # propagates with its traceback
 
     def known(path):
         raise ModelFileError("a known problem")
 
-    monkeypatch.setattr(info_module, "inspect_model_file", known)
+    monkeypatch.setattr(opener, "open_model_file", known)
     result = runner.invoke(cli, ["--debug", "info", str(tiny_files["onnx"])])
     assert result.exit_code == 1
     assert "Traceback" in result.stderr and "a known problem" in result.stderr

@@ -14,6 +14,8 @@ from PIL import Image
 from imgcheck.infer.runtime.onnx import CPU, CUDA, providers_for
 from imgcheck.infer.cli.root import cli
 from imgcheck.infer.errors import ImgcheckError
+from imgcheck.infer.models.model_file import ModelFile
+from imgcheck.infer.runtime import load_backend
 from imgcheck.infer.scan.verdict_formats import FIELDS, CsvFormat, JsonlFormat, Row
 
 SCAN = [sys.executable, "-m", "imgcheck.infer", "scan"]
@@ -118,7 +120,7 @@ def test_permission_denied_is_an_error_row(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied")
         return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr("imgcheck.infer.scan.regular_files.os.open", guarded_open)
+    monkeypatch.setattr("imgcheck.infer.regular_files.os.open", guarded_open)
     with pytest.raises(ImageDecodeError, match="permission denied"):
         decode_image(path)
 
@@ -286,7 +288,7 @@ def test_draft_decoding_of_large_jpegs_barely_moves_p_fake(tiny_files, tmp_path)
     from imgcheck.infer.preprocess import Preprocessor
 
     meta = read_meta(tiny_files["onnx"])
-    model = OnnxBackend(tiny_files["onnx"])
+    model = load_backend(ModelFile.open(tiny_files["onnx"]))
     rng = np.random.default_rng(0)
     for i in range(4):  # camera-size photos: smooth content plus sensor-like noise
         base = np.kron(rng.integers(0, 256, (30, 40, 3)), np.ones((100, 100, 1)))

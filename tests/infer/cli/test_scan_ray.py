@@ -134,7 +134,7 @@ class _Cluster:
 def _actors(resources, blocks, **options):
     from imgcheck.infer.scan.ray_engine import RayOptions, RayScan
 
-    scan = RayScan("m.onnx", None, 0.5, 8, RayOptions(**options))
+    scan = RayScan(None, 0.5, 8, RayOptions(**options))  # no model is opened to count actors
     return scan._actor_count(_Cluster(**resources), blocks)
 
 

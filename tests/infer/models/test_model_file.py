@@ -5,16 +5,16 @@ import pytest
 
 from imgcheck.infer.errors import ModelFileError, ModelMetaError
 from imgcheck.infer.meta import SCHEMA_VERSION, TORCHSCRIPT_EXTRA_FILE
-from imgcheck.infer.models.model_file import CHECKPOINT, ONNX, TORCHSCRIPT, inspect_model_file, read_meta
+from imgcheck.infer.models.model_file import CHECKPOINT, ONNX, TORCHSCRIPT, ModelFile, read_meta
 from imgcheck.infer.models.onnx_proto import read_onnx_header
 from tiny_models import tiny_meta
 
 
 @pytest.mark.parametrize("carrier, fmt", [("onnx", ONNX), ("torchscript", TORCHSCRIPT), ("checkpoint", CHECKPOINT)])
 def test_meta_round_trips_through_every_carrier(tiny_files, carrier, fmt):
-    info = inspect_model_file(tiny_files[carrier])
+    info = ModelFile.open(tiny_files[carrier])
     expected = tiny_meta(output="logit") if carrier == "checkpoint" else tiny_meta()
-    assert info.format == fmt
+    assert info.carrier == fmt and info.format.carrier == fmt
     assert info.meta == expected
     assert info.size_bytes == os.path.getsize(tiny_files[carrier])
 

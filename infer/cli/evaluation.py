@@ -1,4 +1,5 @@
-"""What `imgcheck scan` does with labeled images: metrics table, `--metrics`/`--json`, `--report`, CI gates."""
+"""What a scan does with labeled images, as the CLI shows it: the evaluation options, the metric tables,
+`--metrics`/`--json`, `--report` and CI gates."""
 
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ def finish_evaluation(request: EvaluationRequest, scores, threshold: float, mode
         for kind, groups in document["groups"].items():
             console.print(subgroup_table(kind, groups))
     if request.metrics_file:
-        from imgcheck.infer.scan.pipeline import write_json
+        from imgcheck.infer.atomic_write import write_json
 
         try:
             write_json(request.metrics_file, document)

@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from imgcheck.infer.scan.regular_files import NotRegularFileError, open_regular_file
+from imgcheck.infer.regular_files import NotRegularFileError, open_regular_file
 
 
 def test_a_regular_file_opens(tmp_path):

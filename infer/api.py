@@ -1,0 +1,117 @@
+"""The Python API beside the CLI: `imgcheck.Detector` and `imgcheck.scan` (re-exported by the package root).
+
+The same code paths as the commands: a `ModelFile`, a runtime from `load_backend`, the one preprocessing path, and
+for folders the scan pipeline's `LocalScan` and `scan_batches`. Importing it imports neither torch nor onnxruntime;
+a Detector loads its runtime when it is made.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
+
+import numpy as np
+
+from imgcheck.infer.errors import ImageDecodeError
+from imgcheck.infer.meta import ModelMeta
+from imgcheck.infer.models.bundled import open_model_file
+from imgcheck.infer.models.model_file import ModelFile
+from imgcheck.infer.preprocess import PixelSource, Preprocessor
+from imgcheck.infer.scan.discover import Selection
+from imgcheck.infer.scan.pipeline import LocalScan, ScanRequest, scan_batches
+from imgcheck.infer.scan.verdict_formats import ERROR, FAKE, REAL, Row
+
+ModelSource = str | os.PathLike | ModelFile | None
+
+
+class Prediction(NamedTuple):
+    """One input's result: p_fake (NaN when the input could not be read), the verdict (REAL, FAKE or ERROR) and
+    the reason for an ERROR ("" otherwise)."""
+
+    p_fake: float
+    verdict: str
+    error: str = ""
+
+
+class Detector:
+    """A model ready to score images in this process.
+
+        detector = imgcheck.Detector()                   # the bundled model
+        detector = imgcheck.Detector("resnet.onnx", device="cuda")
+        detector.predict(["a.jpg", Image.open("b.png"), pixels])   # -> [Prediction(p_fake, verdict, error), ...]
+
+    `model` is a model file (ONNX, TorchScript, a training checkpoint, or an imported foreign model) or None for the
+    bundled model; `device` is auto, cpu or cuda; `threshold` overrides the model's own.
+    """
+
+    def __init__(self, model: ModelSource = None, device: str = "auto", threshold: float | None = None,
+                 threads: int | None = None, draft: bool = True) -> None:
+        from imgcheck.infer.runtime import load_backend
+
+        self.model_file = model if isinstance(model, ModelFile) else open_model_file(model)
+        self.backend = load_backend(self.model_file, device=device, threads=threads)
+        self.threshold = self.meta.threshold if threshold is None else float(threshold)
+        self._preprocessor = Preprocessor.from_meta(self.meta, draft=draft)
+
+    @property
+    def meta(self) -> ModelMeta:
+        """The model's ModelMeta (preprocessing, classes, threshold, provenance)."""
+        return self.model_file.meta
+
+    @property
+    def provider(self) -> str:
+        """Where the model runs (onnxruntime's execution provider, or torch's device)."""
+        return self.backend.provider
+
+    def predict(self, inputs: Iterable[PixelSource], batch_size: int = 64) -> list[Prediction]:
+        """One Prediction per input, in order. An input is a path, an image file's bytes, a binary stream, a PIL
+        image or a uint8 array (H, W), (H, W, 3) or (H, W, 4); one that cannot be read gets p_fake NaN, verdict
+        ERROR and its reason, and never stops the others."""
+        if isinstance(inputs, (str, os.PathLike, bytes, np.ndarray)) or hasattr(inputs, "load"):
+            inputs = [inputs]  # one input given alone
+        results: list[Prediction] = []
+        batch: list[np.ndarray] = []
+        slots: list[int] = []
+
+        def flush() -> None:
+            if batch:
+                scores = self.backend(self._preprocessor.normalize(np.stack(batch)))
+                for slot, p in zip(slots, scores.tolist(), strict=True):
+                    results[slot] = Prediction(p, FAKE if p >= self.threshold else REAL)
+                batch.clear()
+                slots.clear()
+
+        for item in inputs:
+            try:
+                pixels = self._preprocessor.load_pixels(item)
+            except ImageDecodeError as exc:
+                results.append(Prediction(math.nan, ERROR, exc.reason))
+                continue
+            slots.append(len(results))
+            results.append(Prediction(math.nan, ERROR, "not scored"))  # replaced by flush()
+            batch.append(pixels)
+            if len(batch) == batch_size:
+                flush()
+        flush()
+        return results
+
+    def __repr__(self) -> str:
+        return f"Detector({str(self.model_file.path)!r}, arch={self.meta.arch!r}, provider={self.provider!r})"
+
+
+def scan(paths: Iterable[str | os.PathLike] | str | os.PathLike, model: ModelSource = None, *,
+         device: str = "auto", workers: int | None = None, batch_size: int = 256, threshold: float | None = None,
+         recursive: bool = True, include: Iterable[str] = (), exclude: Iterable[str] = (), draft: bool = True
+         ) -> Iterator[Row]:
+    """The rows `imgcheck scan` writes, one per file under `paths` (files, folders, globs), in the same order:
+    `Row(path, p_fake, verdict, error)`. Options mean what the CLI's do; `workers=0` decodes in this process."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    model_file = model if isinstance(model, ModelFile) else open_model_file(model)
+    engine = LocalScan.for_model(model_file, device=device, workers=workers, batch_size=batch_size,
+                                 threshold=threshold, draft=draft)
+    request = ScanRequest(tuple(os.fspath(p) for p in paths), Selection(recursive, tuple(include), tuple(exclude)))
+    for rows in scan_batches(request, engine):
+        yield from rows

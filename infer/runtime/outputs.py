@@ -1,0 +1,24 @@
+"""A model's raw output -> p_fake, the probability of the positive class, as ModelMeta's `output` declares it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from imgcheck.infer.meta import ModelMeta
+
+
+def to_p_fake(raw: np.ndarray, meta: ModelMeta) -> np.ndarray:
+    """float32 (N,) p_fake from a batch's raw output: as is (`probability`), the sigmoid of a `logit`, the positive
+    class's column of `softmax` probabilities, or the softmax of per-class `logits` at that column."""
+    raw = np.asarray(raw, np.float32)
+    if meta.output == "probability":
+        return raw.reshape(-1)
+    if meta.output == "logit":
+        logit = raw.reshape(-1).astype(np.float64)
+        return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
+    scores = raw.reshape(len(raw), -1)
+    if meta.output == "softmax":
+        return scores[:, meta.positive_index].copy()
+    shifted = scores.astype(np.float64) - scores.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return (exp[:, meta.positive_index] / exp.sum(axis=1)).astype(np.float32)
