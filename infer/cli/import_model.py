@@ -61,7 +61,7 @@ def _floats(count: int):  # noqa: ANN202 - a click callback
 @click.option("--fake-index", type=click.IntRange(min=0), default=None,
               help="With per-class outputs: the index of the AI-generated class [default: 1].")
 @click.option("--class-names", default=None, metavar="A,B,...",
-              help="The class names, in output order [default: REAL,FAKE for two classes].")
+              help="The class names, in output order [default: REAL,FAKE].")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="FAKE when p_fake >= this (calibrate it later with `imgcheck calibrate`).")
 @click.option("--arch", default=None, help="A name for the architecture [default: imported:<file stem>].")

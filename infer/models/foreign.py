@@ -43,7 +43,7 @@ class ForeignSpec:
     std: tuple[float, float, float] = IMAGENET_STD
     interpolation: str = "bilinear"
     fake_index: int | None = None  # the AI-generated class's index in per-class outputs [default: 1]
-    class_names: tuple[str, ...] | None = None  # [default: REAL, FAKE for two classes; class_0 ... otherwise]
+    class_names: tuple[str, ...] | None = None  # in output order [default: REAL, FAKE]
     threshold: float = 0.5
     arch: str | None = None  # [default: "imported:<file stem>"]
     dynamic_batch: bool = False  # rewrite a fixed batch of 1 to a dynamic one (ONNX)
@@ -114,18 +114,15 @@ class _Import:
 
     def build_meta(self, height: int, width: int, classes: int | None) -> ModelMeta:
         spec = self.spec
-        names = spec.class_names
+        names = spec.class_names or ("REAL", "FAKE")
         per_class = spec.output in PER_CLASS_OUTPUTS
-        if names is None:
-            count = classes if per_class and classes else 2
-            names = ("REAL", "FAKE") if count == 2 else tuple(f"class_{i}" for i in range(count))
         if per_class:
             index = 1 if spec.fake_index is None else spec.fake_index
             if not 0 <= index < len(names):
                 self.fail(f"--fake-index {index} is out of range for {len(names)} classes ({', '.join(names)})")
             if classes is not None and classes != len(names):
                 self.fail(f"declared {spec.output} over {len(names)} classes ({', '.join(names)}), the model outputs "
-                          f"[N, {classes}]")
+                          f"[N, {classes}] (name its {classes} classes with --class-names)")
             positive = names[index]
         else:
             if spec.fake_index not in (None, 1) or (spec.class_names and len(names) != 2):

@@ -118,3 +118,95 @@ def test_checkpoint_needing_pickled_code_is_refused(tmp_path):
     with pytest.raises(ModelFileError, match="refused to load this checkpoint safely"):
         read_meta(path)
     assert not marker.exists()
+
+
+def _count_opens(monkeypatch, path):
+    """Count Python-level opens of `path` (builtins.open, which zipfile and torch.load use too) and onnxruntime
+    sessions made."""
+    import builtins
+
+    import onnxruntime
+
+    counts = {"opens": 0, "sessions": 0}
+    real_open, real_session = builtins.open, onnxruntime.InferenceSession
+    target = os.path.realpath(path)
+
+    def counting_open(file, *args, **kwargs):
+        if isinstance(file, (str, bytes, os.PathLike)) and os.path.realpath(file) == target:
+            counts["opens"] += 1
+        return real_open(file, *args, **kwargs)
+
+    class CountingSession(real_session):
+        def __init__(self, *args, **kwargs):
+            counts["sessions"] += 1
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    monkeypatch.setattr(onnxruntime, "InferenceSession", CountingSession)
+    return counts
+
+
+def test_a_scan_opens_the_model_file_twice_and_makes_one_session(runner, tiny_files, tmp_path, monkeypatch):
+    """One read for the meta (the header), one whole read that hashes the file and checks its graph; onnxruntime
+    reads it once more, for its one session. Nothing else touches it, sha256 included."""
+    import hashlib
+
+    from imgcheck.infer.cli.root import cli
+    from synthetic_data import gray_image
+
+    for i in range(3):
+        gray_image(tmp_path / "imgs" / f"{i}.png", 60 * i)
+    digests = []
+    real_sha256 = hashlib.sha256
+    monkeypatch.setattr(hashlib, "sha256", lambda *a: digests.append(1) or real_sha256(*a))
+    counts = _count_opens(monkeypatch, tiny_files["onnx"])
+    result = runner.invoke(cli, ["scan", str(tmp_path / "imgs"), "--model", str(tiny_files["onnx"]), "--out",
+                                 str(tmp_path / "v.csv"), "--workers", "0", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert counts == {"opens": 2, "sessions": 1}
+    assert len(digests) == 1  # the model's sha256, computed once for both writes of the scan record
+
+
+def test_a_checkpoint_is_loaded_once_for_its_meta_and_its_weights(tiny_files, monkeypatch):
+    import torch
+
+    loads = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(1) or real_load(*a, **k))
+    model_file = ModelFile.open(tiny_files["checkpoint"])
+    assert model_file.checkpoint()["epoch"] == 1 and model_file.meta.output == "logit"
+    model_file.checkpoint()
+    assert len(loads) == 1
+
+
+def test_format_and_precision_are_read_from_the_content_not_the_name(tiny_files, tmp_path):
+    import onnx
+    from onnx import numpy_helper
+
+    renamed = tmp_path / "model.int8.onnx"
+    renamed.write_bytes(tiny_files["onnx"].read_bytes())
+    assert ModelFile.open(renamed).format.name == "onnx"
+    proto = onnx.load(str(tiny_files["onnx"]))
+    for index, tensor in enumerate(proto.graph.initializer):  # float16 weights make an fp16 file, whatever its name
+        proto.graph.initializer[index].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor).astype("float16"),
+                                                                        tensor.name))
+    onnx.save(proto, str(tmp_path / "plain.onnx"))
+    assert ModelFile.open(tmp_path / "plain.onnx").format.name == "onnx-fp16"
+    checkpoint_named_onnx = tmp_path / "weights.onnx"
+    checkpoint_named_onnx.write_bytes(tiny_files["checkpoint"].read_bytes())
+    assert ModelFile.open(checkpoint_named_onnx).format.name == "checkpoint"
+    torchscript_named_pt = ModelFile.open(tiny_files["torchscript"])
+    assert torchscript_named_pt.format.name == "torchscript"
+
+
+def test_a_valid_file_of_another_kind_is_never_called_corrupted(tiny_files, tmp_path):
+    """The old failure: a checkpoint named .pt was taken for TorchScript and 'corrupted'. Content decides now, and a
+    file that is truly damaged is named as such, in one line."""
+    from imgcheck.infer.runtime import load_backend
+
+    model_file = ModelFile.open(tiny_files["checkpoint"])
+    assert model_file.carrier == CHECKPOINT and "corrupt" not in repr(model_file)
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(tiny_files["torchscript"].read_bytes()[:300])
+    with pytest.raises(ModelFileError, match="damaged zip archive"):
+        load_backend(ModelFile.open(damaged))
