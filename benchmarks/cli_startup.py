@@ -1,4 +1,5 @@
-"""How fast `imgcheck --help` answers, beside a bare interpreter and an interpreter that imports torch.
+"""How fast `imgcheck --help` and every command's `--help` answer, beside a bare interpreter and an interpreter that
+imports torch.
 
     python benchmarks/cli_startup.py --repeats 15
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import statistics
 import subprocess
@@ -17,15 +19,17 @@ import sys
 import time
 from pathlib import Path
 
+from imgcheck.infer.cli.root import COMMANDS as REGISTERED
+from imgcheck.infer.system import cpu_name
+
 RESULTS = Path(__file__).parent / "results"
+IMGCHECK = [sys.executable, "-m", "imgcheck.infer"]
 COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
-    "imgcheck --help": [sys.executable, "-m", "imgcheck.infer", "--help"],
-    "imgcheck info --help": [sys.executable, "-m", "imgcheck.infer", "info", "--help"],
-    "imgcheck train --help": [sys.executable, "-m", "imgcheck.infer", "train", "--help"],
-    "imgcheck scan --help": [sys.executable, "-m", "imgcheck.infer", "scan", "--help"],
-    "imgcheck bench --help": [sys.executable, "-m", "imgcheck.infer", "bench", "--help"],
-    "imgcheck info (bundled model)": [sys.executable, "-m", "imgcheck.infer", "info", "--json"],
+    "imgcheck --help": [*IMGCHECK, "--help"],
+    **{f"imgcheck {name} --help": [*IMGCHECK, name, "--help"] for name in sorted(REGISTERED)},
+    "imgcheck info (bundled model)": [*IMGCHECK, "info", "--json"],
+    "python -c 'import imgcheck'": [sys.executable, "-c", "import imgcheck"],
     "python -c 'import torch'": [sys.executable, "-c", "import torch"],
 }
 
@@ -48,7 +52,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "cli_startup.json").write_text(json.dumps(record, indent=2) + "\n")
     lines = ["# CLI start-up", "", f"Command: `{record['command']}`", "",
-             f"Fresh process per run, {args.repeats} interleaved repeats after a warm-up round; median (min-max).", "",
+             f"Fresh process per run, {args.repeats} interleaved repeats after a warm-up round; median (min-max). "
+             f"CPU: {cpu_name()}, {os.cpu_count()} cores.", "",
              "| command | median | min-max | over bare python |", "|---|---|---|---|",
              *[f"| `{r['command']}` | {r['median_s'] * 1000:.0f} ms | {r['min_s'] * 1000:.0f}-{r['max_s'] * 1000:.0f} ms | "
                f"+{r['over_bare_python_s'] * 1000:.0f} ms |" for r in rows]]
