@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import statistics
 import subprocess
@@ -53,7 +52,7 @@ def main() -> None:
     (RESULTS / "cli_startup.json").write_text(json.dumps(record, indent=2) + "\n")
     lines = ["# CLI start-up", "", f"Command: `{record['command']}`", "",
              f"Fresh process per run, {args.repeats} interleaved repeats after a warm-up round; median (min-max). "
-             f"CPU: {cpu_name()}, {os.cpu_count()} cores.", "",
+             f"CPU: {cpu_name()}.", "",
              "| command | median | min-max | over bare python |", "|---|---|---|---|",
              *[f"| `{r['command']}` | {r['median_s'] * 1000:.0f} ms | {r['min_s'] * 1000:.0f}-{r['max_s'] * 1000:.0f} ms | "
                f"+{r['over_bare_python_s'] * 1000:.0f} ms |" for r in rows]]
