@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
+from imgcheck.infer.atomic_write import write_json
 from imgcheck.export.pipeline import ExportRecord
 from imgcheck.infer.version import imgcheck_version
 
@@ -24,7 +24,7 @@ def write_report(path: Path, checkpoint: str | os.PathLike, records: list[Export
         "versions": {"imgcheck": imgcheck_version(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
         "speed_note": "CPU images/s measured through each file's runtime on the parity inputs, median of repeats",
     }
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(path, report)
     return report
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import numpy as np
 
 SIZE = 32  # input side of the torchvision models below (small, so the tests stay fast)
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from imgcheck.infer.atomic_write import staged_path
 from imgcheck.infer.errors import ImageDecodeError, ImgcheckError
 from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.trainer.data import Sample
@@ -73,10 +74,8 @@ def cached_pixels(samples: Sequence[Sample], preprocessor: Preprocessor, cache_d
         return np.load(path)
     pixels = decode_all(samples, preprocessor, workers, on_batch)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as fh:
+    with staged_path(path) as temporary, open(temporary, "wb") as fh:
         np.save(fh, pixels)
-    os.replace(temporary, path)
     return pixels
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from imgcheck.infer.atomic_write import write_json
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.meta import ModelMeta, Provenance
 from imgcheck.infer.evaluate.metrics import binary_metrics
@@ -33,7 +34,7 @@ from imgcheck.infer.system import cpu_name
 from imgcheck.infer.version import imgcheck_version
 from imgcheck.trainer.checkpoint import load_checkpoint, save_checkpoint
 from imgcheck.trainer.data import Sample, list_split, resolve_data_root
-from imgcheck.trainer.dataset import AUGMENTATIONS, Batch, cached_pixels, file_batches, memory_batches
+from imgcheck.trainer.dataset import AUGMENTATIONS, cached_pixels, file_batches, memory_batches
 from imgcheck.trainer.loop import Evaluation, Trainer, resolve_device
 from imgcheck.trainer.models import build_model, count_parameters, default_meta
 from imgcheck.trainer.run_reporter import RunReporter
@@ -286,7 +287,7 @@ def _save_progress(out: Path, cfg: TrainConfig, trainer: Trainer, optimizer: tor
 
 
 def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
-    (out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+    write_json(out / "history.json", history)
     columns = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy",
                "seconds", "train_images_per_s"]
     with open(out / "history.csv", "w", newline="") as fh:
@@ -356,7 +357,7 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Spl
         "versions": {"imgcheck": imgcheck_version(), "torch": torch.__version__},
         "config": dataclasses.asdict(cfg),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(out / "summary.json", summary)
     return summary
 
 

@@ -10,7 +10,6 @@ same images; images/s is the median pass, with min and max; CUDA work is synchro
 
 from __future__ import annotations
 
-import os
 import statistics
 import tempfile
 import time

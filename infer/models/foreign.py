@@ -291,7 +291,8 @@ class _OnnxImport(_Import):
             if dims:
                 dims[0].dim_param = "N"
         del proto.graph.value_info[:]  # inferred shapes may carry the old batch size
-        entry = next((p for p in proto.metadata_props if p.key == ONNX_METADATA_KEY), None) or proto.metadata_props.add()
+        entry = next((p for p in proto.metadata_props if p.key == ONNX_METADATA_KEY), None)
+        entry = entry or proto.metadata_props.add()
         entry.key, entry.value = ONNX_METADATA_KEY, meta.to_json()
         onnx.save(proto, str(staged))
         probe = _probe_batch(meta)

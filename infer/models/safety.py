@@ -77,4 +77,6 @@ def output_shape_problem(shape: list[Any], meta: ModelMeta) -> str | None:
 
 
 def _shape(shape: list[Any]) -> str:
-    return "[" + ", ".join(str(d) if isinstance(d, int) else "N" if i == 0 else str(d) for i, d in enumerate(shape)) + "]"
+    """A shape as [N, 1000]: the batch axis, when dynamic, is N; other dynamic axes keep their names."""
+    dims = [str(d) if isinstance(d, int) else "N" if i == 0 else str(d) for i, d in enumerate(shape)]
+    return "[" + ", ".join(dims) + "]"

@@ -283,7 +283,6 @@ def test_jsonl_rows_have_the_same_fields(runner, tiny_files, tmp_path):
 
 
 def test_draft_decoding_of_large_jpegs_barely_moves_p_fake(tiny_files, tmp_path):
-    from imgcheck.infer.runtime.onnx import OnnxBackend
     from imgcheck.infer.models.model_file import read_meta
     from imgcheck.infer.preprocess import Preprocessor
 
