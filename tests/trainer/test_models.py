@@ -118,3 +118,38 @@ def test_the_bundled_architecture_is_small():
     model = build_model("cnn_bn")
     assert count_parameters(model) == 162_121
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2,)
+
+
+def test_weights_file_in_timm_format_loads_the_preact_backbone(tmp_path):
+    import timm
+
+    torch.manual_seed(2)
+    imagenet = timm.create_model("resnetv2_50", num_classes=1000)  # what timm's hub weights hold: a 1000-class head
+    path = tmp_path / "resnetv2_50-imagenet.pth"
+    torch.save(imagenet.state_dict(), path)
+    model = build_model("resnet50_preact", weights_file=path)
+    assert torch.equal(model.body.stem.conv.weight, imagenet.stem.conv.weight)
+    assert torch.equal(model.body.norm.running_mean, imagenet.norm.running_mean)
+    assert model.body.head.fc.out_channels == 1
+    again = build_model("resnet50_preact", weights_file=save_checkpoint(  # an imgcheck checkpoint of the same arch
+        tmp_path / "best.pt", model.state_dict(), default_meta("resnet50_preact")))
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values()))
+    with pytest.raises(ImgcheckError, match="does not fit resnet101_preact"):
+        build_model("resnet101_preact", weights_file=path)
+
+
+def test_pretrained_preact_asks_timm_for_its_weights(monkeypatch):
+    """--pretrained goes through timm's hub download (impossible here): check the request, serve a local model."""
+    import timm
+
+    calls = []
+    real = timm.create_model
+
+    def fake_create_model(name, pretrained=False, **kwargs):
+        calls.append((name, pretrained, kwargs))
+        return real(name, pretrained=False, **kwargs)
+
+    monkeypatch.setattr(timm, "create_model", fake_create_model)
+    model = build_model("resnet101_preact", pretrained=True)
+    assert calls == [("resnetv2_101", True, {"num_classes": 1})]
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2,)
