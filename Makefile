@@ -6,7 +6,7 @@ STAMP := $(VENV)/.imgcheck-installed
 EXTRAS ?= cpu,train,dev,ray
 DEMO_DIR ?= demo
 
-.PHONY: venv demo test test-fast clean
+.PHONY: venv demo test test-fast resnet clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ test: venv
 
 test-fast: venv
 	$(PY) -m pytest -m "not slow"
+
+# One of the report's ResNet rows: train it (the report's recipe, one run read two ways), export it (ONNX fp32 and
+# int8, TorchScript), scan CIFAKE test and Shoes, and re-render benchmarks/results/reproduce_report.md. Needs data/
+# (README: Reproducing the report). On this 2-core CPU: about 0.5 h (resnet18_v1) to 1.5 h (resnet101_*).
+ARCH ?= resnet18_v1
+resnet: venv
+	$(PY) benchmarks/reproduce_report.py --archs $(ARCH):recipe
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) build *.egg-info .pytest_cache
