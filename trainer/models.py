@@ -1,6 +1,8 @@
-"""The model registry: the report's CNN (Table 2) and torchvision ResNets with a one-logit head.
+"""The model registry: the report's CNN (Table 2), imgcheck's cnn_bn, torchvision ResNets and timm's pre-activation
+ResNets, each with a one-logit head.
 
-Every model maps float32 (N, 3, 32, 32) to one logit per image, shape (N,). Training applies
+Every model maps float32 (N, 3, H, W) to one logit per image, shape (N,), at the input sizes its `ArchSpec` allows
+(the report's CNN only at 32x32; the others through global pooling). Training applies
 BCEWithLogitsLoss (the report's binary cross-entropy on sigmoid outputs, computed stably); exports add
 the sigmoid so that exported models emit p_fake.
 """
@@ -17,7 +19,7 @@ from torch import nn
 from imgcheck.infer.errors import DependencyMissingError, ImgcheckError
 from imgcheck.infer.meta import IMAGENET_MEAN, IMAGENET_STD, ModelMeta, Provenance
 
-INPUT_SIZE = (3, 32, 32)
+DEFAULT_SIZE = (32, 32)  # (H, W): CIFAKE's, and the report's
 
 
 class ReportCNN(nn.Module):
@@ -87,15 +89,21 @@ class ArchSpec:
     torchvision_weights: str | None = None  # IMAGENET1K_V1 / IMAGENET1K_V2 (used with --pretrained)
     builder: Callable[[], nn.Module] | None = None  # imgcheck's own models (cnn, cnn_bn)
     timm_name: str | None = None  # resnetv2_50, resnetv2_101: timm's pre-activation ResNets
+    sides: tuple[int, int] = (32, 512)  # the smallest and largest input side it takes
+    size_reason: str = "ResNets take 32 to 512 pixels a side (five stride-2 stages need 32; 512 bounds CPU memory)"
 
 
 ARCHS: dict[str, ArchSpec] = {
     spec.name: spec
     for spec in (
         ArchSpec("cnn", "the report's CNN (Table 2), 224,833 parameters", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0),
-                 builder=ReportCNN),
+                 builder=ReportCNN, sides=(32, 32),
+                 size_reason="the report's CNN (Table 2) is 32x32 by definition: its dense layer takes exactly "
+                             "128x2x2 features; use cnn_bn or a ResNet for other sizes"),
         ArchSpec("cnn_bn", "imgcheck's default detector: 6 conv + batch norm (24-48-96 channels), 162,121 parameters",
-                 (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), builder=lambda: CompactCNN(width=24)),
+                 (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), builder=lambda: CompactCNN(width=24), sides=(8, 2048),
+                 size_reason="cnn_bn takes 8 to 2048 pixels a side (three 2x2 pools need 8; global pooling does the "
+                             "rest)"),
         ArchSpec("resnet18_v1", "torchvision ResNet-18, IMAGENET1K_V1 weights", IMAGENET_MEAN, IMAGENET_STD,
                  "resnet18", "IMAGENET1K_V1"),
         ArchSpec("resnet50_v1", "torchvision ResNet-50, IMAGENET1K_V1 weights", IMAGENET_MEAN, IMAGENET_STD,
@@ -144,11 +152,21 @@ def arch_spec(arch: str) -> ArchSpec:
     return ARCHS[arch]
 
 
-def default_meta(arch: str, provenance: Provenance | None = None) -> ModelMeta:
-    """The ModelMeta of a freshly built `arch` model (logit output, threshold 0.5)."""
+def default_meta(arch: str, provenance: Provenance | None = None,
+                 input_size: tuple[int, int] = DEFAULT_SIZE) -> ModelMeta:
+    """The ModelMeta of a freshly built `arch` model taking (H, W) `input_size` images (logit output, threshold 0.5)."""
     spec = arch_spec(arch)
-    return ModelMeta(arch=arch, input_size=INPUT_SIZE, interpolation="bilinear", antialias=True, mean=spec.mean,
-                     std=spec.std, output="logit", threshold=0.5, provenance=provenance or Provenance())
+    check_input_size(arch, input_size)
+    return ModelMeta(arch=arch, input_size=(3, *input_size), interpolation="bilinear", antialias=True,
+                     mean=spec.mean, std=spec.std, output="logit", threshold=0.5, provenance=provenance or Provenance())
+
+
+def check_input_size(arch: str, input_size: tuple[int, int]) -> None:
+    """Refuse an (H, W) the arch cannot take, saying why."""
+    spec = arch_spec(arch)
+    low, high = spec.sides
+    if not all(low <= side <= high for side in input_size):
+        raise ImgcheckError(f"--input-size {input_size[0]}x{input_size[1]} does not fit {arch}: {spec.size_reason}.")
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -52,6 +52,7 @@ class TrainConfig:
     """Every setting of a run; defaults are the report's recipe."""
 
     arch: str = "cnn"
+    input_size: tuple[int, int] = (32, 32)  # (H, W) the model takes; ModelMeta records it
     data: str = "data/cifake"
     out: str = "runs/cnn"
     train_size: int | None = 25_000  # None = every training image
@@ -103,6 +104,9 @@ class TrainConfig:
             raise ImgcheckError(f"--augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ImgcheckError("--epochs and batch sizes must be at least 1.")
+        from imgcheck.trainer.models import check_input_size
+
+        check_input_size(self.arch, tuple(self.input_size))
 
 
 @dataclass
@@ -140,7 +144,7 @@ def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunRepo
     # On resume the weights come from last.pt: no ImageNet download, no weights file.
     model = build_model(cfg.arch, pretrained=cfg.pretrained and not resume,
                         weights_file=None if resume else cfg.weights_file)
-    meta = default_meta(cfg.arch)
+    meta = default_meta(cfg.arch, input_size=tuple(cfg.input_size))
     pre = Preprocessor.from_meta(meta)
     history: list[dict[str, Any]] = []
     checkpoint: dict[str, Any] | None = None
@@ -374,4 +378,6 @@ def load_config(run_dir: str | os.PathLike) -> TrainConfig:
         raise ImgcheckError(f"--resume {run_dir}: no run to resume there (config.json and last.pt are missing).")
     fields = json.loads(path.read_text())
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in fields.items() if k in known})
+    config = TrainConfig(**{k: v for k, v in fields.items() if k in known})
+    config.input_size = tuple(config.input_size)  # JSON has a list
+    return config

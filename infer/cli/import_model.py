@@ -7,26 +7,8 @@ from pathlib import Path
 import click
 
 from imgcheck.infer.cli.console import stderr_console
-from imgcheck.infer.cli.options import quiet_option
+from imgcheck.infer.cli.options import InputSizeType, quiet_option
 from imgcheck.infer.meta import INTERPOLATIONS, OUTPUT_KINDS
-
-
-class InputSizeType(click.ParamType):
-    """N (square) or HxW, in pixels."""
-
-    name = "N|HxW"
-
-    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
-        if isinstance(value, tuple):
-            return value
-        height, sep, width = str(value).lower().partition("x")
-        try:
-            size = (int(height), int(width or height)) if (sep and width) or not sep else None
-        except ValueError:
-            size = None
-        if size is None or min(size) < 1:
-            self.fail(f"{value!r} is not N or HxW with positive integers (e.g. 224 or 256x192)", param, ctx)
-        return size
 
 
 def _floats(count: int):  # noqa: ANN202 - a click callback

@@ -22,3 +22,21 @@ def scan_options(f: Callable) -> Callable:
     for option in (no_draft_option, device_option, workers_option, batch_size_option):
         f = option(f)
     return f
+
+
+class InputSizeType(click.ParamType):
+    """N (square) or HxW, in pixels."""
+
+    name = "N|HxW"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+        if isinstance(value, tuple):
+            return value
+        height, sep, width = str(value).lower().partition("x")
+        try:
+            size = (int(height), int(width or height)) if (sep and width) or not sep else None
+        except ValueError:
+            size = None
+        if size is None or min(size) < 1:
+            self.fail(f"{value!r} is not N or HxW with positive integers (e.g. 224 or 256x192)", param, ctx)
+        return size

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from imgcheck.infer.cli.options import InputSizeType
 from imgcheck.infer.errors import DependencyMissingError
 
 ARCH_NAMES = ("cnn", "cnn_bn", "resnet18_v1", "resnet50_v1", "resnet50_v2", "resnet101_v1", "resnet101_v2",
@@ -31,6 +32,8 @@ class SizeType(click.ParamType):
 
 @click.command()
 @click.option("--arch", type=click.Choice(ARCH_NAMES), default="cnn", show_default=True, help="Model to train.")
+@click.option("--input-size", type=InputSizeType(), default="32", show_default=True,
+              help="The size images are fed at, N or HxW (ResNets 32-512, cnn_bn 8-2048; the report's cnn only 32).")
 @click.option("--data", default="data/cifake", show_default=True,
               help="Folder with train/{REAL,FAKE} and test/{REAL,FAKE}, or 'kaggle' to download CIFAKE.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder [default: runs/ARCH].")
@@ -77,7 +80,7 @@ class SizeType(click.ParamType):
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
               help="Continue the interrupted run in this folder with its saved settings (other options are ignored).")
 @click.option("--quiet", is_flag=True, help="No progress or status output.")
-def train(arch, data, out, train_size, test_size, val_fraction, select_on, seed, epochs, target_acc, no_target,
+def train(arch, input_size, data, out, train_size, test_size, val_fraction, select_on, seed, epochs, target_acc, no_target,
           patience, lr, schedule, batch_size, eval_batch_size, augment, device, compile_model, workers, cache, cache_dir,
           pretrained, weights_file, dedupe, threshold_objective, keep_epochs, resume_dir, quiet) -> None:  # noqa: ANN001 - click supplies the types
     """Train a detector; the defaults are the report's recipe (Adam 1e-4, batch 32/64, at most 10 epochs,
@@ -96,7 +99,8 @@ def train(arch, data, out, train_size, test_size, val_fraction, select_on, seed,
         config.out = resume_dir
     else:
         config = TrainConfig(
-            arch=arch, data=data, out=out or f"runs/{arch}", train_size=train_size, test_size=test_size,
+            arch=arch, input_size=input_size, data=data, out=out or f"runs/{arch}", train_size=train_size,
+            test_size=test_size,
             val_fraction=val_fraction, select_on=select_on, seed=seed, epochs=epochs,
             target_acc=None if no_target else target_acc, patience=patience, lr=lr, schedule=schedule,
             batch_size=batch_size,

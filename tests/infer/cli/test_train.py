@@ -53,3 +53,34 @@ def test_train_without_torch_says_what_to_install(tmp_path):
                             text=True)
     assert result.returncode == 1
     assert "imgcheck train needs torch: pip install 'imgcheck[train]'" in result.stderr
+
+
+def test_any_input_size_reaches_the_checkpoint_the_export_and_the_scan(runner, data_dir, tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(cli, ["train", "--arch", "cnn_bn", "--input-size", "48x40", "--data", str(data_dir), "--out",
+                                 str(out), "--train-size", "all", "--test-size", "all", "--epochs", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    from imgcheck.infer.models.model_file import ModelFile
+
+    assert ModelFile.open(out / "best.pt").meta.input_size == (3, 48, 40)
+    export = runner.invoke(cli, ["export", str(out / "best.pt"), "--format", "onnx", "--out", str(tmp_path / "m")])
+    assert export.exit_code == 0, export.output
+    assert ModelFile.open(tmp_path / "m" / "cnn_bn.onnx").meta.input_size == (3, 48, 40)
+    scan = runner.invoke(cli, ["scan", str(data_dir / "test"), "--model", str(tmp_path / "m" / "cnn_bn.onnx"),
+                               "--out", str(tmp_path / "v.csv"), "--workers", "0", "--quiet"])
+    assert scan.exit_code == 0, scan.output
+    resumed = json.loads((out / "config.json").read_text())
+    assert resumed["input_size"] == [48, 40]
+
+
+@pytest.mark.parametrize("arch, size, fragment", [
+    ("cnn", "64", "is 32x32 by definition"),
+    ("resnet18_v1", "600", "ResNets take 32 to 512 pixels a side"),
+    ("cnn_bn", "4", "cnn_bn takes 8 to 2048 pixels a side"),
+])
+def test_an_input_size_the_arch_cannot_take_is_refused_before_any_work(runner, data_dir, tmp_path, arch, size,
+                                                                       fragment):
+    result = runner.invoke(cli, ["train", "--arch", arch, "--input-size", size, "--data", str(data_dir), "--out",
+                                 str(tmp_path / "run")])
+    assert result.exit_code == 1 and fragment in result.stderr
+    assert not (tmp_path / "run").exists()
