@@ -20,9 +20,9 @@ from torch.utils.data import DataLoader, Dataset
 from imgcheck.infer.atomic_write import staged_path
 from imgcheck.infer.errors import ImageDecodeError, ImgcheckError
 from imgcheck.infer.preprocess import Preprocessor
+from imgcheck.trainer.augment import augment_batch
 from imgcheck.trainer.data import Sample
 
-AUGMENTATIONS = ("none", "hflip", "hflip-crop")
 Batch = tuple[np.ndarray, np.ndarray]  # uint8 pixels (B, H, W, 3), float32 targets (B,)
 
 
@@ -108,30 +108,13 @@ def file_batches(samples: Sequence[Sample], preprocessor: Preprocessor, order: S
         yield pixels, targets
 
 
-def to_model_input(pixels: np.ndarray, preprocessor: Preprocessor, augment: str = "none",
-                   generator: torch.Generator | None = None) -> torch.Tensor:
-    """Augment (training only) and normalise a uint8 batch into the model's float32 (B, 3, H, W) input."""
-    if augment != "none":
-        pixels = augment_batch(pixels, augment, generator)
+def to_model_input(pixels: np.ndarray, preprocessor: Preprocessor, augment: tuple[str, ...] = (),
+                   generator: torch.Generator | None = None, augment_p: float = 0.1) -> torch.Tensor:
+    """Augment (training only; `imgcheck.trainer.augment`) and normalise a uint8 batch into the model's float32
+    (B, 3, H, W) input."""
+    if augment:
+        pixels = augment_batch(pixels, augment, generator, augment_p)
     return torch.from_numpy(preprocessor.normalize(np.ascontiguousarray(pixels)))
-
-
-def augment_batch(pixels: np.ndarray, augment: str, generator: torch.Generator | None) -> np.ndarray:
-    """Named augmentations on uint8 (B, H, W, 3): "hflip" flips half the images left-right; "hflip-crop" also
-    shifts each image by up to 4 pixels (a random 32x32 crop of the image padded by reflection)."""
-    if augment not in AUGMENTATIONS:
-        raise ValueError(f"unknown augmentation {augment!r}; choose one of {AUGMENTATIONS}")
-    count, height, width, _ = pixels.shape
-    flip = torch.rand(count, generator=generator).numpy() < 0.5
-    out = pixels.copy()
-    out[flip] = out[flip, :, ::-1]
-    if augment == "hflip-crop":
-        pad = 4
-        padded = np.pad(out, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
-        offsets = torch.randint(0, 2 * pad + 1, (count, 2), generator=generator).numpy()
-        for i, (dy, dx) in enumerate(offsets):
-            out[i] = padded[i, dy : dy + height, dx : dx + width]
-    return out
 
 
 def _collate(items: list[tuple[np.ndarray, float, str]]) -> tuple[np.ndarray, np.ndarray, list[str]]:

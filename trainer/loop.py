@@ -51,16 +51,16 @@ class Trainer:
     def _autocast(self) -> contextlib.AbstractContextManager:
         return torch.autocast("cuda", dtype=torch.bfloat16) if self.cuda else contextlib.nullcontext()
 
-    def _inputs(self, pixels: np.ndarray, targets: np.ndarray, augment: str = "none",
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        images = to_model_input(pixels, self.preprocessor, augment, generator)
+    def _inputs(self, pixels: np.ndarray, targets: np.ndarray, augment: tuple[str, ...] = (),
+                generator: torch.Generator | None = None, augment_p: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
+        images = to_model_input(pixels, self.preprocessor, augment, generator, augment_p)
         if self.cuda:
             images = images.pin_memory().to(self.device, non_blocking=True, memory_format=torch.channels_last)
         return images, torch.from_numpy(targets).to(self.device, non_blocking=self.cuda)
 
-    def train_epoch(self, optimizer: torch.optim.Optimizer, batches: Iterable[Batch], augment: str,
+    def train_epoch(self, optimizer: torch.optim.Optimizer, batches: Iterable[Batch], augment: tuple[str, ...],
                     generator: torch.Generator, on_batch: Callable[[int, float], None] | None = None,
-                    lr_at: Callable[[int], float] | None = None) -> dict[str, float]:
+                    lr_at: Callable[[int], float] | None = None, augment_p: float = 0.1) -> dict[str, float]:
         """One pass over `batches`; returns mean loss, accuracy, seconds and images/s. `lr_at(step)` sets the
         learning rate of each batch (step counts batches within this epoch)."""
         self.model.train()
@@ -70,7 +70,7 @@ class Trainer:
             if lr_at is not None:
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(step)
-            images, target = self._inputs(pixels, targets, augment, generator)
+            images, target = self._inputs(pixels, targets, augment, generator, augment_p)
             with self._autocast():
                 logits = self.forward(images)
             loss = self.loss_fn(logits.float(), target)

@@ -34,7 +34,8 @@ from imgcheck.infer.system import cpu_name
 from imgcheck.infer.version import imgcheck_version
 from imgcheck.trainer.checkpoint import load_checkpoint, save_checkpoint
 from imgcheck.trainer.data import Sample, list_split, resolve_data_root
-from imgcheck.trainer.dataset import AUGMENTATIONS, cached_pixels, file_batches, memory_batches
+from imgcheck.trainer.augment import parse_augment
+from imgcheck.trainer.dataset import cached_pixels, file_batches, memory_batches
 from imgcheck.trainer.loop import Evaluation, Trainer, resolve_device
 from imgcheck.trainer.models import build_model, count_parameters, default_meta
 from imgcheck.trainer.run_reporter import RunReporter
@@ -72,7 +73,8 @@ class TrainConfig:
     workers: int = 0
     cache: str = "memory"  # "memory", "disk" or "none"
     cache_dir: str | None = None
-    augment: str = "none"
+    augment: str = "none"  # comma-separated names (imgcheck.trainer.augment)
+    augment_p: float = 0.1  # probability of each of resize, blur, noise and jpeg
     pretrained: bool = False
     weights_file: str | None = None
     dedupe: bool = False
@@ -100,8 +102,12 @@ class TrainConfig:
                 raise ImgcheckError(f"--threshold-on-val: {exc}")
         if self.schedule not in SCHEDULES:
             raise ImgcheckError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if self.augment not in AUGMENTATIONS:
-            raise ImgcheckError(f"--augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
+        try:
+            parse_augment(self.augment)
+        except ValueError as exc:
+            raise ImgcheckError(f"--augment: {exc}")
+        if not 0 <= self.augment_p <= 1:
+            raise ImgcheckError(f"--augment-p must be a probability in [0, 1], got {self.augment_p}")
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ImgcheckError("--epochs and batch sizes must be at least 1.")
         from imgcheck.trainer.models import check_input_size
@@ -181,10 +187,12 @@ def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunRepo
         order = torch.randperm(len(train.samples), generator=generator).numpy()
         steps_per_epoch = -(-len(train.samples) // cfg.batch_size)
         with reporter.epoch_progress(epoch, cfg.epochs, len(train.samples)) as on_batch:
-            stats = trainer.train_epoch(optimizer, train.batches(cfg, pre, order, cfg.batch_size), cfg.augment,
+            stats = trainer.train_epoch(optimizer, train.batches(cfg, pre, order, cfg.batch_size),
+                                        parse_augment(cfg.augment),
                                         generator, on_batch,
                                         lr_at=lambda step: learning_rate(cfg, (epoch - 1) * steps_per_epoch + step,
-                                                                         steps_per_epoch))
+                                                                         steps_per_epoch),
+                                        augment_p=cfg.augment_p)
         row = _history_row(epoch, stats, None, evaluate(val), evaluate(test))
         history.append(row)
         reporter.epoch_line(row)
@@ -327,7 +335,7 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Spl
         test_size=data_info["test"], seed=cfg.seed, epochs=best, selection_metric=selection_metric,
         test_metrics=test_metrics,
         extra={"select_on": cfg.select_on, "lr": cfg.lr, "schedule": cfg.schedule, "batch_size": cfg.batch_size,
-               "augment": cfg.augment,
+               "augment": cfg.augment, "augment_p": cfg.augment_p,
                "pretrained": cfg.pretrained, "dedupe_removed": data_info["dedupe_removed"],
                **({"calibration": threshold_info} if threshold_info else {})},
     )

@@ -57,8 +57,11 @@ class SizeType(click.ParamType):
                    "decay to 0 at --epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--eval-batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--augment", type=click.Choice(["none", "hflip", "hflip-crop"]), default="none", show_default=True,
-              help="Training augmentation.")
+@click.option("--augment", default="none", show_default=True, metavar="NAME[,NAME...]",
+              help="Training augmentations, comma-separated: hflip, shift (hflip-crop = hflip,shift), resize, blur, "
+                   "noise, jpeg.")
+@click.option("--augment-p", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Probability of each of resize, blur, noise and jpeg per image.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="cuda uses bf16 autocast and channels_last.")
 @click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model (useful on CUDA).")
@@ -81,7 +84,8 @@ class SizeType(click.ParamType):
               help="Continue the interrupted run in this folder with its saved settings (other options are ignored).")
 @click.option("--quiet", is_flag=True, help="No progress or status output.")
 def train(arch, input_size, data, out, train_size, test_size, val_fraction, select_on, seed, epochs, target_acc, no_target,
-          patience, lr, schedule, batch_size, eval_batch_size, augment, device, compile_model, workers, cache, cache_dir,
+          patience, lr, schedule, batch_size, eval_batch_size, augment, augment_p, device, compile_model, workers,
+          cache, cache_dir,
           pretrained, weights_file, dedupe, threshold_objective, keep_epochs, resume_dir, quiet) -> None:  # noqa: ANN001 - click supplies the types
     """Train a detector; the defaults are the report's recipe (Adam 1e-4, batch 32/64, at most 10 epochs,
     stop at 95% accuracy) on its balanced 25k-train / 5k-test CIFAKE subsets.
@@ -105,7 +109,8 @@ def train(arch, input_size, data, out, train_size, test_size, val_fraction, sele
             target_acc=None if no_target else target_acc, patience=patience, lr=lr, schedule=schedule,
             batch_size=batch_size,
             eval_batch_size=eval_batch_size, device=device, compile=compile_model, workers=workers, cache=cache,
-            cache_dir=cache_dir, augment=augment, pretrained=pretrained, weights_file=weights_file, dedupe=dedupe,
+            cache_dir=cache_dir, augment=augment, augment_p=augment_p, pretrained=pretrained,
+            weights_file=weights_file, dedupe=dedupe,
             threshold_objective=threshold_objective, keep_epochs=keep_epochs,
         )
     run_training(config, resume=bool(resume_dir), quiet=quiet)

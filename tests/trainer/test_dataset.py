@@ -7,7 +7,7 @@ from imgcheck.infer.meta import ModelMeta
 from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.trainer.data import Sample
 from imgcheck.infer.errors import ImgcheckError
-from imgcheck.trainer.dataset import PixelDataset, augment_batch, decode_all, file_batches, to_model_input
+from imgcheck.trainer.dataset import PixelDataset, decode_all, file_batches, to_model_input
 
 
 def _cifake_style_jpegs(folder, count=6):
@@ -42,23 +42,6 @@ def test_training_and_inference_see_bit_identical_tensors(tmp_path, meta):
     pixels, targets = next(file_batches(samples, train_pre, range(len(samples)), len(samples), workers=0))
     assert np.array_equal(pixels, cached)
     assert targets.tolist() == [float(s.label) for s in samples]
-
-
-def test_augmentations_are_named_seeded_and_real():
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
-    original = pixels.copy()
-    flipped = augment_batch(pixels, "hflip", torch.Generator().manual_seed(1))
-    same = augment_batch(pixels, "hflip", torch.Generator().manual_seed(1))
-    assert np.array_equal(flipped, same)
-    was_flipped = [np.array_equal(f, p[:, ::-1]) for f, p in zip(flipped, pixels)]
-    unchanged = [np.array_equal(f, p) for f, p in zip(flipped, pixels)]
-    assert all(a or b for a, b in zip(was_flipped, unchanged)) and 10 < sum(was_flipped) < 54
-    cropped = augment_batch(pixels, "hflip-crop", torch.Generator().manual_seed(1))
-    assert cropped.shape == pixels.shape and not np.array_equal(cropped, flipped)
-    assert np.array_equal(pixels, original)  # the cache itself is never modified
-    with pytest.raises(ValueError, match="unknown augmentation"):
-        augment_batch(pixels, "rotate", None)
 
 
 def test_unreadable_training_images_are_listed(tmp_path):

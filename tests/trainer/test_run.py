@@ -71,14 +71,15 @@ def test_patience_stops_without_improvement(data_dir, tmp_path):
 
 
 def test_resumed_run_ends_with_the_same_weights(data_dir, tmp_path):
-    config = _config(data_dir, tmp_path / "whole", epochs=3, augment="hflip-crop")
+    augment = "hflip-crop,resize,blur,noise,jpeg"  # every augmentation, at p = 0.5: resumed epochs draw the same
+    config = _config(data_dir, tmp_path / "whole", epochs=3, augment=augment, augment_p=0.5)
     run_training(config, quiet=True)
 
     def interrupt(epoch, row):
         if epoch == 2:
             raise KeyboardInterrupt
 
-    interrupted = _config(data_dir, tmp_path / "interrupted", epochs=3, augment="hflip-crop")
+    interrupted = _config(data_dir, tmp_path / "interrupted", epochs=3, augment=augment, augment_p=0.5)
     with pytest.raises(KeyboardInterrupt):
         run_training(interrupted, quiet=True, on_epoch_end=interrupt)
     assert torch.load(tmp_path / "interrupted" / "last.pt", weights_only=True)["epoch"] == 2
@@ -124,7 +125,8 @@ def test_dedupe_reports_what_it_dropped(data_dir, tmp_path):
 
 @pytest.mark.parametrize("changes, message", [
     ({"val_fraction": 0.0}, "--val-fraction 0 leaves nothing to select on"),
-    ({"augment": "rotate"}, "--augment must be one of"),
+    ({"augment": "rotate"}, "--augment: unknown augmentation .rotate."),
+    ({"augment_p": 1.5}, "--augment-p must be a probability"),
     ({"train_size": 10_000}, "cannot draw 10,000 balanced samples"),
 ])
 def test_bad_settings_are_refused(data_dir, tmp_path, changes, message):
