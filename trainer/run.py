@@ -33,7 +33,8 @@ from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.infer.system import cpu_name
 from imgcheck.infer.version import imgcheck_version
 from imgcheck.trainer.checkpoint import load_checkpoint, save_checkpoint
-from imgcheck.trainer.data import Sample, list_split, resolve_data_root
+from imgcheck.trainer.data import Sample
+from imgcheck.trainer.sources import SourceSpec, load_pools
 from imgcheck.trainer.augment import parse_augment
 from imgcheck.trainer.dataset import cached_pixels, file_batches, memory_batches
 from imgcheck.trainer.loop import Evaluation, Trainer, resolve_device
@@ -55,6 +56,8 @@ class TrainConfig:
     arch: str = "cnn"
     input_size: tuple[int, int] = (32, 32)  # (H, W) the model takes; ModelMeta records it
     data: str = "data/cifake"
+    sources: tuple[str, ...] = ()  # extra "NAME=DIR" sources of REAL and/or FAKE images
+    test_fraction: float = 0.2  # of each source without its own test split
     out: str = "runs/cnn"
     train_size: int | None = 25_000  # None = every training image
     test_size: int | None = 5_000  # None = every test image
@@ -175,7 +178,7 @@ def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunRepo
         return trainer.evaluate(split.in_order(cfg, pre)) if split.samples else None
 
     if not history:  # epoch 0: the untrained model (the report's "Untrained CNN" row)
-        row = _history_row(0, None, evaluate(train), evaluate(val), evaluate(test))
+        row = _history_row(0, None, evaluate(train), evaluate(val), evaluate(test), val, test)
         history.append(row)
         reporter.epoch_line(row)
         _save_progress(out, cfg, trainer, optimizer, meta, history, is_best=False)
@@ -193,7 +196,7 @@ def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunRepo
                                         lr_at=lambda step: learning_rate(cfg, (epoch - 1) * steps_per_epoch + step,
                                                                          steps_per_epoch),
                                         augment_p=cfg.augment_p)
-        row = _history_row(epoch, stats, None, evaluate(val), evaluate(test))
+        row = _history_row(epoch, stats, None, evaluate(val), evaluate(test), val, test)
         history.append(row)
         reporter.epoch_line(row)
         _save_progress(out, cfg, trainer, optimizer, meta, history, is_best=best_epoch(history, cfg) == epoch)
@@ -242,9 +245,9 @@ def best_epoch(history: list[dict[str, Any]], cfg: TrainConfig) -> int:
 
 
 def _load_data(cfg: TrainConfig, pre: Preprocessor, reporter: RunReporter) -> tuple[dict[str, Any], Split, Split, Split]:
-    root = resolve_data_root(cfg.data)
     rng = np.random.default_rng(cfg.seed)
-    all_train, all_test = list_split(root, "train"), list_split(root, "test")
+    pools = load_pools(cfg.data, [SourceSpec.parse(s) for s in cfg.sources], cfg.test_fraction, rng)
+    root, all_train, all_test = pools.root, pools.train, pools.test
     removed: list[Sample] = []
     if cfg.dedupe:
         all_train, removed = drop_duplicates_of(all_train, all_test)
@@ -265,13 +268,33 @@ def _load_data(cfg: TrainConfig, pre: Preprocessor, reporter: RunReporter) -> tu
         "train": len(train), "val": len(val), "test": len(test),
         "available": {"train": len(all_train) + len(removed), "test": len(all_test)},
         "dedupe_removed": len(removed) if cfg.dedupe else None,
+        "sources": {name: {"layout": layout, **{split: sum(s.source == name for s in samples) for split, samples in
+                                                 (("train", train), ("val", val), ("test", test))}}
+                    for name, layout in pools.layouts.items()},
         "groups": {"train": count_groups(train), "val": count_groups(val), "test": count_groups(test)},
     }
     return info, splits["train"], splits["val"], splits["test"]
 
 
+def per_source(samples: list[Sample], evaluation: Evaluation, threshold: float = 0.5,
+               full: bool = True) -> dict[str, dict[str, Any]]:
+    """Metrics of each source's images of a split (the full suite, or with `full` False accuracy and log loss);
+    empty when the split has one source (its metrics are the overall ones)."""
+    names = sorted({s.source for s in samples})
+    if len(names) < 2:
+        return {}
+    sources = np.array([s.source for s in samples])
+    result = {}
+    for name in names:
+        mine = sources == name
+        metrics = binary_metrics(evaluation.targets[mine], evaluation.probabilities[mine], threshold)
+        result[name] = metrics if full else {"accuracy": metrics["accuracy"], "loss": metrics["log_loss"],
+                                             "n": metrics["n"]}
+    return result
+
+
 def _history_row(epoch: int, stats: dict[str, float] | None, train_eval: Evaluation | None, val: Evaluation | None,
-                 test: Evaluation | None) -> dict[str, Any]:
+                 test: Evaluation | None, val_split: Split, test_split: Split) -> dict[str, Any]:
     row: dict[str, Any] = {"epoch": epoch}
     if stats is not None:
         row.update(train_loss=stats["loss"], train_accuracy=stats["accuracy"], seconds=stats["seconds"],
@@ -281,6 +304,10 @@ def _history_row(epoch: int, stats: dict[str, float] | None, train_eval: Evaluat
     for name, result in (("val", val), ("test", test)):
         row[f"{name}_loss"] = result.loss if result else None
         row[f"{name}_accuracy"] = result.accuracy if result else None
+    for name, result, split in (("val", val, val_split), ("test", test, test_split)):
+        for source, metrics in (per_source(split.samples, result, full=False) if result else {}).items():
+            row[f"{name}_accuracy@{source}"] = metrics["accuracy"]  # one column per source in history.csv
+            row[f"{name}_loss@{source}"] = metrics["loss"]
     return row
 
 
@@ -302,6 +329,7 @@ def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
     write_json(out / "history.json", history)
     columns = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy",
                "seconds", "train_images_per_s"]
+    columns += sorted({key for row in history for key in row if "@" in key})  # per-source columns, if any
     with open(out / "history.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
@@ -329,9 +357,12 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Spl
                           "fpr": choice.fpr}
     evaluation = trainer.evaluate(test.in_order(cfg, trainer.preprocessor))
     test_metrics = binary_metrics(evaluation.targets, evaluation.probabilities, meta.threshold)
+    test_by_source = per_source(test.samples, evaluation, meta.threshold)
+    val_by_source = per_source(val.samples, trainer.evaluate(val.in_order(cfg, trainer.preprocessor)),
+                               meta.threshold) if len({s.source for s in val.samples}) > 1 else {}
     selection_metric = f"{cfg.select_on}_accuracy"
     provenance = Provenance(
-        dataset=Path(data_info["root"]).name, train_size=data_info["train"], val_size=data_info["val"],
+        dataset="+".join(data_info["sources"]), train_size=data_info["train"], val_size=data_info["val"],
         test_size=data_info["test"], seed=cfg.seed, epochs=best, selection_metric=selection_metric,
         test_metrics=test_metrics,
         extra={"select_on": cfg.select_on, "lr": cfg.lr, "schedule": cfg.schedule, "batch_size": cfg.batch_size,
@@ -358,6 +389,8 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Spl
         "threshold": meta.threshold,
         "threshold_choice": threshold_info,
         "test_metrics": test_metrics,
+        "test_metrics_by_source": test_by_source,
+        "val_metrics_by_source": val_by_source,
         "untrained": {k: history[0][k] for k in ("train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy")},
         "data": data_info,
         "wall_seconds": time.perf_counter() - started,
@@ -387,5 +420,5 @@ def load_config(run_dir: str | os.PathLike) -> TrainConfig:
     fields = json.loads(path.read_text())
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in fields.items() if k in known})
-    config.input_size = tuple(config.input_size)  # JSON has a list
+    config.input_size, config.sources = tuple(config.input_size), tuple(config.sources)  # JSON has lists
     return config

@@ -13,33 +13,66 @@ from imgcheck.infer.errors import ImgcheckError
 from imgcheck.trainer.data import CLASS_NAMES, Sample
 
 
-def group_key(sample: Sample) -> tuple[int, int]:
-    """The balancing group of a sample: (label, category), category 0 when unknown."""
-    return sample.label, sample.category or 0
+def group_key(sample: Sample) -> tuple[int, str, int]:
+    """The balancing group of a sample: (label, source, category), category 0 when unknown."""
+    return sample.label, sample.source, sample.category or 0
 
 
 def balanced_subset(samples: Sequence[Sample], size: int | None, rng: np.random.Generator) -> list[Sample]:
-    """`size` samples drawn without replacement, equally from every (class, category) group.
+    """`size` samples drawn without replacement: half from each class, and within a class equally from each of
+    its (source, category) groups.
 
     With CIFAKE's 10 categories, 25,000 means 1,250 per class per category. When `size` does not divide
-    evenly, the first groups (in label, category order) take one more. None returns every sample.
+    evenly, the first groups (in label, source, category order) take one more. None returns every sample.
     """
     if size is None:
         return sorted(samples, key=lambda s: s.path)
     groups = _groups(samples)
-    per_group, remainder = divmod(size, len(groups))
+    quotas = _quotas(sorted(groups), size)
     chosen: list[Sample] = []
-    for rank, key in enumerate(sorted(groups)):
+    for key in sorted(groups):
         members = groups[key]
-        wanted = per_group + (rank < remainder)
+        wanted = quotas[key]
         if wanted > len(members):
             raise ImgcheckError(
                 f"cannot draw {size:,} balanced samples: group {describe_group(key)} has {len(members):,} images but "
-                f"{wanted:,} are needed. Ask for at most {len(groups) * min(map(len, groups.values())):,}, or 'all'."
+                f"{wanted:,} are needed. Ask for at most {_largest_draw(groups):,}, or 'all'."
             )
         picks = rng.choice(len(members), size=wanted, replace=False)
         chosen.extend(members[i] for i in sorted(picks))
     return sorted(chosen, key=lambda s: s.path)
+
+
+def _quotas(keys: list[tuple[int, str, int]], size: int) -> dict[tuple[int, str, int], int]:
+    """How many of `size` each group gives: equal shares of every group when each class has as many groups (CIFAKE:
+    20 groups of 1/20), else half per class, shared equally among that class's groups; remainders to the first."""
+    by_class: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+    for key in keys:
+        by_class[key[0]].append(key)
+    if len({len(members) for members in by_class.values()}) == 1:
+        shares = [(keys, size)]
+    else:
+        per_class, extra = divmod(size, len(by_class))
+        shares = [(by_class[label], per_class + (rank < extra)) for rank, label in enumerate(sorted(by_class))]
+    quotas = {}
+    for members, total in shares:
+        each, remainder = divmod(total, len(members))
+        for rank, key in enumerate(members):
+            quotas[key] = each + (rank < remainder)
+    return quotas
+
+
+def _largest_draw(groups: dict[tuple[int, str, int], list[Sample]]) -> int:
+    """The largest size whose quotas every group can fill."""
+    low, high = 0, sum(len(m) for m in groups.values())
+    while low < high:  # quotas grow with size: bisect for the last size that fits
+        middle = (low + high + 1) // 2
+        quotas = _quotas(sorted(groups), middle)
+        if all(quotas[key] <= len(members) for key, members in groups.items()):
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def split_validation(samples: Sequence[Sample], fraction: float, rng: np.random.Generator) -> tuple[list[Sample], list[Sample]]:
@@ -61,24 +94,27 @@ def drop_duplicates_of(train: Sequence[Sample], reference: Iterable[Sample]) -> 
 
 
 def count_groups(samples: Iterable[Sample]) -> dict[str, int]:
-    """Sample counts per readable group name, e.g. {"FAKE/cat": 250}."""
+    """Sample counts per readable group name, e.g. {"FAKE/cat": 250}; with several sources {"ddpm:FAKE": 300}."""
+    samples = list(samples)
+    several = len({s.source for s in samples}) > 1
     counts: dict[str, int] = defaultdict(int)
     for sample in samples:
-        counts[describe_group(group_key(sample))] += 1
+        counts[describe_group(group_key(sample), with_source=several)] += 1
     return dict(sorted(counts.items()))
 
 
-def describe_group(key: tuple[int, int]) -> str:
-    """'FAKE/cat' for (1, 4); 'REAL' when there is no category."""
-    label, category = key
-    return f"{CLASS_NAMES[label]}/{CIFAR_CATEGORIES[category - 1]}" if category else CLASS_NAMES[label]
+def describe_group(key: tuple[int, str, int], with_source: bool = True) -> str:
+    """'FAKE/cat' for (1, source, 4), 'REAL' when there is no category; prefixed 'source:' when `with_source`."""
+    label, source, category = key
+    name = f"{CLASS_NAMES[label]}/{CIFAR_CATEGORIES[category - 1]}" if category else CLASS_NAMES[label]
+    return f"{source}:{name}" if with_source and source else name
 
 
-def _groups(samples: Sequence[Sample]) -> dict[tuple[int, int], list[Sample]]:
-    groups: dict[tuple[int, int], list[Sample]] = defaultdict(list)
+def _groups(samples: Sequence[Sample]) -> dict[tuple[int, str, int], list[Sample]]:
+    groups: dict[tuple[int, str, int], list[Sample]] = defaultdict(list)
     for sample in sorted(samples, key=lambda s: s.path):
         groups[group_key(sample)].append(sample)
-    if len({label for label, _ in groups}) < len(CLASS_NAMES):
+    if len({key[0] for key in groups}) < len(CLASS_NAMES):
         raise ImgcheckError("the training data needs images of both classes, REAL and FAKE.")
     return groups
 

@@ -51,6 +51,8 @@ def load_entries(path: str, untrained: bool = False) -> list[Entry]:
         info = data.get("data", {})
         evaluated_on = f"{os.path.basename(str(info.get('root', '?')))} test"
         entries = [Entry(f"{run} ({data.get('arch', '?')})", evaluated_on, data["test_metrics"])]
+        for source, metrics in (data.get("test_metrics_by_source") or {}).items():  # each source's test images
+            entries.append(Entry(f"{run} ({data.get('arch', '?')})", f"{source} test", metrics))
         baseline = data.get("untrained") or {}
         if untrained and baseline.get("test_accuracy") is not None:
             entries.insert(0, Entry(f"untrained {data.get('arch', '?')}", evaluated_on,

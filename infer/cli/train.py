@@ -35,7 +35,12 @@ class SizeType(click.ParamType):
 @click.option("--input-size", type=InputSizeType(), default="32", show_default=True,
               help="The size images are fed at, N or HxW (ResNets 32-512, cnn_bn 8-2048; the report's cnn only 32).")
 @click.option("--data", default="data/cifake", show_default=True,
-              help="Folder with train/{REAL,FAKE} and test/{REAL,FAKE}, or 'kaggle' to download CIFAKE.")
+              help="Folder with train/{REAL,FAKE} and test/{REAL,FAKE}, or with REAL/ and FAKE/ (split by --seed), "
+                   "or 'kaggle' to download CIFAKE.")
+@click.option("--source", "sources", multiple=True, metavar="NAME=DIR",
+              help="Another source of REAL and/or FAKE images (repeatable), e.g. ddpm=gen/ddpm/FAKE; scored on its own.")
+@click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
+              show_default=True, help="Share of each source without train/ and test/ folders that goes to test.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder [default: runs/ARCH].")
 @click.option("--train-size", type=SizeType(), default="25000", show_default=True,
               help="Training images drawn (balanced over class and CIFAR category), or 'all'.")
@@ -83,7 +88,7 @@ class SizeType(click.ParamType):
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
               help="Continue the interrupted run in this folder with its saved settings (other options are ignored).")
 @click.option("--quiet", is_flag=True, help="No progress or status output.")
-def train(arch, input_size, data, out, train_size, test_size, val_fraction, select_on, seed, epochs, target_acc, no_target,
+def train(arch, input_size, data, sources, test_fraction, out, train_size, test_size, val_fraction, select_on, seed, epochs, target_acc, no_target,
           patience, lr, schedule, batch_size, eval_batch_size, augment, augment_p, device, compile_model, workers,
           cache, cache_dir,
           pretrained, weights_file, dedupe, threshold_objective, keep_epochs, resume_dir, quiet) -> None:  # noqa: ANN001 - click supplies the types
@@ -103,7 +108,7 @@ def train(arch, input_size, data, out, train_size, test_size, val_fraction, sele
         config.out = resume_dir
     else:
         config = TrainConfig(
-            arch=arch, input_size=input_size, data=data, out=out or f"runs/{arch}", train_size=train_size,
+            arch=arch, input_size=input_size, data=data, sources=tuple(sources), test_fraction=test_fraction, out=out or f"runs/{arch}", train_size=train_size,
             test_size=test_size,
             val_fraction=val_fraction, select_on=select_on, seed=seed, epochs=epochs,
             target_acc=None if no_target else target_acc, patience=patience, lr=lr, schedule=schedule,
