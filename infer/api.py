@@ -19,6 +19,7 @@ from imgcheck.infer.meta import ModelMeta
 from imgcheck.infer.models.bundled import open_model_file
 from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.preprocess import PixelSource, Preprocessor
+from imgcheck.infer.runtime.outputs import combine_tiles
 from imgcheck.infer.scan.discover import Selection
 from imgcheck.infer.scan.pipeline import LocalScan, ScanRequest, scan_batches
 from imgcheck.infer.scan.verdict_formats import ERROR, FAKE, REAL, Row
@@ -77,7 +78,7 @@ class Detector:
 
         def flush() -> None:
             if batch:
-                scores = self.backend(self._preprocessor.normalize(np.stack(batch)))
+                scores = combine_tiles(self.backend(self._preprocessor.normalize(np.concatenate(batch))), self.meta)
                 for slot, p in zip(slots, scores.tolist(), strict=True):
                     results[slot] = Prediction(p, FAKE if p >= self.threshold else REAL)
                 batch.clear()
@@ -85,7 +86,7 @@ class Detector:
 
         for item in inputs:
             try:
-                pixels = self._preprocessor.load_pixels(item)
+                pixels = self._preprocessor.load_tiles(item)
             except ImageDecodeError as exc:
                 results.append(Prediction(math.nan, ERROR, exc.reason))
                 continue

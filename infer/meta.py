@@ -22,9 +22,15 @@ from typing import Any
 from imgcheck.infer.errors import ModelMetaError
 from imgcheck.infer.version import imgcheck_version as _installed_version
 
-# Version 2 added per-class outputs (softmax, logits) and more than two classes. A record is written with the
-# lowest version that can express it, so files that need nothing new stay readable by older imgcheck releases.
+# Version 2 added per-class outputs (softmax, logits), more than two classes, and native-resolution crops
+# (fit, tiles, tile_combine). A record is written with the lowest version that can express it (a version-1 record
+# leaves the version-2 fields out), so files that need nothing new stay readable by older imgcheck releases.
 SCHEMA_VERSION = 2
+# How an image meets the model: the whole image resized to the input size, or native-resolution crops of it
+# (`tiles` of them at inference, spread over the image, their scores combined by `tile_combine`).
+FITS = ("resize", "crop")
+TILE_RULES = ("mean_logit", "max")
+_V2_DEFAULTS = {"fit": "resize", "tiles": 1, "tile_combine": "mean_logit"}  # optional: absent in version-1 records
 ONNX_METADATA_KEY = "imgcheck"
 TORCHSCRIPT_EXTRA_FILE = "imgcheck.json"
 CHECKPOINT_KEY = "meta"
@@ -79,6 +85,9 @@ class ModelMeta:
     positive_class: str = "FAKE"
     output: str = "probability"
     threshold: float = 0.5
+    fit: str = "resize"
+    tiles: int = 1
+    tile_combine: str = "mean_logit"
     provenance: Provenance = field(default_factory=Provenance)
     imgcheck_version: str = field(default_factory=_installed_version)
     schema_version: int = SCHEMA_VERSION
@@ -86,6 +95,7 @@ class ModelMeta:
     def __post_init__(self) -> None:
         # Constructing a ModelMeta validates it exactly as reading one does, and normalises the types
         # (tuples, floats) so that a built record equals the same record read back.
+        object.__setattr__(self, "schema_version", SCHEMA_VERSION)  # every field into the record that is parsed
         parsed = parse_meta(self.to_dict(), source="ModelMeta(...)")
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, getattr(parsed, f.name))
@@ -96,9 +106,13 @@ class ModelMeta:
         return json.loads(self.to_json())
 
     def to_json(self) -> str:
-        """The canonical JSON string: sorted keys, compact, no NaN."""
+        """The canonical JSON string: sorted keys, compact, no NaN; a version-1 record without version-2 fields."""
+        record = dataclasses.asdict(self)
+        if self.schema_version < 2:
+            for name in _V2_DEFAULTS:
+                record.pop(name)
         try:
-            return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"), allow_nan=False)
+            return json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise ModelMetaError(
                 f"ModelMeta cannot be written as JSON: {exc}. Use plain Python numbers, and None for undefined metrics."
@@ -122,7 +136,9 @@ class ModelMeta:
 
 def _lowest_schema_version(meta: ModelMeta) -> int:
     """The oldest schema version that can express `meta` (what it is written with)."""
-    return 2 if meta.output in PER_CLASS_OUTPUTS or len(meta.class_names) != 2 else 1
+    uses_v2 = (meta.output in PER_CLASS_OUTPUTS or len(meta.class_names) != 2
+               or any(getattr(meta, name) != default for name, default in _V2_DEFAULTS.items()))
+    return 2 if uses_v2 else 1
 
 
 def parse_meta(raw: str | bytes | Mapping[str, Any], source: str = "model") -> ModelMeta:
@@ -163,13 +179,22 @@ def parse_meta(raw: str | bytes | Mapping[str, Any], source: str = "model") -> M
     threshold = c.number(data, "threshold")
     if not 0.0 <= threshold <= 1.0:
         c.fail("threshold", f"must be a probability in [0, 1], got {threshold}")
+    data = {**_V2_DEFAULTS, **data}
+    fit = c.choice(data, "fit", FITS)
+    tiles = data.get("tiles")
+    if not isinstance(tiles, int) or isinstance(tiles, bool) or not 1 <= tiles <= 64:
+        c.fail("tiles", f"must be a whole number from 1 to 64, got {tiles!r}")
+    if fit == "resize" and tiles != 1:
+        c.fail("tiles", f"must be 1 when fit is resize (the whole image is one input), got {tiles}")
+    tile_combine = c.choice(data, "tile_combine", TILE_RULES)
     provenance = _parse_provenance(data.get("provenance"), c)
     version_text = c.text(data, "imgcheck_version")
     meta = object.__new__(ModelMeta)  # skip __post_init__: these values are already validated
     for name, value in (
         ("arch", arch), ("input_size", input_size), ("interpolation", interpolation), ("antialias", antialias),
         ("mean", mean), ("std", std), ("class_names", class_names), ("positive_class", positive_class),
-        ("output", output), ("threshold", threshold), ("provenance", provenance),
+        ("output", output), ("threshold", threshold), ("fit", fit), ("tiles", tiles), ("tile_combine", tile_combine),
+        ("provenance", provenance),
         ("imgcheck_version", version_text), ("schema_version", version),
     ):
         object.__setattr__(meta, name, value)
@@ -204,7 +229,7 @@ def _load_json(raw: str | bytes | Mapping[str, Any], source: str) -> dict[str, A
 
 
 def _check_keys(data: Mapping[str, Any], allowed: set[str], source: str, what: str) -> None:
-    missing = sorted(allowed - set(data) - {"provenance"})
+    missing = sorted(allowed - set(data) - {"provenance", *_V2_DEFAULTS})
     unknown = sorted(set(data) - allowed)
     if missing:
         raise ModelMetaError(f"{source}: {what} lacks field(s) {', '.join(missing)}. {_FIX}")

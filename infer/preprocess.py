@@ -1,9 +1,13 @@
 """The one preprocessing path, shared by training and inference (numpy and Pillow only, no torch).
 
-    source --decode_image--> RGB PIL image --resize_to_input--> uint8 (H, W, 3) --normalize--> float32 (3, H, W)
+    fit resize: source --decode_image--> RGB PIL image --resize_to_input--> uint8 (H, W, 3) --normalize--> (3, H, W)
+    fit crop:   source --decode_image (native size)--> uint8 (h, w, 3) --tiles_of--> uint8 (K, H, W, 3) --normalize-->
 
-`load_pixels` is decode + resize: what the trainer caches as uint8, and what scan workers produce.
-`normalize` turns those pixels into the model's input. Every parameter comes from the ModelMeta.
+`load_pixels` is decode + resize: what the trainer caches as uint8 for a resize model. `load_native` decodes at
+native resolution (what the trainer caches for a crop model, which takes a random crop each epoch); `load_tiles`
+is what scan workers produce for either: one resized image, or the model's K native-resolution tiles (a centre
+crop for K = 1, else a grid spread over the image; images smaller than the input are padded by reflection).
+`normalize` turns pixels into the model's input. Every parameter comes from the ModelMeta.
 
 Colour rules (documented in the README):
 * only the first frame of animated files (GIF, WebP, ...) is used;
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -66,7 +71,9 @@ class Preprocessor:
     scale: np.ndarray  # float32 (3, 1, 1): 1 / (255 * std)
     shift: np.ndarray  # float32 (3, 1, 1): -mean / std
     max_pixels: int = DEFAULT_MAX_PIXELS
-    draft: bool = True  # JPEGs far larger than the input decode at reduced size (see decode_image)
+    draft: bool = True  # JPEGs far larger than the input decode at reduced size (see decode_image); resize fit only
+    fit: str = "resize"  # or "crop": native-resolution crops, never resampled
+    tiles: int = 1  # crops scored per image at inference (crop fit)
 
     @classmethod
     def from_meta(cls, meta: ModelMeta, max_pixels: int = DEFAULT_MAX_PIXELS, draft: bool = True) -> Preprocessor:
@@ -76,7 +83,8 @@ class Preprocessor:
         mean = np.asarray(meta.mean, dtype=np.float32).reshape(3, 1, 1)
         scale = (np.float32(1.0) / (np.float32(255.0) * std)).astype(np.float32)
         shift = (-mean / std).astype(np.float32)
-        return cls(height, width, meta.interpolation, meta.antialias, scale, shift, max_pixels, draft)
+        return cls(height, width, meta.interpolation, meta.antialias, scale, shift, max_pixels,
+                   draft and meta.fit == "resize", meta.fit, meta.tiles)
 
     def load_pixels(self, source: PixelSource) -> np.ndarray:
         """Decode `source` and resize it to the model's input: uint8 array (H, W, 3).
@@ -89,6 +97,26 @@ class Preprocessor:
             return resize_to_input(image_from_array(source), self)
         draft_size = (2 * self.width, 2 * self.height) if self.draft else None
         return resize_to_input(decode_image(source, self.max_pixels, draft_size), self)
+
+    def load_native(self, source: PixelSource, max_side: int | None = None) -> np.ndarray:
+        """Decode `source` at its own resolution (shrunk only when a side exceeds `max_side`): uint8 (h, w, 3)."""
+        if isinstance(source, Image.Image):
+            img = to_rgb(_first_frame(source))
+        elif isinstance(source, np.ndarray):
+            img = image_from_array(source)
+        else:
+            img = decode_image(source, self.max_pixels)
+        if max_side and max(img.size) > max_side:
+            scale = max_side / max(img.size)
+            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                             Image.Resampling.BILINEAR, reducing_gap=None)
+        return np.asarray(img, dtype=np.uint8)
+
+    def load_tiles(self, source: PixelSource) -> np.ndarray:
+        """The model's inputs for one image as uint8 (K, H, W, 3): the resized image (K = 1), or K tiles."""
+        if self.fit == "resize":
+            return self.load_pixels(source)[None]
+        return tiles_of(self.load_native(source), self.height, self.width, self.tiles)
 
     def normalize(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 (H, W, 3) -> float32 (3, H, W), or uint8 (N, H, W, 3) -> float32 (N, 3, H, W)."""
@@ -144,6 +172,34 @@ def decode_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS,
             raise ImageDecodeError(f"truncated or corrupt image data: {_one_line(exc)}")
         except Exception as exc:  # any decoder failure on hostile bytes: one reason, never a crash
             raise ImageDecodeError(f"corrupt image ({type(exc).__name__}): {_one_line(exc)}")
+
+
+def pad_to(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """`pixels` (h, w, 3) padded by reflection, centred, to at least (height, width)."""
+    h, w, _ = pixels.shape
+    dy, dx = max(0, height - h), max(0, width - w)
+    if not dy and not dx:
+        return pixels
+    return np.pad(pixels, ((dy // 2, dy - dy // 2), (dx // 2, dx - dx // 2), (0, 0)), mode="reflect")
+
+
+def tile_offsets(image_size: int, tile_size: int, count: int) -> list[int]:
+    """`count` start offsets of tiles along one side, spread evenly from one edge to the other (centred for one)."""
+    room = image_size - tile_size
+    if count == 1:
+        return [room // 2]
+    return [round(room * i / (count - 1)) for i in range(count)]
+
+
+def tiles_of(pixels: np.ndarray, height: int, width: int, count: int) -> np.ndarray:
+    """`count` native-resolution (height, width) tiles of `pixels`: the centre crop for one; otherwise a grid of
+    ceil(sqrt(count)) per side, spread from edge to edge, the first `count` in row-major order."""
+    pixels = pad_to(pixels, height, width)
+    side = math.ceil(math.sqrt(count))
+    rows = tile_offsets(pixels.shape[0], height, side if count > 1 else 1)
+    cols = tile_offsets(pixels.shape[1], width, side if count > 1 else 1)
+    starts = [(y, x) for y in rows for x in cols][:count]
+    return np.stack([pixels[y:y + height, x:x + width] for y, x in starts])
 
 
 def image_from_array(pixels: np.ndarray) -> Image.Image:

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from imgcheck.infer.atomic_write import staged_path
 from imgcheck.infer.errors import ImageDecodeError, ImgcheckError
-from imgcheck.infer.preprocess import Preprocessor
+from imgcheck.infer.preprocess import Preprocessor, pad_to, tiles_of
 from imgcheck.trainer.augment import augment_batch
 from imgcheck.trainer.data import Sample
 
@@ -88,6 +88,54 @@ def cache_key(samples: Sequence[Sample], preprocessor: Preprocessor) -> str:
         stat = os.stat(sample.path)
         digest.update(f"{sample.path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()[:24]
+
+
+def decode_native(samples: Sequence[Sample], preprocessor: Preprocessor, max_side: int,
+                  on_batch: Callable[[int], None] | None = None) -> list[np.ndarray]:
+    """Decode every sample once at its own resolution (sides above `max_side` shrunk to it), for a crop model.
+    Unreadable images stop the run with a list of them."""
+    images, errors = [], []
+    for index, sample in enumerate(samples):
+        try:
+            images.append(preprocessor.load_native(sample.path, max_side))
+        except ImageDecodeError as exc:
+            errors.append(f"{sample.path}: {exc.reason}")
+        if on_batch and (index + 1) % 256 == 0:
+            on_batch(256)
+    if on_batch:
+        on_batch(len(samples) % 256)
+    if errors:
+        listed = "\n  ".join(errors[:10])
+        more = f"\n  ... and {len(errors) - 10:,} more" if len(errors) > 10 else ""
+        raise ImgcheckError(f"{len(errors):,} training image(s) cannot be read; remove them from the data:\n  {listed}{more}")
+    return images
+
+
+def crop_batches(images: Sequence[np.ndarray], targets: np.ndarray, order: Sequence[int], batch_size: int,
+                 preprocessor: Preprocessor, generator: torch.Generator | None) -> Iterator[Batch]:
+    """Training batches of a crop model: one random native-resolution crop of the input size per image (images
+    smaller than it padded by reflection), the offsets drawn from the epoch's generator."""
+    order = np.asarray(order)
+    height, width = preprocessor.height, preprocessor.width
+    for start in range(0, len(order), batch_size):
+        index = order[start: start + batch_size]
+        crops = []
+        for i in index:
+            image = pad_to(images[i], height, width)
+            dy = int(torch.randint(0, image.shape[0] - height + 1, (1,), generator=generator))
+            dx = int(torch.randint(0, image.shape[1] - width + 1, (1,), generator=generator))
+            crops.append(image[dy: dy + height, dx: dx + width])
+        yield np.stack(crops), targets[index]
+
+
+def tile_batches(images: Sequence[np.ndarray], targets: np.ndarray, order: Sequence[int], batch_size: int,
+                 preprocessor: Preprocessor) -> Iterator[Batch]:
+    """Evaluation batches of a crop model: each image's K tiles (consecutive), exactly as a scan makes them."""
+    order = np.asarray(order)
+    for start in range(0, len(order), batch_size):
+        index = order[start: start + batch_size]
+        yield (np.concatenate([tiles_of(images[i], preprocessor.height, preprocessor.width, preprocessor.tiles)
+                               for i in index]), targets[index])
 
 
 def memory_batches(pixels: np.ndarray, targets: np.ndarray, order: Sequence[int], batch_size: int) -> Iterator[Batch]:

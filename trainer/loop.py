@@ -88,16 +88,23 @@ class Trainer:
         return {"loss": total_loss / seen, "accuracy": correct / seen, "seconds": seconds, "images_per_s": seen / seconds}
 
     @torch.no_grad()
-    def evaluate(self, batches: Iterable[Batch]) -> Evaluation:
-        """Mean loss, accuracy and p_fake over `batches`, in eval mode."""
+    def evaluate(self, batches: Iterable[Batch], combine: Callable[[np.ndarray], np.ndarray] | None = None
+                 ) -> Evaluation:
+        """Mean loss, accuracy and p_fake over `batches`, in eval mode. With `combine`, a batch holds several inputs
+        (tiles) per target, and `combine` turns their p_fake into one per image; the loss is then that p_fake's."""
         self.model.eval()
         probabilities, targets, total_loss = [], [], 0.0
         for pixels, batch_targets in batches:
             images, target = self._inputs(pixels, batch_targets)
             with self._autocast():
                 logits = self.forward(images).float()
-            total_loss += self.loss_fn(logits, target).item()
-            probabilities.append(torch.sigmoid(logits).cpu().numpy())
+            if combine is None:
+                total_loss += self.loss_fn(logits, target).item()
+                probabilities.append(torch.sigmoid(logits).cpu().numpy())
+            else:
+                p = np.clip(combine(torch.sigmoid(logits).cpu().numpy()).astype(np.float64), 1e-7, 1 - 1e-7)
+                total_loss += float(-(batch_targets * np.log(p) + (1 - batch_targets) * np.log(1 - p)).sum())
+                probabilities.append(p)
             targets.append(batch_targets)
         p = np.concatenate(probabilities).astype(np.float64)
         y = np.concatenate(targets).astype(np.int64)

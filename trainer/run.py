@@ -36,7 +36,9 @@ from imgcheck.trainer.checkpoint import load_checkpoint, save_checkpoint
 from imgcheck.trainer.data import Sample
 from imgcheck.trainer.sources import SourceSpec, load_pools
 from imgcheck.trainer.augment import parse_augment
-from imgcheck.trainer.dataset import cached_pixels, file_batches, memory_batches
+from imgcheck.infer.runtime.outputs import combine_tiles
+from imgcheck.trainer.dataset import (cached_pixels, crop_batches, decode_native, file_batches, memory_batches,
+                                      tile_batches)
 from imgcheck.trainer.loop import Evaluation, Trainer, resolve_device
 from imgcheck.trainer.models import build_model, count_parameters, default_meta
 from imgcheck.trainer.run_reporter import RunReporter
@@ -55,6 +57,10 @@ class TrainConfig:
 
     arch: str = "cnn"
     input_size: tuple[int, int] = (32, 32)  # (H, W) the model takes; ModelMeta records it
+    fit: str = "resize"  # "resize" the whole image, or "crop": native-resolution crops (ModelMeta records it)
+    tiles: int = 1  # crops scored per image at evaluation and inference (crop fit)
+    tile_combine: str = "mean_logit"  # or "max": how tiles' scores make an image's
+    max_side: int = 1024  # crop fit: cached images are shrunk to this side at most (memory)
     data: str = "data/cifake"
     sources: tuple[str, ...] = ()  # extra "NAME=DIR" sources of REAL and/or FAKE images
     test_fraction: float = 0.2  # of each source without its own test split
@@ -103,6 +109,13 @@ class TrainConfig:
                 Objective.parse(self.threshold_objective)
             except ValueError as exc:
                 raise ImgcheckError(f"--threshold-on-val: {exc}")
+        if self.fit not in ("resize", "crop"):
+            raise ImgcheckError(f"--fit must be resize or crop, got {self.fit!r}")
+        if self.fit == "crop" and self.cache != "memory":
+            raise ImgcheckError("--fit crop keeps images at native size in memory (see --max-side); --cache disk and "
+                                "none are for --fit resize.")
+        if self.fit == "resize" and self.tiles != 1:
+            raise ImgcheckError("--tiles needs --fit crop (a resized image is one input).")
         if self.schedule not in SCHEDULES:
             raise ImgcheckError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         try:
@@ -126,13 +139,21 @@ class Split:
     targets: np.ndarray
     pixels: np.ndarray | None
 
-    def batches(self, cfg: TrainConfig, pre: Preprocessor, order: np.ndarray, batch_size: int) -> Any:
+    def batches(self, cfg: TrainConfig, pre: Preprocessor, order: np.ndarray, batch_size: int,
+                generator: torch.Generator | None = None) -> Any:
+        """Training batches in `order`: cached pixels, random crops of cached native images, or decoded files."""
+        if cfg.fit == "crop":
+            return crop_batches(self.pixels, self.targets, order, batch_size, pre, generator)
         if self.pixels is not None:
             return memory_batches(self.pixels, self.targets, order, batch_size)
         return file_batches(self.samples, pre, order, batch_size, cfg.workers)
 
     def in_order(self, cfg: TrainConfig, pre: Preprocessor) -> Any:
-        return self.batches(cfg, pre, np.arange(len(self.samples)), cfg.eval_batch_size)
+        """Evaluation batches in sample order (a crop model: each image's tiles, as a scan makes them)."""
+        order = np.arange(len(self.samples))
+        if cfg.fit == "crop":
+            return tile_batches(self.pixels, self.targets, order, cfg.eval_batch_size, pre)
+        return self.batches(cfg, pre, order, cfg.eval_batch_size)
 
 
 EpochCallback = Callable[[int, dict[str, Any]], None]
@@ -153,7 +174,8 @@ def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunRepo
     # On resume the weights come from last.pt: no ImageNet download, no weights file.
     model = build_model(cfg.arch, pretrained=cfg.pretrained and not resume,
                         weights_file=None if resume else cfg.weights_file)
-    meta = default_meta(cfg.arch, input_size=tuple(cfg.input_size))
+    meta = default_meta(cfg.arch, input_size=tuple(cfg.input_size)).replace(
+        fit=cfg.fit, tiles=cfg.tiles, tile_combine=cfg.tile_combine)
     pre = Preprocessor.from_meta(meta)
     history: list[dict[str, Any]] = []
     checkpoint: dict[str, Any] | None = None
@@ -174,8 +196,10 @@ def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunRepo
     reporter.status(f"{cfg.arch}: {count_parameters(model):,} parameters on {device}; train {len(train.samples):,}, "
                     f"val {len(val.samples):,}, test {len(test.samples):,} images")
 
+    combine = (lambda p: combine_tiles(p, meta)) if cfg.fit == "crop" and cfg.tiles > 1 else None
+
     def evaluate(split: Split) -> Evaluation | None:
-        return trainer.evaluate(split.in_order(cfg, pre)) if split.samples else None
+        return trainer.evaluate(split.in_order(cfg, pre), combine) if split.samples else None
 
     if not history:  # epoch 0: the untrained model (the report's "Untrained CNN" row)
         row = _history_row(0, None, evaluate(train), evaluate(val), evaluate(test), val, test)
@@ -190,7 +214,7 @@ def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunRepo
         order = torch.randperm(len(train.samples), generator=generator).numpy()
         steps_per_epoch = -(-len(train.samples) // cfg.batch_size)
         with reporter.epoch_progress(epoch, cfg.epochs, len(train.samples)) as on_batch:
-            stats = trainer.train_epoch(optimizer, train.batches(cfg, pre, order, cfg.batch_size),
+            stats = trainer.train_epoch(optimizer, train.batches(cfg, pre, order, cfg.batch_size, generator),
                                         parse_augment(cfg.augment),
                                         generator, on_batch,
                                         lr_at=lambda step: learning_rate(cfg, (epoch - 1) * steps_per_epoch + step,
@@ -259,7 +283,14 @@ def _load_data(cfg: TrainConfig, pre: Preprocessor, reporter: RunReporter) -> tu
     cache_dir = (cfg.cache_dir or str(Path(cfg.out) / "cache")) if cfg.cache == "disk" else None
     for name, samples in (("train", train), ("val", val), ("test", test)):
         pixels = None
-        if cfg.cache != "none" and samples:
+        if cfg.fit == "crop" and samples:
+            with reporter.decode_progress(name, len(samples)) as on_batch:
+                pixels = decode_native(samples, pre, cfg.max_side, on_batch)
+            small = sum(min(p.shape[:2]) * 2 < min(pre.height, pre.width) for p in pixels)
+            if small:
+                reporter.status(f"--fit crop: {small:,} of {len(samples):,} {name} images are smaller than half the "
+                                f"{pre.height}x{pre.width} input; they are padded by reflection")
+        elif cfg.cache != "none" and samples:
             with reporter.decode_progress(name, len(samples)) as on_batch:
                 pixels = cached_pixels(samples, pre, cache_dir, cfg.workers, on_batch)
         splits[name] = Split(samples, np.asarray([s.label for s in samples], np.float32), pixels)
@@ -343,22 +374,23 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Spl
             history: list[dict[str, Any]], stop: str, data_info: dict[str, Any], device: torch.device, started: float
             ) -> dict[str, Any]:
     best = best_epoch(history, cfg)
+    combine = (lambda p: combine_tiles(p, meta)) if meta.tiles > 1 else None
     checkpoint, _ = load_checkpoint(out / "best.pt")
     trainer.model.load_state_dict(checkpoint["state_dict"])
     threshold_info = None
     if cfg.threshold_objective:  # pick the decision threshold on the validation split, never on test
         from imgcheck.infer.evaluate.threshold import Objective, choose_threshold
 
-        on_val = trainer.evaluate(val.in_order(cfg, trainer.preprocessor))
+        on_val = trainer.evaluate(val.in_order(cfg, trainer.preprocessor), combine)
         choice = choose_threshold(on_val.targets, on_val.probabilities, Objective.parse(cfg.threshold_objective))
         meta = meta.replace(threshold=choice.threshold)
         threshold_info = {"objective": choice.objective, "threshold": choice.threshold, "set": "val",
                           "n": len(on_val.targets), "objective_value": choice.value, "tpr": choice.tpr,
                           "fpr": choice.fpr}
-    evaluation = trainer.evaluate(test.in_order(cfg, trainer.preprocessor))
+    evaluation = trainer.evaluate(test.in_order(cfg, trainer.preprocessor), combine)
     test_metrics = binary_metrics(evaluation.targets, evaluation.probabilities, meta.threshold)
     test_by_source = per_source(test.samples, evaluation, meta.threshold)
-    val_by_source = per_source(val.samples, trainer.evaluate(val.in_order(cfg, trainer.preprocessor)),
+    val_by_source = per_source(val.samples, trainer.evaluate(val.in_order(cfg, trainer.preprocessor), combine),
                                meta.threshold) if len({s.source for s in val.samples}) > 1 else {}
     selection_metric = f"{cfg.select_on}_accuracy"
     provenance = Provenance(

@@ -34,6 +34,15 @@ class SizeType(click.ParamType):
 @click.option("--arch", type=click.Choice(ARCH_NAMES), default="cnn", show_default=True, help="Model to train.")
 @click.option("--input-size", type=InputSizeType(), default="32", show_default=True,
               help="The size images are fed at, N or HxW (ResNets 32-512, cnn_bn 8-2048; the report's cnn only 32).")
+@click.option("--fit", type=click.Choice(["resize", "crop"]), default="resize", show_default=True,
+              help="resize: the whole image to the input size; crop: native-resolution crops, never resampled "
+                   "(training takes a random crop; evaluation and scans score --tiles crops).")
+@click.option("--tiles", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="With --fit crop: crops scored per image (1: the centre; more: a grid over the image).")
+@click.option("--tile-combine", type=click.Choice(["mean_logit", "max"]), default="mean_logit", show_default=True,
+              help="How the tiles' scores make the image's: the mean of their logits, or the largest.")
+@click.option("--max-side", type=click.IntRange(min=8), default=1024, show_default=True,
+              help="With --fit crop: images are kept in memory at most this many pixels a side.")
 @click.option("--data", default="data/cifake", show_default=True,
               help="Folder with train/{REAL,FAKE} and test/{REAL,FAKE}, or with REAL/ and FAKE/ (split by --seed), "
                    "or 'kaggle' to download CIFAKE.")
@@ -88,7 +97,7 @@ class SizeType(click.ParamType):
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
               help="Continue the interrupted run in this folder with its saved settings (other options are ignored).")
 @click.option("--quiet", is_flag=True, help="No progress or status output.")
-def train(arch, input_size, data, sources, test_fraction, out, train_size, test_size, val_fraction, select_on, seed, epochs, target_acc, no_target,
+def train(arch, input_size, fit, tiles, tile_combine, max_side, data, sources, test_fraction, out, train_size, test_size, val_fraction, select_on, seed, epochs, target_acc, no_target,
           patience, lr, schedule, batch_size, eval_batch_size, augment, augment_p, device, compile_model, workers,
           cache, cache_dir,
           pretrained, weights_file, dedupe, threshold_objective, keep_epochs, resume_dir, quiet) -> None:  # noqa: ANN001 - click supplies the types
@@ -108,7 +117,8 @@ def train(arch, input_size, data, sources, test_fraction, out, train_size, test_
         config.out = resume_dir
     else:
         config = TrainConfig(
-            arch=arch, input_size=input_size, data=data, sources=tuple(sources), test_fraction=test_fraction, out=out or f"runs/{arch}", train_size=train_size,
+            arch=arch, input_size=input_size, fit=fit, tiles=tiles, tile_combine=tile_combine, max_side=max_side,
+            data=data, sources=tuple(sources), test_fraction=test_fraction, out=out or f"runs/{arch}", train_size=train_size,
             test_size=test_size,
             val_fraction=val_fraction, select_on=select_on, seed=seed, epochs=epochs,
             target_acc=None if no_target else target_acc, patience=patience, lr=lr, schedule=schedule,

@@ -22,3 +22,16 @@ def to_p_fake(raw: np.ndarray, meta: ModelMeta) -> np.ndarray:
     shifted = scores.astype(np.float64) - scores.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     return (exp[:, meta.positive_index] / exp.sum(axis=1)).astype(np.float32)
+
+
+def combine_tiles(p_tiles: np.ndarray, meta: ModelMeta) -> np.ndarray:
+    """One p_fake per image from the p_fake of its `meta.tiles` tiles (consecutive): the sigmoid of the tiles' mean
+    logit (`mean_logit`) or their maximum (`max`). One tile per image: returned as it is."""
+    if meta.tiles == 1:
+        return p_tiles
+    per_image = np.asarray(p_tiles, np.float64).reshape(-1, meta.tiles)
+    if meta.tile_combine == "max":
+        return per_image.max(axis=1).astype(np.float32)
+    clipped = np.clip(per_image, 1e-7, 1 - 1e-7)
+    mean_logit = np.log(clipped / (1 - clipped)).mean(axis=1)
+    return (1.0 / (1.0 + np.exp(-mean_logit))).astype(np.float32)

@@ -26,10 +26,12 @@ from imgcheck.infer.errors import ImageDecodeError
 from imgcheck.infer.meta import ModelMeta, parse_meta
 from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.preprocess import Preprocessor
+from imgcheck.infer.runtime.outputs import combine_tiles
 from imgcheck.infer.scan.discover import Selection, discover
 from imgcheck.infer.scan.verdict_formats import FAKE, REAL, OutputFormat, Row
 
-Chunk = tuple[list[str], np.ndarray, list[str]]  # paths, uint8 pixels of the readable ones, error per path ("" = ok)
+# paths, uint8 model inputs of the readable ones (K tiles each, consecutive; K = 1 for resize models), error per path
+Chunk = tuple[list[str], np.ndarray, list[str]]
 
 _worker_preprocessor: Preprocessor | None = None
 
@@ -64,16 +66,17 @@ def runtime_threads(workers: int) -> int:
 
 
 def decode_chunk(paths: list[str], pre: Preprocessor | None = None) -> Chunk:
-    """Decode `paths` to uint8 pixels; an unreadable file gets its one-line reason instead."""
+    """Decode `paths` to the model's uint8 inputs (`Preprocessor.load_tiles`); an unreadable file gets its one-line
+    reason instead."""
     pre = pre or _worker_preprocessor
     pixels, errors = [], []
     for path in paths:
         try:
-            pixels.append(pre.load_pixels(path))
+            pixels.append(pre.load_tiles(path))
             errors.append("")
         except ImageDecodeError as exc:
             errors.append(exc.reason)
-    stacked = np.stack(pixels) if pixels else np.empty((0, pre.height, pre.width, 3), np.uint8)
+    stacked = np.concatenate(pixels) if pixels else np.empty((0, pre.height, pre.width, 3), np.uint8)
     return paths, stacked, errors
 
 
@@ -224,7 +227,8 @@ class LocalScan:
         """Scan `paths` and yield their rows batch by batch, in the order given."""
         pre = Preprocessor.from_meta(self.meta, draft=self.draft)
         for batch, pixels, errors in decoded_chunks(paths, self.meta, self.batch_size, self.workers, self.draft):
-            p_fake = self.model(pre.normalize(pixels)) if len(pixels) else np.empty(0, np.float32)
+            p_fake = (combine_tiles(self.model(pre.normalize(pixels)), self.meta) if len(pixels)
+                      else np.empty(0, np.float32))
             yield verdict_rows(batch, p_fake.tolist(), errors, self.threshold, self.meta)
 
 

@@ -2,7 +2,7 @@
 
     paths, listed on the driver with the local rules (minus rows kept by --resume)
       -> ray.data.from_arrow(blocks of {index, path})
-      -> map_batches(decode_batch)      Ray tasks; imgcheck's own Preprocessor.load_pixels, not Ray's image reader
+      -> map_batches(decode_batch)      Ray tasks; imgcheck's own Preprocessor.load_tiles, not Ray's image reader
       -> map_batches(ModelWorker)       a pool of actors, one model session each (CUDA when the actor has a GPU)
       -> rows back on the driver in input order -> verdict_rows -> the same sink as the local engine
 
@@ -28,6 +28,7 @@ from imgcheck.infer.errors import DependencyMissingError, ImageDecodeError, Imgc
 from imgcheck.infer.meta import ModelMeta, parse_meta
 from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.preprocess import Preprocessor
+from imgcheck.infer.runtime.outputs import combine_tiles
 from imgcheck.infer.scan.verdict_formats import Row
 
 INSTALL_HINT = "the ray engine needs Ray Data: pip install 'imgcheck[ray]' (or pip install 'ray[data]')"
@@ -127,11 +128,11 @@ def decode_batch(batch: dict[str, np.ndarray], meta_json: str, draft: bool, cwd:
         _preprocessors[key] = Preprocessor.from_meta(parse_meta(meta_json), draft=draft)
     pre = _preprocessors[key]
     paths = [os.fsdecode(bytes(p)) for p in batch["path"]]
-    pixels = np.zeros((len(paths), pre.height, pre.width, 3), np.uint8)
+    pixels = np.zeros((len(paths), pre.tiles, pre.height, pre.width, 3), np.uint8)  # (rows, K tiles, H, W, 3)
     errors = []
     for i, path in enumerate(paths):
         try:
-            pixels[i] = pre.load_pixels(_read_uri(path) if is_uri(path) else os.path.join(cwd, path))
+            pixels[i] = pre.load_tiles(_read_uri(path) if is_uri(path) else os.path.join(cwd, path))
             errors.append("")
         except ImageDecodeError as exc:
             errors.append(exc.reason)
@@ -170,12 +171,14 @@ class ModelWorker:
                 model_file = ModelFile.open(local_copy)
                 self.backend = load_backend(model_file, device=device, threads=threads)
         self.pre = Preprocessor.from_meta(model_file.meta)
+        self.meta = model_file.meta
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         readable = np.array([not e for e in batch["error"]], bool)
         p_fake = np.full(len(readable), np.nan, np.float64)
         if readable.any():
-            p_fake[readable] = self.backend(self.pre.normalize(batch["pixels"][readable]))
+            tiles = batch["pixels"][readable].reshape(-1, *batch["pixels"].shape[2:])
+            p_fake[readable] = combine_tiles(self.backend(self.pre.normalize(tiles)), self.meta)
         return {"index": batch["index"], "path": batch["path"], "p_fake": p_fake, "error": batch["error"],
                 "provider": np.array([self.backend.provider] * len(readable), object)}
 
