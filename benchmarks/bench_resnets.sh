@@ -5,8 +5,8 @@
 #   bash benchmarks/bench_resnets.sh [ARCH...]   # default: every ResNet whose recipe run has been exported
 #
 # The models are the ones `python benchmarks/reproduce_report.py --archs ARCH:recipe` exports (the epoch validation
-# picked): runs/repro/ARCH_recipe/export/ARCH{,.int8}.onnx. Writes benchmarks/results/bench_cpu_ARCH.json and
-# runs/bench_cpu/table_ARCH.md; bench_cpu.md holds the tables.
+# picked): runs/repro/ARCH_recipe/export/ARCH{,.int8}.onnx. Writes benchmarks/results/bench_resnet_ARCH.json and
+# runs/bench_cpu/table_resnet_ARCH.md; bench_cpu.md holds the tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMGCHECK=${IMGCHECK:-.venv/bin/imgcheck}
@@ -23,7 +23,7 @@ for arch in "${archs[@]}"; do
     models=runs/repro/${arch}_recipe/export
     [ -f "$models/$arch.int8.onnx" ] || { echo "skipped $arch: no export in $models yet" >&2; continue; }
     "$IMGCHECK" bench "$models/$arch.onnx" "$models/$arch.int8.onnx" --images "$WORK/images" --batch-sizes 1,32,256 \
-        --stages infer,scan --warmup 3 --repeat 5 --json "benchmarks/results/bench_cpu_$arch.json" --markdown \
-        > "$WORK/table_$arch.md"
-    echo "wrote benchmarks/results/bench_cpu_$arch.json and $WORK/table_$arch.md" >&2
+        --stages infer,scan --warmup 3 --repeat 5 --json "benchmarks/results/bench_resnet_$arch.json" --markdown \
+        > "$WORK/table_resnet_$arch.md"
+    echo "wrote benchmarks/results/bench_resnet_$arch.json and $WORK/table_resnet_$arch.md" >&2
 done
