@@ -82,9 +82,13 @@ def run(command: list[str], log: list[str], needed: bool) -> None:
 
 
 def train(arch: str, protocol: str, runs: Path, log: list[str]) -> Path:
+    """The run of `arch` under `protocol`: made, continued where an earlier one was interrupted, or reused."""
     out = runs / f"{arch}_{protocol}"
+    done, started = (out / "summary.json").exists(), (out / "last.pt").exists()
     run([*IMGCHECK, "train", "--arch", arch, "--data", "data/cifake", "--out", str(out.relative_to(ROOT)),
-         "--seed", "0", "--quiet", *PROTOCOLS[protocol]], log, needed=not (out / "summary.json").exists())
+         "--seed", "0", "--quiet", *PROTOCOLS[protocol]], log, needed=not done and not started)
+    if started and not done:  # runs save every epoch: an interrupted one goes on to the same final weights
+        run([*IMGCHECK, "train", "--resume", str(out.relative_to(ROOT)), "--quiet"], log, needed=True)
     return out
 
 
