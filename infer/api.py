@@ -70,8 +70,9 @@ class Detector:
         """One Prediction per input, in order. An input is a path, an image file's bytes, a binary stream, a PIL
         image or a uint8 array (H, W), (H, W, 3) or (H, W, 4); one that cannot be read gets p_fake NaN, verdict
         ERROR and its reason, and never stops the others."""
-        if isinstance(inputs, (str, os.PathLike, bytes, np.ndarray)) or hasattr(inputs, "load"):
-            inputs = [inputs]  # one input given alone
+        if isinstance(inputs, (str, os.PathLike, bytes, np.ndarray)) or hasattr(inputs, "load") or hasattr(
+                inputs, "read"):
+            inputs = [inputs]  # one input given alone: a path, bytes, an array, a PIL image or a binary stream
         results: list[Prediction] = []
         batch: list[np.ndarray] = []
         slots: list[int] = []

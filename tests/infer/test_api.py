@@ -43,6 +43,11 @@ def test_predict_with_one_input_and_a_threshold_override(brightness_model):
     detector = imgcheck.Detector(brightness_model, threshold=0.99)
     (result,) = detector.predict(np.full((8, 8, 3), 200, np.uint8))
     assert result.verdict == "REAL" and result.p_fake == pytest.approx(brightness_p_fake(200), abs=1e-5)
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 200, 200)).save(buffer, format="PNG")
+    buffer.seek(0)
+    (streamed,) = detector.predict(buffer)  # a binary stream alone is one input, not lines to iterate
+    assert streamed.p_fake == pytest.approx(brightness_p_fake(200), abs=1e-5)
 
 
 def test_predict_matches_the_scan_on_the_same_files(tiny_files, tmp_path):
