@@ -143,6 +143,8 @@ def error_kind(reason: str) -> str:
 class ScanEngine(Protocol):
     """What `imgcheck scan` needs from an engine: `LocalScan` below, or `ray_engine.RayScan`."""
 
+    threshold: float  # FAKE when p_fake >= this
+
     @property
     def provider(self) -> str: ...  # where the model ran, for the sidecar
 
