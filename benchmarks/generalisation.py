@@ -11,8 +11,8 @@ with the metric suite of `imgcheck.infer.evaluate.metrics`:
 * each development generator (`../shared/data/cifar_generators_dev/jpeg_q75/FAKE/<generator>`, baseline JPEG
   q75 like CIFAKE) against all 10,000 CIFAKE test REAL images: ROC-AUC, TPR at 5% FPR, accuracy at the model's
   threshold, and the mean over generators;
-* each zoo generator held out from the model's training (`--zoo DIR`, a folder of `<generator>/` fake folders),
-  against the same REAL images;
+* each zoo generator held out from the model's training (`--zoo DIR`: `<generator>/` folders of fakes, as
+  `benchmarks/generators/make_zoo.py` writes them), against the same REAL images;
 * Shoes (825 REAL, 1,356 Midjourney FAKE);
 * robustness: 4,000 CIFAKE test images (2,000 per class, seeded) as they are, re-encoded at JPEG quality 50, halved
   and restored (bilinear), and blurred (Gaussian, sigma 1); the handled copies are written as PNG, so nothing but
@@ -99,7 +99,8 @@ def measure(model: str, name: str, zoo: Path | None) -> dict:
     for generator in sorted(p.name for p in DEV.iterdir() if p.is_dir()):
         record["dev"][generator] = metrics(real, scores(images(DEV / generator), model), threshold)
     for generator in sorted(p.name for p in zoo.iterdir() if p.is_dir()) if zoo else []:
-        record["zoo"][generator] = metrics(real, scores(images(zoo / generator), model), threshold)
+        fakes = sorted(str(p) for p in (zoo / generator).rglob("*") if p.suffix.lower() in (".jpg", ".png"))
+        record["zoo"][generator] = metrics(real, scores(fakes, model), threshold)
     record["shoes"] = metrics(scores(images(ROOT / "data/shoes/REAL"), model),
                               scores(images(ROOT / "data/shoes/FAKE"), model), threshold)
     rng = np.random.default_rng(0)

@@ -46,6 +46,7 @@ def main() -> None:
     train, originals = load(train_paths), load(sample_paths)
     RESULTS.mkdir(parents=True, exist_ok=True)
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    shown_out = args.out.resolve().relative_to(ROOT) if args.out.resolve().is_relative_to(ROOT) else args.out
     records = []
     for decoder in args.decoders.split(","):
         (model, losses), seconds = timed(train_autoencoder, train, decoder, epochs=args.epochs)
@@ -62,7 +63,7 @@ def main() -> None:
     (RESULTS / "zoo.json").write_text(json.dumps({"command": command, "generators": records}, indent=2) + "\n")
     lines = ["# The generator zoo", "", f"Command: `{command}`", "",
              f"Each generator trained on {args.train:,} CIFAKE REAL training images (seeded draw) and reconstructed "
-             f"{args.samples:,} other REAL training images, written as JPEG q75 4:2:0 under `{args.out}` (not in git; "
+             f"{args.samples:,} other REAL training images, written as JPEG q75 4:2:0 under `{shown_out}` (not in git; "
              "the command remakes them). `real.png` shows the originals the grids reconstruct.", "",
              "| generator | decoder | parameters | epochs | training s | final L1 (train, [0,1]) | mean abs error of "
              "the samples (grey levels) | samples | grid |", "|---|---|---:|---:|---:|---:|---:|---:|---|",
