@@ -41,3 +41,12 @@ def gray_image(path: Path, level: int, size: tuple[int, int] = (32, 32)) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.full((size[1], size[0], 3), level, np.uint8)).save(path)
     return path
+
+
+def textured_batch(count: int = 48, seed: int = 0, noise: float = 20.0) -> np.ndarray:
+    """uint8 (count, 32, 32, 3): smooth colour gradients plus Gaussian noise, textured as photos are (so blur,
+    resampling, JPEG and reconstruction visibly change them)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:32, 0:32]
+    base = np.stack([x * 8, y * 8, (x + y) * 4], axis=-1).astype(np.float32)
+    return np.clip(base[None] + rng.normal(0, noise, (count, 32, 32, 3)), 0, 255).astype(np.uint8)

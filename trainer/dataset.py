@@ -57,11 +57,16 @@ def decode_all(samples: Sequence[Sample], preprocessor: Preprocessor, workers: i
         errors.extend(e for e in batch_errors if e)
         if on_batch:
             on_batch(len(batch))
+    refuse_unreadable(errors)
+    return pixels
+
+
+def refuse_unreadable(errors: list[str]) -> None:
+    """Stop the run, listing (up to ten of) the training images that cannot be read."""
     if errors:
         listed = "\n  ".join(errors[:10])
         more = f"\n  ... and {len(errors) - 10:,} more" if len(errors) > 10 else ""
         raise ImgcheckError(f"{len(errors):,} training image(s) cannot be read; remove them from the data:\n  {listed}{more}")
-    return pixels
 
 
 def cached_pixels(samples: Sequence[Sample], preprocessor: Preprocessor, cache_dir: str | os.PathLike | None,
@@ -104,10 +109,7 @@ def decode_native(samples: Sequence[Sample], preprocessor: Preprocessor, max_sid
             on_batch(256)
     if on_batch:
         on_batch(len(samples) % 256)
-    if errors:
-        listed = "\n  ".join(errors[:10])
-        more = f"\n  ... and {len(errors) - 10:,} more" if len(errors) > 10 else ""
-        raise ImgcheckError(f"{len(errors):,} training image(s) cannot be read; remove them from the data:\n  {listed}{more}")
+    refuse_unreadable(errors)
     return images
 
 

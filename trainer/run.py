@@ -378,10 +378,12 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Spl
     checkpoint, _ = load_checkpoint(out / "best.pt")
     trainer.model.load_state_dict(checkpoint["state_dict"])
     threshold_info = None
+    several_val_sources = len({s.source for s in val.samples}) > 1
+    on_val = (trainer.evaluate(val.in_order(cfg, trainer.preprocessor), combine)
+              if cfg.threshold_objective or several_val_sources else None)  # the selected model on val, once
     if cfg.threshold_objective:  # pick the decision threshold on the validation split, never on test
         from imgcheck.infer.evaluate.threshold import Objective, choose_threshold
 
-        on_val = trainer.evaluate(val.in_order(cfg, trainer.preprocessor), combine)
         choice = choose_threshold(on_val.targets, on_val.probabilities, Objective.parse(cfg.threshold_objective))
         meta = meta.replace(threshold=choice.threshold)
         threshold_info = {"objective": choice.objective, "threshold": choice.threshold, "set": "val",
@@ -390,8 +392,7 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Spl
     evaluation = trainer.evaluate(test.in_order(cfg, trainer.preprocessor), combine)
     test_metrics = binary_metrics(evaluation.targets, evaluation.probabilities, meta.threshold)
     test_by_source = per_source(test.samples, evaluation, meta.threshold)
-    val_by_source = per_source(val.samples, trainer.evaluate(val.in_order(cfg, trainer.preprocessor), combine),
-                               meta.threshold) if len({s.source for s in val.samples}) > 1 else {}
+    val_by_source = per_source(val.samples, on_val, meta.threshold) if several_val_sources else {}
     selection_metric = f"{cfg.select_on}_accuracy"
     provenance = Provenance(
         dataset="+".join(data_info["sources"]), train_size=data_info["train"], val_size=data_info["val"],

@@ -6,15 +6,12 @@ import torch
 from PIL import Image
 
 from imgcheck.trainer.augment import ORDER, augment_batch, parse_augment
+from synthetic_data import textured_batch
 
 
 @pytest.fixture
 def pixels():
-    """Smooth images with texture (as photos are), so blur, resizing and JPEG visibly change them."""
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:32, 0:32]
-    base = np.stack([x * 8, y * 8, (x + y) * 4], axis=-1).astype(np.float32)
-    return np.clip(base[None] + rng.normal(0, 20, (48, 32, 32, 3)), 0, 255).astype(np.uint8)
+    return textured_batch(noise=20)
 
 
 def test_flips_and_shifts_are_named_seeded_and_real(pixels):

@@ -5,14 +5,12 @@ import pytest
 from PIL import Image
 
 from imgcheck.trainer.zoo import DECODERS, AutoEncoder, reconstruct, sample_grid, train_autoencoder, write_jpegs
+from synthetic_data import textured_batch
 
 
 @pytest.fixture
 def pixels():
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:32, 0:32]
-    base = np.stack([x * 8, y * 8, (x + y) * 4], axis=-1).astype(np.float32)
-    return np.clip(base[None] + rng.normal(0, 10, (48, 32, 32, 3)), 0, 255).astype(np.uint8)
+    return textured_batch(noise=10)
 
 
 @pytest.mark.parametrize("decoder", DECODERS)
