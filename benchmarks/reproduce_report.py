@@ -20,7 +20,7 @@ visible (and a fourth, `recipe`, that reads the first two off one run):
   row: the first epoch whose *test-draw* accuracy reaches 95%, else the epoch with the best test-draw accuracy
   (trained on 22,500 images, not 25,000); ours: the epoch validation picked, scored on all 20,000 test images. Both
   epochs' weights are exported (ONNX fp32 and int8, TorchScript) and scanned. This is how the ResNet rows are made:
-  one run each, since the CPU needs 0.5-1.5 h per ResNet run.
+  one run each, since each ResNet run takes the 2-core CPU from under an hour to a couple of hours.
 
 Every model is exported to ONNX and scored with `imgcheck scan --metrics` on the CIFAKE test images and on the
 Shoes set; the bundled model (cnn_bn, trained on all of CIFAKE train) is scored the same way. Runs that already
