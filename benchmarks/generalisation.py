@@ -2,7 +2,8 @@
 images after ordinary handling (JPEG 50, halved and restored, blurred).
 
     python benchmarks/generalisation.py                                  # the bundled model (the baseline row)
-    python benchmarks/generalisation.py --model models/new.onnx --name "cnn_bn, zoo + NPR stem"
+    python benchmarks/generalisation.py --model models/new.onnx --name "cnn_bn, zoo + NPR stem" \
+        --zoo runs/zoo --trained-on ae_transpose,gan_nearest --recipe "imgcheck train ..."
 
 Every set is scored with imgcheck's Python API (`imgcheck.scan`, the same pipeline as `imgcheck scan`), and scored
 with the metric suite of `imgcheck.infer.evaluate.metrics`:
@@ -11,8 +12,9 @@ with the metric suite of `imgcheck.infer.evaluate.metrics`:
 * each development generator (`../shared/data/cifar_generators_dev/jpeg_q75/FAKE/<generator>`, baseline JPEG
   q75 like CIFAKE) against all 10,000 CIFAKE test REAL images: ROC-AUC, TPR at 5% FPR, accuracy at the model's
   threshold, and the mean over generators;
-* each zoo generator held out from the model's training (`--zoo DIR`: `<generator>/` folders of fakes, as
-  `benchmarks/generators/make_zoo.py` writes them), against the same REAL images;
+* each zoo generator (`--zoo DIR`: `<generator>/` folders of fakes, as `benchmarks/generators/make_zoo.py` writes
+  them), against the same REAL images; those the model trained on (`--trained-on`) are marked, since only the
+  held-out ones measure generalisation;
 * Shoes (825 REAL, 1,356 Midjourney FAKE);
 * robustness: 4,000 CIFAKE test images (2,000 per class, seeded) as they are, re-encoded at JPEG quality 50, halved
   and restored (bilinear), and blurred (Gaussian, sigma 1); the handled copies are written as PNG, so nothing but
@@ -139,12 +141,15 @@ def render(records: list[dict], commands: list[str]) -> str:
                      f"{_n(cifake['tpr_at_fpr_5pct'])} / {100 * cifake['accuracy']:.2f}% | {_n(shoes['roc_auc'])} / "
                      f"{_n(shoes['tpr_at_fpr_5pct'])} / {100 * shoes['accuracy']:.1f}% |")
     if zoo:
-        lines += ["", "## Zoo generators held out from training", "", "| model | " + " | ".join(zoo) + " |",
-                  "|---|" + "---:|" * len(zoo)]
+        lines += ["", "## Zoo generators", "", "Each generator's fakes against the 10,000 CIFAKE test REAL images. "
+                  "Cells marked *(trained)* are generators the model trained on: most of those very images were in its "
+                  "training draw, so they say nothing about generalisation; only the unmarked cells do.", "",
+                  "| model | " + " | ".join(zoo) + " |", "|---|" + "---:|" * len(zoo)]
         for r in records:
+            trained = set(r.get("zoo_trained_on", []))
             lines.append(f"| {r['model']} | " + " | ".join(
-                f"{_n(r['zoo'][g]['roc_auc'])} / {100 * r['zoo'][g]['recall']:.1f}% caught" if g in r["zoo"] else "—"
-                for g in zoo) + " |")
+                (f"{_n(r['zoo'][g]['roc_auc'])} / {100 * r['zoo'][g]['recall']:.1f}% caught"
+                 + (" *(trained)*" if g in trained else "")) if g in r["zoo"] else "—" for g in zoo) + " |")
     else:
         lines += ["", "No zoo generators yet: the generator zoo of issue 19 is still to be made."]
     lines += ["", "## Robustness: 4,000 CIFAKE test images after ordinary handling", "",
@@ -152,6 +157,11 @@ def render(records: list[dict], commands: list[str]) -> str:
     for r in records:
         lines.append(f"| {r['model']} | " + " | ".join(
             f"{_n(r['robustness'][k]['roc_auc'])} / {100 * r['robustness'][k]['accuracy']:.1f}%" for k in kinds) + " |")
+    recipes = [r for r in records if r.get("recipe")]
+    if recipes:
+        lines += ["", "## How each model was trained", ""]
+        lines += [f"- **{r['model']}**: `{r['recipe']}`" + (f" {r['recipe_note']}" if r.get("recipe_note") else "")
+                  for r in recipes]
     lines += ["", "## Commands", "", "```bash", *commands, "```", ""]
     return "\n".join(lines)
 
@@ -160,7 +170,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model file [default: the bundled model]")
     parser.add_argument("--name", default=None, help="row name [default: the file name]")
-    parser.add_argument("--zoo", type=Path, default=None, help="folder of held-out zoo generators' fakes")
+    parser.add_argument("--zoo", type=Path, default=None, help="folder of zoo generators' fakes")
+    parser.add_argument("--trained-on", default="", help="comma list of the zoo generators the model trained on")
+    parser.add_argument("--recipe", default=None, help="the command that trained the model (shown with its row)")
+    parser.add_argument("--recipe-note", default=None, help="a sentence on the recipe (what it tried)")
     args = parser.parse_args()
     for folder in ("data/cifake/test", "data/shoes"):
         if not (ROOT / folder).is_dir():
@@ -170,6 +183,8 @@ def main() -> None:
     out = RESULTS / "generalisation"
     out.mkdir(parents=True, exist_ok=True)
     record = measure(model, name, args.zoo)
+    record["zoo_trained_on"] = [g.strip() for g in args.trained_on.split(",") if g.strip()]
+    record["recipe"], record["recipe_note"] = args.recipe, args.recipe_note
     record["command"] = "python " + " ".join(shlex.quote(a) for a in sys.argv[:1] + sys.argv[1:])
     (out / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.json").write_text(json.dumps(record, indent=2) + "\n")
     records = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from imgcheck.infer.errors import DependencyMissingError, ImgcheckError
@@ -52,15 +53,43 @@ class ReportCNN(nn.Module):
         return self.classifier(self.features(image)).squeeze(1)
 
 
+# Three fixed high-pass kernels of the SRM family (Fridrich & Kodovsky 2012; as used by Zhou et al., CVPR 2018, to
+# expose local noise): second-order 3x3 "square", the 5x5 "KV" kernel, and the horizontal second difference.
+SRM_KERNELS = (
+    [[0, 0, 0, 0, 0], [0, -1, 2, -1, 0], [0, 2, -4, 2, 0], [0, -1, 2, -1, 0], [0, 0, 0, 0, 0]],
+    [[-1, 2, -2, 2, -1], [2, -6, 8, -6, 2], [-2, 8, -12, 8, -2], [2, -6, 8, -6, 2], [-1, 2, -2, 2, -1]],
+    [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 1, -2, 1, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]],
+)
+SRM_SCALES = (4.0, 12.0, 2.0)  # each kernel's normaliser: a residual in the image's own units
+
+
+class ResidualStem(nn.Module):
+    """A fixed high-pass stem: the image and its SRM residuals (each kernel on each colour channel, reflect-padded),
+    stacked as 3 + 9 channels. Part of the model, so an export carries it and preprocessing stays the one path;
+    its kernels are a buffer, never trained."""
+
+    out_channels = 3 + 3 * len(SRM_KERNELS)
+
+    def __init__(self) -> None:
+        super().__init__()
+        kernels = torch.tensor(SRM_KERNELS, dtype=torch.float32) / torch.tensor(SRM_SCALES).view(-1, 1, 1)
+        self.register_buffer("kernels", kernels.unsqueeze(1).repeat(3, 1, 1, 1))  # (9, 1, 5, 5), 3 per channel
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        residuals = F.conv2d(F.pad(image, (2, 2, 2, 2), mode="reflect"), self.kernels, groups=3)
+        return torch.cat([image, residuals], dim=1)
+
+
 class CompactCNN(nn.Module):
     """imgcheck's default detector (not in the report): three blocks of two 3x3 same-padded conv + batch norm +
     ReLU, with `width`, 2x`width` and 4x`width` channels and a 2x2 max-pool after each block, then global average
-    pooling, dropout and one logit. Batch norm lets it train at a higher learning rate than the report's CNN."""
+    pooling, dropout and one logit. Batch norm lets it train at a higher learning rate than the report's CNN.
+    `residual_stem` puts a `ResidualStem` first (`cnn_bn_srm`)."""
 
-    def __init__(self, width: int = 32, dropout: float = 0.3) -> None:
+    def __init__(self, width: int = 32, dropout: float = 0.3, residual_stem: bool = False) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        channels = 3
+        layers: list[nn.Module] = [ResidualStem()] if residual_stem else []
+        channels = ResidualStem.out_channels if residual_stem else 3
         for block in range(3):
             out = width * 2 ** block
             for _ in range(2):
@@ -104,6 +133,13 @@ ARCHS: dict[str, ArchSpec] = {
                  (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), builder=lambda: CompactCNN(width=24), sides=(8, 2048),
                  size_reason="cnn_bn takes 8 to 2048 pixels a side (three 2x2 pools need 8; global pooling does the "
                              "rest)"),
+        ArchSpec("cnn_bn_wide", "cnn_bn with 32-64-128 channels, 287,585 parameters", (0.5, 0.5, 0.5),
+                 (0.25, 0.25, 0.25), builder=lambda: CompactCNN(width=32), sides=(8, 2048),
+                 size_reason="cnn_bn_wide takes 8 to 2048 pixels a side (three 2x2 pools need 8)"),
+        ArchSpec("cnn_bn_srm", "cnn_bn after a fixed SRM high-pass stem (image + 9 residual channels), "
+                 "164,065 parameters", (0.5, 0.5, 0.5), (0.25, 0.25, 0.25),
+                 builder=lambda: CompactCNN(width=24, residual_stem=True), sides=(8, 2048),
+                 size_reason="cnn_bn_srm takes 8 to 2048 pixels a side (three 2x2 pools need 8)"),
         ArchSpec("resnet18_v1", "torchvision ResNet-18, IMAGENET1K_V1 weights", IMAGENET_MEAN, IMAGENET_STD,
                  "resnet18", "IMAGENET1K_V1"),
         ArchSpec("resnet50_v1", "torchvision ResNet-50, IMAGENET1K_V1 weights", IMAGENET_MEAN, IMAGENET_STD,

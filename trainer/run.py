@@ -64,6 +64,7 @@ class TrainConfig:
     data: str = "data/cifake"
     sources: tuple[str, ...] = ()  # extra "NAME=DIR" sources of REAL and/or FAKE images
     test_fraction: float = 0.2  # of each source without its own test split
+    val_sources: tuple[str, ...] = ()  # sources that never train: held out whole, into the validation split
     out: str = "runs/cnn"
     train_size: int | None = 25_000  # None = every training image
     test_size: int | None = 5_000  # None = every test image
@@ -98,6 +99,13 @@ class TrainConfig:
             raise ImgcheckError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         if self.val_fraction == 0 and self.select_on == "val":
             raise ImgcheckError("--val-fraction 0 leaves nothing to select on: use --select-on test, or a fraction > 0.")
+        named = {SourceSpec.parse(text).name for text in self.sources}
+        unknown = [name for name in self.val_sources if name not in named]
+        if unknown:
+            raise ImgcheckError(f"--val-source {', '.join(unknown)}: not a --source of this run (sources: "
+                                f"{', '.join(sorted(named)) or 'none'}); --data always trains.")
+        if self.val_sources and self.val_fraction == 0:
+            raise ImgcheckError("--val-source joins the validation split: it needs --val-fraction > 0 as well.")
         if self.cache not in ("memory", "disk", "none"):
             raise ImgcheckError(f"--cache must be memory, disk or none, got {self.cache!r}")
         if self.threshold_objective is not None:
@@ -276,9 +284,11 @@ def _load_data(cfg: TrainConfig, pre: Preprocessor, reporter: RunReporter) -> tu
     if cfg.dedupe:
         all_train, removed = drop_duplicates_of(all_train, all_test)
         reporter.status(f"--dedupe: dropped {len(removed):,} training images byte-identical to a test image")
-    train_pool = balanced_subset(all_train, cfg.train_size, rng)
+    held_out = [s for s in all_train if s.source in cfg.val_sources]
+    train_pool = balanced_subset([s for s in all_train if s.source not in cfg.val_sources], cfg.train_size, rng)
     test = balanced_subset(all_test, cfg.test_size, rng)
     train, val = split_validation(train_pool, cfg.val_fraction, rng)
+    val = sorted(val + held_out_validation(held_out, len(val) // 2, rng), key=lambda s: s.path)
     splits = {}
     cache_dir = (cfg.cache_dir or str(Path(cfg.out) / "cache")) if cfg.cache == "disk" else None
     for name, samples in (("train", train), ("val", val), ("test", test)):
@@ -305,6 +315,21 @@ def _load_data(cfg: TrainConfig, pre: Preprocessor, reporter: RunReporter) -> tu
         "groups": {"train": count_groups(train), "val": count_groups(val), "test": count_groups(test)},
     }
     return info, splits["train"], splits["val"], splits["test"]
+
+
+def held_out_validation(held_out: list[Sample], per_source: int, rng: np.random.Generator) -> list[Sample]:
+    """Leave-one-generator-out: from each held-out source's training images, a draw of `per_source` (half the
+    ordinary validation draw, or all it has; balanced when the source has both classes) to join the validation
+    split; none of them ever trains."""
+    chosen: list[Sample] = []
+    for name in sorted({s.source for s in held_out}):
+        members = sorted((s for s in held_out if s.source == name), key=lambda s: s.path)
+        count = min(per_source, len(members))
+        if len({s.label for s in members}) == 2:
+            chosen += balanced_subset(members, count, rng)
+        else:  # a generator's fakes alone: a seeded draw
+            chosen += [members[i] for i in sorted(rng.choice(len(members), size=count, replace=False))]
+    return chosen
 
 
 def per_source(samples: list[Sample], evaluation: Evaluation, threshold: float = 0.5,
@@ -454,4 +479,5 @@ def load_config(run_dir: str | os.PathLike) -> TrainConfig:
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in fields.items() if k in known})
     config.input_size, config.sources = tuple(config.input_size), tuple(config.sources)  # JSON has lists
+    config.val_sources = tuple(config.val_sources)
     return config

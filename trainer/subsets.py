@@ -19,11 +19,12 @@ def group_key(sample: Sample) -> tuple[int, str, int]:
 
 
 def balanced_subset(samples: Sequence[Sample], size: int | None, rng: np.random.Generator) -> list[Sample]:
-    """`size` samples drawn without replacement: half from each class, and within a class equally from each of
-    its (source, category) groups.
+    """`size` samples drawn without replacement: half from each class; within a class equally from each source;
+    within a source equally from each of its categories.
 
-    With CIFAKE's 10 categories, 25,000 means 1,250 per class per category. When `size` does not divide
-    evenly, the first groups (in label, source, category order) take one more. None returns every sample.
+    With CIFAKE's 10 categories, 25,000 means 1,250 per class per category; adding a second FAKE source gives each
+    FAKE source half of the FAKE draw, however many categories either has. When `size` does not divide evenly, the
+    first groups (in label, source, category order) take one more. None returns every sample.
     """
     if size is None:
         return sorted(samples, key=lambda s: s.path)
@@ -44,21 +45,23 @@ def balanced_subset(samples: Sequence[Sample], size: int | None, rng: np.random.
 
 
 def _quotas(keys: list[tuple[int, str, int]], size: int) -> dict[tuple[int, str, int], int]:
-    """How many of `size` each group gives: equal shares of every group when each class has as many groups (CIFAKE:
-    20 groups of 1/20), else half per class, shared equally among that class's groups; remainders to the first."""
-    by_class: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
-    for key in keys:
-        by_class[key[0]].append(key)
-    if len({len(members) for members in by_class.values()}) == 1:
-        shares = [(keys, size)]
-    else:
-        per_class, extra = divmod(size, len(by_class))
-        shares = [(by_class[label], per_class + (rank < extra)) for rank, label in enumerate(sorted(by_class))]
-    quotas = {}
-    for members, total in shares:
-        each, remainder = divmod(total, len(members))
-        for rank, key in enumerate(members):
-            quotas[key] = each + (rank < remainder)
+    """How many of `size` each (label, source, category) group gives: `size` shared equally among the classes, a
+    class's share among its sources, a source's among its categories; at each level the remainder goes to the
+    first."""
+    quotas: dict[tuple[int, str, int], int] = {}
+
+    def share(members: list[tuple[int, str, int]], total: int, level: int) -> None:
+        if level == 3:
+            quotas[members[0]] = total
+            return
+        parts: dict[object, list[tuple[int, str, int]]] = defaultdict(list)
+        for key in members:
+            parts[key[level]].append(key)
+        each, remainder = divmod(total, len(parts))
+        for rank, part in enumerate(sorted(parts)):
+            share(parts[part], each + (rank < remainder), level + 1)
+
+    share(keys, size, 0)
     return quotas
 
 

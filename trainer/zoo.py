@@ -8,8 +8,13 @@ carry only the decoder's traces (Rajan et al., ICLR 2025, "aligned" training dat
 * ``pixelshuffle`` - a 3x3 convolution to 4x the channels, then a sub-pixel shuffle (ESPCN).
 
 All share one encoder (three stride-2 convolutions, 32x32 -> 4x4x`latent`), train on uint8 pixels scaled to [0, 1]
-with an L1 loss, seeded, on the CPU in minutes. `benchmarks/generators/make_zoo.py` trains them on CIFAKE's REAL
-training images and writes their samples as JPEG q75 4:2:0, like CIFAKE.
+with an L1 loss, seeded, on the CPU in minutes.
+
+The second family is unaligned: small GANs (DCGAN-shaped generator, spectral-normalised discriminator, hinge loss;
+Miyato et al., ICLR 2018) whose generator upsamples with any decoder family above, sampled from noise.
+
+`benchmarks/generators/make_zoo.py` trains both on CIFAKE's REAL training images and writes their samples as JPEG
+q75 4:2:0, like CIFAKE.
 """
 
 from __future__ import annotations
@@ -56,6 +61,82 @@ class AutoEncoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(images))
+
+
+class GanGenerator(nn.Module):
+    """Noise (N, `noise`) -> 32x32 RGB in [0, 1]: a 4x4x(4`width`) seed, three 2x upsamplings of `decoder`'s family
+    with batch norm and ReLU, a 3x3 convolution to RGB."""
+
+    def __init__(self, decoder: str = "transpose", width: int = 64, noise: int = 64) -> None:
+        super().__init__()
+        self.decoder_kind, self.noise = decoder, noise
+        self.seed = nn.Linear(noise, 4 * width * 16)
+        self.width = width
+        blocks: list[nn.Module] = [nn.BatchNorm2d(4 * width), nn.ReLU()]
+        for channels_in, channels_out in ((4 * width, 2 * width), (2 * width, width), (width, width)):
+            blocks += [*_up(decoder, channels_in, channels_out), nn.BatchNorm2d(channels_out), nn.ReLU()]
+        self.body = nn.Sequential(*blocks, nn.Conv2d(width, 3, 3, padding=1), nn.Sigmoid())
+
+    def forward(self, noise: torch.Tensor) -> torch.Tensor:
+        return self.body(self.seed(noise).view(-1, 4 * self.width, 4, 4))
+
+
+class GanDiscriminator(nn.Module):
+    """32x32 RGB in [0, 1] -> one realness score: spectral-normalised stride-2 convolutions, leaky ReLU."""
+
+    def __init__(self, width: int = 64) -> None:
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        layers: list[nn.Module] = []
+        for channels_in, channels_out in ((3, width), (width, 2 * width), (2 * width, 4 * width)):
+            layers += [sn(nn.Conv2d(channels_in, channels_out, 4, stride=2, padding=1)), nn.LeakyReLU(0.1)]
+        self.body = nn.Sequential(*layers, nn.Flatten(), sn(nn.Linear(4 * width * 16, 1)))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.body(images * 2 - 1).squeeze(1)
+
+
+def train_gan(pixels: np.ndarray, decoder: str, epochs: int = 5, batch_size: int = 64, lr: float = 2e-4,
+              seed: int = 0, width: int = 32, noise: int = 64) -> tuple[GanGenerator, dict[str, list[float]]]:
+    """A hinge-loss GAN trained on `pixels` (uint8 (N, 32, 32, 3)); returns the generator (in eval mode) and each
+    epoch's mean discriminator and generator losses."""
+    torch.manual_seed(seed)
+    generator_net, critic = GanGenerator(decoder, width, noise), GanDiscriminator(width)
+    optimise_g = torch.optim.Adam(generator_net.parameters(), lr=lr, betas=(0.0, 0.9))
+    optimise_d = torch.optim.Adam(critic.parameters(), lr=lr, betas=(0.0, 0.9))
+    data = to_tensor(pixels)
+    rng = torch.Generator().manual_seed(seed)
+    losses: dict[str, list[float]] = {"d": [], "g": []}
+    for _ in range(epochs):
+        generator_net.train()
+        order = torch.randperm(len(data), generator=rng)
+        totals, batches = [0.0, 0.0], 0
+        for start in range(0, len(data) - batch_size + 1, batch_size):
+            real = data[order[start:start + batch_size]]
+            fake = generator_net(torch.randn(batch_size, noise, generator=rng))
+            loss_d = (torch.relu(1 - critic(real)).mean() + torch.relu(1 + critic(fake.detach())).mean())
+            optimise_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            optimise_d.step()
+            loss_g = -critic(fake).mean()
+            optimise_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            optimise_g.step()
+            totals[0] += loss_d.item()
+            totals[1] += loss_g.item()
+            batches += 1
+        losses["d"].append(totals[0] / max(1, batches))
+        losses["g"].append(totals[1] / max(1, batches))
+    return generator_net.eval(), losses
+
+
+@torch.no_grad()
+def sample_gan(model: GanGenerator, count: int, seed: int = 0, batch_size: int = 256) -> np.ndarray:
+    """`count` uint8 (count, 32, 32, 3) samples of a trained generator, from seeded noise."""
+    rng = torch.Generator().manual_seed(seed)
+    out = [to_pixels(model(torch.randn(min(batch_size, count - i), model.noise, generator=rng)))
+           for i in range(0, count, batch_size)]
+    return np.concatenate(out) if out else np.empty((0, 32, 32, 3), np.uint8)
 
 
 def to_tensor(pixels: np.ndarray) -> torch.Tensor:

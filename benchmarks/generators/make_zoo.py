@@ -1,11 +1,14 @@
-"""Make the generator zoo's aligned fakes: one autoencoder per upsampling family (imgcheck.trainer.zoo), trained on
-CIFAKE's REAL *training* images, reconstructing other REAL training images (never the dev or test fakes).
+"""Make the generator zoo's fakes (imgcheck.trainer.zoo), from CIFAKE's REAL *training* images only (never the dev
+or test fakes): autoencoders per upsampling family, whose reconstructions of other REAL training images are aligned
+fakes, and hinge-loss GANs per upsampling family, sampled from noise.
 
-    python benchmarks/generators/make_zoo.py [--train 10000] [--samples 5000] [--epochs 3] [--out runs/zoo]
+    python benchmarks/generators/make_zoo.py                                  # every generator
+    python benchmarks/generators/make_zoo.py --generators gan_transpose,gan_nearest --gan-epochs 8
 
-Writes OUT/ae_<decoder>/FAKE/*.jpg (JPEG q75 4:2:0, like CIFAKE; named after the real image each reconstructs),
-and, in git, benchmarks/results/zoo/zoo.md with each generator's command, training time, loss and sample count,
-plus a sample grid per generator. The samples themselves stay out of git: this script remakes them (seeded).
+Writes OUT/<generator>/FAKE/*.jpg (JPEG q75 4:2:0, like CIFAKE; an autoencoder's named after the real image it
+reconstructs), and, in git, benchmarks/results/zoo/zoo.md with each generator's command, training time, losses and
+sample count, plus a sample grid per generator. Generators made by earlier commands keep their records (zoo.json
+holds one per generator). The samples themselves stay out of git: the commands remake them (seeded).
 """
 
 from __future__ import annotations
@@ -19,24 +22,76 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from imgcheck.trainer.zoo import DECODERS, reconstruct, sample_grid, timed, train_autoencoder, write_jpegs
+from imgcheck.trainer.zoo import (DECODERS, reconstruct, sample_gan, sample_grid, timed, train_autoencoder,
+                                  train_gan, write_jpegs)
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results" / "zoo"
+GENERATORS = (*(f"ae_{d}" for d in DECODERS), "gan_transpose", "gan_nearest", "gan_bilinear")
+FAMILIES = {"ae": "autoencoder (aligned reconstructions)", "gan": "GAN (hinge loss, spectral norm; from noise)"}
 
 
 def load(paths: list[Path]) -> np.ndarray:
     return np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths])
 
 
+def make(name: str, train: np.ndarray, originals: np.ndarray, sample_names: list[str], args: argparse.Namespace,
+         out: Path) -> dict:
+    """Train one generator, write its samples and grid; its record."""
+    family, decoder = name.split("_", 1)
+    if family == "ae":
+        (model, losses), seconds = timed(train_autoencoder, train, decoder, epochs=args.epochs)
+        fakes = reconstruct(model, originals)
+        names, epochs = sample_names, args.epochs
+        extra = {"epoch_l1": losses,
+                 "mean_abs_error_grey_levels": float(np.abs(fakes.astype(np.int16) - originals.astype(np.int16)).mean())}
+    else:
+        (model, losses), seconds = timed(train_gan, train, decoder, epochs=args.gan_epochs)
+        fakes = sample_gan(model, len(originals), seed=1)
+        names, epochs = [f"{name}_{i:05d}.jpg" for i in range(len(fakes))], args.gan_epochs
+        extra = {"epoch_loss_d": losses["d"], "epoch_loss_g": losses["g"]}
+    write_jpegs(fakes, out / name / "FAKE", names)
+    sample_grid(fakes, RESULTS / f"{name}.png")
+    print(f"{name}: {seconds:.0f} s", file=sys.stderr, flush=True)
+    return {"generator": name, "family": FAMILIES[family], "decoder": decoder, "train_images": len(train),
+            "epochs": epochs, "train_seconds": seconds, "samples": len(fakes),
+            "parameters": sum(p.numel() for p in model.parameters()), **extra}
+
+
+def render(records: list[dict]) -> str:
+    """zoo.md: one row per generator, with the command that made it."""
+    def final(r: dict) -> str:
+        if "epoch_l1" in r:
+            return f"L1 {r['epoch_l1'][-1]:.4f}; sample error {r['mean_abs_error_grey_levels']:.2f} grey levels"
+        return f"hinge D {r['epoch_loss_d'][-1]:.3f}, G {r['epoch_loss_g'][-1]:.3f}"
+    lines = ["# The generator zoo", "",
+             "Every generator trained on CIFAKE REAL *training* images only (a seeded draw) and wrote its samples as "
+             "JPEG q75 4:2:0 under `runs/zoo/<generator>/FAKE` (not in git; the command remakes them). An autoencoder "
+             "reconstructs other REAL training images (aligned fakes; `real.png` shows the originals its grid "
+             "reconstructs); a GAN samples from seeded noise. Training times are wall seconds on this project's "
+             "2-core CPU, with other jobs sharing it.", "",
+             "| generator | family | decoder | parameters | train images | epochs | training s | final losses | "
+             "samples | grid | command |", "|---|---|---|---:|---:|---:|---:|---|---:|---|---|"]
+    lines += [f"| {r['generator']} | {r['family']} | {r['decoder']} | {r['parameters']:,} | {r['train_images']:,} | "
+              f"{r['epochs']} | {r['train_seconds']:.0f} | {final(r)} | {r['samples']:,} | `{r['generator']}.png` | "
+              f"`{r['command']}` |" for r in records]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", type=int, default=10_000, help="REAL training images each autoencoder learns")
-    parser.add_argument("--samples", type=int, default=5_000, help="other REAL training images it reconstructs")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--train", type=int, default=10_000, help="REAL training images each generator learns")
+    parser.add_argument("--samples", type=int, default=5_000, help="samples per generator (an autoencoder's are "
+                        "reconstructions of as many other REAL training images)")
+    parser.add_argument("--epochs", type=int, default=3, help="autoencoder epochs")
+    parser.add_argument("--gan-epochs", type=int, default=5, help="GAN epochs")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "zoo")
-    parser.add_argument("--decoders", default=",".join(DECODERS))
+    parser.add_argument("--generators", default=",".join(GENERATORS), help=f"comma list of {', '.join(GENERATORS)}")
     args = parser.parse_args()
+    chosen = [g.strip() for g in args.generators.split(",") if g.strip()]
+    unknown = sorted(set(chosen) - set(GENERATORS))
+    if unknown:
+        raise SystemExit(f"unknown generator(s) {', '.join(unknown)}; choose from {', '.join(GENERATORS)}")
     real = sorted((ROOT / "data" / "cifake" / "train" / "REAL").iterdir())
     if len(real) < args.train + args.samples:
         raise SystemExit("data/cifake/train/REAL is missing or too small: tar xzf ../shared/data/cifake.tar.gz -C data/")
@@ -46,32 +101,17 @@ def main() -> None:
     train, originals = load(train_paths), load(sample_paths)
     RESULTS.mkdir(parents=True, exist_ok=True)
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    shown_out = args.out.resolve().relative_to(ROOT) if args.out.resolve().is_relative_to(ROOT) else args.out
-    records = []
-    for decoder in args.decoders.split(","):
-        (model, losses), seconds = timed(train_autoencoder, train, decoder, epochs=args.epochs)
-        fakes = reconstruct(model, originals)
-        write_jpegs(fakes, args.out / f"ae_{decoder}" / "FAKE", [p.name for p in sample_paths])
-        sample_grid(fakes, RESULTS / f"ae_{decoder}.png")
-        l1 = float(np.abs(fakes.astype(np.int16) - originals.astype(np.int16)).mean())
-        records.append({"generator": f"ae_{decoder}", "family": "autoencoder (aligned reconstructions)",
-                        "decoder": decoder, "train_images": args.train, "epochs": args.epochs,
-                        "train_seconds": seconds, "epoch_l1": losses, "samples": len(fakes),
-                        "mean_abs_error_grey_levels": l1, "parameters": sum(p.numel() for p in model.parameters())})
-        print(f"ae_{decoder}: {seconds:.0f} s, L1 {l1:.2f} grey levels", file=sys.stderr, flush=True)
+    record_file = RESULTS / "zoo.json"
+    known = json.loads(record_file.read_text()) if record_file.exists() else {"generators": []}
+    by_name = {r["generator"]: {"command": known.get("command", command), **r} for r in known["generators"]}
+    for name in chosen:
+        by_name[name] = {"command": command, **make(name, train, originals, [p.name for p in sample_paths], args,
+                                                    args.out)}
     sample_grid(originals, RESULTS / "real.png")
-    (RESULTS / "zoo.json").write_text(json.dumps({"command": command, "generators": records}, indent=2) + "\n")
-    lines = ["# The generator zoo", "", f"Command: `{command}`", "",
-             f"Each generator trained on {args.train:,} CIFAKE REAL training images (seeded draw) and reconstructed "
-             f"{args.samples:,} other REAL training images, written as JPEG q75 4:2:0 under `{shown_out}` (not in git; "
-             "the command remakes them). `real.png` shows the originals the grids reconstruct.", "",
-             "| generator | decoder | parameters | epochs | training s | final L1 (train, [0,1]) | mean abs error of "
-             "the samples (grey levels) | samples | grid |", "|---|---|---:|---:|---:|---:|---:|---:|---|",
-             *[f"| {r['generator']} | {r['decoder']} | {r['parameters']:,} | {r['epochs']} | {r['train_seconds']:.0f} | "
-               f"{r['epoch_l1'][-1]:.4f} | {r['mean_abs_error_grey_levels']:.2f} | {r['samples']:,} | "
-               f"`{r['generator']}.png` |" for r in records], ""]
-    (RESULTS / "zoo.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    records = [by_name[g] for g in GENERATORS if g in by_name]
+    record_file.write_text(json.dumps({"generators": records}, indent=2) + "\n")
+    (RESULTS / "zoo.md").write_text(render(records))
+    print(render(records))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import click
 from imgcheck.infer.cli.options import InputSizeType
 from imgcheck.infer.errors import DependencyMissingError
 
-ARCH_NAMES = ("cnn", "cnn_bn", "resnet18_v1", "resnet50_v1", "resnet50_v2", "resnet101_v1", "resnet101_v2",
+ARCH_NAMES = ("cnn", "cnn_bn", "cnn_bn_wide", "cnn_bn_srm", "resnet18_v1", "resnet50_v1", "resnet50_v2", "resnet101_v1", "resnet101_v2",
               "resnet50_preact", "resnet101_preact")
 
 
@@ -48,6 +48,9 @@ class SizeType(click.ParamType):
                    "or 'kaggle' to download CIFAKE.")
 @click.option("--source", "sources", multiple=True, metavar="NAME=DIR",
               help="Another source of REAL and/or FAKE images (repeatable), e.g. ddpm=gen/ddpm/FAKE; scored on its own.")
+@click.option("--val-source", "val_sources", multiple=True, metavar="NAME",
+              help="Hold the --source NAME out of training: its images join the validation split (leave-one-"
+                   "generator-out selection). Repeatable.")
 @click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
               show_default=True, help="Share of each source without train/ and test/ folders that goes to test.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder [default: runs/ARCH].")
@@ -97,7 +100,7 @@ class SizeType(click.ParamType):
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
               help="Continue the interrupted run in this folder with its saved settings (other options are ignored).")
 @click.option("--quiet", is_flag=True, help="No progress or status output.")
-def train(arch, input_size, fit, tiles, tile_combine, max_side, data, sources, test_fraction, out, train_size, test_size, val_fraction, select_on, seed, epochs, target_acc, no_target,
+def train(arch, input_size, fit, tiles, tile_combine, max_side, data, sources, val_sources, test_fraction, out, train_size, test_size, val_fraction, select_on, seed, epochs, target_acc, no_target,
           patience, lr, schedule, batch_size, eval_batch_size, augment, augment_p, device, compile_model, workers,
           cache, cache_dir,
           pretrained, weights_file, dedupe, threshold_objective, keep_epochs, resume_dir, quiet) -> None:  # noqa: ANN001 - click supplies the types
@@ -118,7 +121,7 @@ def train(arch, input_size, fit, tiles, tile_combine, max_side, data, sources, t
     else:
         config = TrainConfig(
             arch=arch, input_size=input_size, fit=fit, tiles=tiles, tile_combine=tile_combine, max_side=max_side,
-            data=data, sources=tuple(sources), test_fraction=test_fraction, out=out or f"runs/{arch}", train_size=train_size,
+            data=data, sources=tuple(sources), val_sources=tuple(val_sources), test_fraction=test_fraction, out=out or f"runs/{arch}", train_size=train_size,
             test_size=test_size,
             val_fraction=val_fraction, select_on=select_on, seed=seed, epochs=epochs,
             target_acc=None if no_target else target_acc, patience=patience, lr=lr, schedule=schedule,

@@ -153,3 +153,20 @@ def test_pretrained_preact_asks_timm_for_its_weights(monkeypatch):
     model = build_model("resnet101_preact", pretrained=True)
     assert calls == [("resnetv2_101", True, {"num_classes": 1})]
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2,)
+
+
+def test_residual_stem_is_fixed_high_pass_and_flat_images_leave_no_residual():
+    from imgcheck.trainer.models import ResidualStem
+    stem = ResidualStem()
+    flat = torch.full((2, 3, 16, 16), 0.7)
+    out = stem(flat)
+    assert out.shape == (2, 12, 16, 16)
+    assert torch.equal(out[:, :3], flat)
+    assert out[:, 3:].abs().max() < 1e-6  # every kernel sums to zero: a flat image has no residual
+    ramp = torch.linspace(0, 1, 16).view(1, 1, 1, 16).expand(1, 3, 16, 16)
+    assert out.shape[1] == 12 and stem(ramp)[:, 3:, :, 2:-2].abs().max() < 1e-5  # second-order: blind to ramps
+    noisy = flat[:1] + 0.1 * torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    assert stem(noisy)[:, 3:].abs().mean() > 0.05  # pixel noise is what it shows
+    model = build_model("cnn_bn_srm")
+    assert not [n for n, p in model.named_parameters() if "kernels" in n]  # a buffer, never trained
+    assert "features.0.kernels" in model.state_dict()  # but saved, so a checkpoint rebuilds it exactly

@@ -10,7 +10,7 @@ from PIL import Image
 
 from imgcheck.infer.cli.root import cli
 from imgcheck.infer.errors import ImgcheckError
-from imgcheck.trainer.run import TrainConfig, run_training
+from imgcheck.trainer.run import TrainConfig, load_config, run_training
 from imgcheck.trainer.sources import SourceSpec, load_pools
 from synthetic_data import make_dataset
 
@@ -69,11 +69,31 @@ def test_a_run_reports_every_metric_per_source(runner, tmp_path):
     assert by_source["cifake"]["n"] == 12 and by_source["ddpm"]["n"] == 3 and by_source["ddpm"]["n_real"] == 0
     assert by_source["ddpm"]["roc_auc"] is None and by_source["ddpm"]["recall"] is not None  # one class: undefined
     assert summary["test_metrics"]["n"] == 15 and set(summary["val_metrics_by_source"]) == {"cifake", "ddpm"}
-    assert summary["data"]["sources"]["ddpm"] == {"layout": "split by seed", "train": 11, "val": 1, "test": 3}
+    # val: 11 of 36 = 6 REAL + 5 FAKE, the FAKE shared by source (cifake 3, ddpm 2)
+    assert summary["data"]["sources"]["ddpm"] == {"layout": "split by seed", "train": 10, "val": 2, "test": 3}
     columns = next(csv.reader(open(out / "history.csv")))
     assert {"test_accuracy@ddpm", "test_accuracy@cifake", "val_loss@ddpm"} <= set(columns)
     compared = runner.invoke(cli, ["compare", str(out / "summary.json"), "--markdown"])
     assert compared.exit_code == 0 and "ddpm test" in compared.stdout and "cifake test" in compared.stdout
+
+
+def test_a_held_out_source_never_trains_and_fills_the_validation_split(tmp_path):
+    cifake = make_dataset(tmp_path / "cifake", train_per_group=6, test_per_group=3, categories=2)
+    ddpm = _flat(tmp_path / "gen" / "ddpm", per_class=15, classes=("FAKE",))
+    gan = _flat(tmp_path / "gen" / "gan", per_class=15, classes=("FAKE",))
+    out = tmp_path / "run"
+    summary = run_training(TrainConfig(arch="cnn_bn", data=str(cifake), out=str(out), train_size=None, test_size=None,
+                                       sources=(f"ddpm={ddpm / 'FAKE'}", f"gan={gan / 'FAKE'}"), val_sources=("gan",),
+                                       val_fraction=0.25, epochs=1, target_acc=None, lr=1e-3), quiet=True)
+    sources = summary["data"]["sources"]
+    assert sources["gan"]["train"] == 0 and sources["gan"]["test"] == 3  # scored on test too, never trained
+    ordinary_val = summary["data"]["val"] - sources["gan"]["val"]
+    assert sources["gan"]["val"] == ordinary_val // 2 and ordinary_val == round(0.25 * 36)  # 24 cifake + 12 ddpm
+    assert sources["ddpm"]["train"] > 0 and "gan" in summary["val_metrics_by_source"]
+    assert load_config(out).val_sources == ("gan",)
+    with pytest.raises(ImgcheckError, match="--val-source vae: not a --source of this run"):
+        run_training(TrainConfig(arch="cnn_bn", data=str(cifake), out=str(tmp_path / "r2"), val_sources=("vae",),
+                                 sources=(f"ddpm={ddpm / 'FAKE'}",)), quiet=True)
 
 
 def test_a_flat_dataset_trains(tmp_path):

@@ -30,8 +30,17 @@ def test_subset_is_seeded(train_samples):
 
 def test_uneven_sizes_give_the_first_groups_one_more(train_samples):
     counts = Counter((s.label, s.category) for s in balanced_subset(train_samples, 23, np.random.default_rng(0)))
-    assert sorted(counts.values()) == [1] * 17 + [2] * 3
-    assert all(counts[(0, c)] == 2 for c in (1, 2, 3))
+    assert sorted(counts.values()) == [1] * 17 + [2] * 3  # 12 REAL (two categories take 2), 11 FAKE (one takes 2)
+    assert counts[(0, 1)] == counts[(0, 2)] == counts[(1, 1)] == 2
+
+
+def test_each_source_gets_an_equal_share_of_its_class_whatever_its_categories(train_samples):
+    gan = [Sample(f"/gan/{i}.jpg", 1, None, "gan") for i in range(40)]  # one FAKE source without categories
+    subset = balanced_subset(train_samples + gan, 80, np.random.default_rng(0))
+    by_source = Counter((s.label, s.source) for s in subset)
+    assert by_source[(1, "gan")] == 20 and by_source[(0, train_samples[0].source)] == 40
+    fake_cifake = Counter(s.category for s in subset if s.label == 1 and s.source != "gan")
+    assert sum(fake_cifake.values()) == 20 and set(fake_cifake.values()) == {2}  # 2 per category
 
 
 def test_all_and_too_many(train_samples):
