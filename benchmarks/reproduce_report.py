@@ -23,7 +23,8 @@ visible (and a fourth, `recipe`, that reads the first two off one run):
   one run each, since each ResNet run takes the 2-core CPU from under an hour to a couple of hours.
 
 Every model is exported to ONNX and scored with `imgcheck scan --metrics` on the CIFAKE test images and on the
-Shoes set; the bundled model (cnn_bn, trained on all of CIFAKE train) is scored the same way. Runs that already
+Shoes set; the bundled model (cnn_bn_wide, trained on all of CIFAKE train) is scored the same way, and so is the one
+it replaced (cnn_bn, whose metrics files are kept as bundled_until_issue19.*). Runs that already
 exist are reused, so the script can be re-run to add rows. Writes benchmarks/results/reproduce_report.md and the
 metrics files under benchmarks/results/reproduce_report/.
 
@@ -168,7 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", default="cnn", help="comma-separated archs to train under the report, ours and "
                         "longer protocols; ARCH:PROTOCOL (report, ours, longer or recipe) for one protocol only")
-    parser.add_argument("--bundled", default="infer/models/cnn_bn-cifake.onnx", help="the bundled model to score")
+    parser.add_argument("--bundled", default="infer/models/cnn_bn_wide-cifake.onnx", help="the bundled model to score")
     args = parser.parse_args()
     for folder in ("data/cifake/test", "data/shoes"):
         if not (ROOT / folder).is_dir():
@@ -225,9 +226,10 @@ def collect_rows(metrics_dir: Path) -> list[tuple]:
         files = [Path(f"{stem}.summary.json"), Path(f"{stem}.cifake_test.json"), Path(f"{stem}.shoes.json")]
         if all(f.exists() for f in files):
             rows.append((arch, protocol, *(json.loads(f.read_text()) for f in files)))
-    bundled = [metrics_dir / "bundled.cifake_test.json", metrics_dir / "bundled.shoes.json"]
-    if all(f.exists() for f in bundled):
-        rows.append(("cnn_bn (bundled)", "ours, full train", None, *(json.loads(f.read_text()) for f in bundled)))
+    for stem, label in (("bundled", "cnn_bn_wide (bundled)"), ("bundled_until_issue19", "cnn_bn (bundled before)")):
+        files = [metrics_dir / f"{stem}.cifake_test.json", metrics_dir / f"{stem}.shoes.json"]
+        if all(f.exists() for f in files):
+            rows.append((label, "ours, full train", None, *(json.loads(f.read_text()) for f in files)))
     return rows
 
 

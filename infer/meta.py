@@ -23,14 +23,16 @@ from imgcheck.infer.errors import ModelMetaError
 from imgcheck.infer.version import imgcheck_version as _installed_version
 
 # Version 2 added per-class outputs (softmax, logits), more than two classes, and native-resolution crops
-# (fit, tiles, tile_combine). A record is written with the lowest version that can express it (a version-1 record
-# leaves the version-2 fields out), so files that need nothing new stay readable by older imgcheck releases.
-SCHEMA_VERSION = 2
+# (fit, tiles, tile_combine); version 3 the training images' sizes (provenance.train_image_sizes). A record is
+# written with the lowest version that can express it (a version-1 record leaves the version-2 fields out, a
+# version-2 record the version-3 field), so files that need nothing new stay readable by older imgcheck releases.
+SCHEMA_VERSION = 3
 # How an image meets the model: the whole image resized to the input size, or native-resolution crops of it
 # (`tiles` of them at inference, spread over the image, their scores combined by `tile_combine`).
 FITS = ("resize", "crop")
 TILE_RULES = ("mean_logit", "max")
 _V2_DEFAULTS = {"fit": "resize", "tiles": 1, "tile_combine": "mean_logit"}  # optional: absent in version-1 records
+_V3_PROVENANCE_FIELD = "train_image_sizes"  # optional: absent in version-1 and version-2 records
 ONNX_METADATA_KEY = "imgcheck"
 TORCHSCRIPT_EXTRA_FILE = "imgcheck.json"
 CHECKPOINT_KEY = "meta"
@@ -51,7 +53,11 @@ _FIX = "Re-export the model with a current `imgcheck export`, or rebuild its met
 
 @dataclass(frozen=True)
 class Provenance:
-    """Where a model came from. Every field is optional; `extra` holds anything a later step records."""
+    """Where a model came from. Every field is optional; `extra` holds anything a later step records.
+
+    `train_image_sizes` is ((min H, min W), (max H, max W)): the smallest and largest side lengths of the stored
+    training images (each side on its own), e.g. ((32, 32), (32, 32)) for CIFAKE; None when not recorded (records
+    before schema 3). A scan warns when images are far outside it."""
 
     dataset: str | None = None
     train_size: int | None = None
@@ -62,6 +68,7 @@ class Provenance:
     selection_metric: str | None = None
     test_metrics: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    train_image_sizes: tuple[tuple[int, int], tuple[int, int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,8 @@ class ModelMeta:
         if self.schema_version < 2:
             for name in _V2_DEFAULTS:
                 record.pop(name)
+        if self.schema_version < 3:
+            record["provenance"].pop(_V3_PROVENANCE_FIELD)
         try:
             return json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -136,6 +145,8 @@ class ModelMeta:
 
 def _lowest_schema_version(meta: ModelMeta) -> int:
     """The oldest schema version that can express `meta` (what it is written with)."""
+    if meta.provenance.train_image_sizes is not None:
+        return 3
     uses_v2 = (meta.output in PER_CLASS_OUTPUTS or len(meta.class_names) != 2
                or any(getattr(meta, name) != default for name, default in _V2_DEFAULTS.items()))
     return 2 if uses_v2 else 1
@@ -255,7 +266,23 @@ def _parse_provenance(raw: Any, c: _Checker) -> Provenance:
         if not isinstance(value, dict):
             c.fail(f"provenance.{name}", f"must be an object, got {type(value).__name__}")
         values[name] = value
+    values["train_image_sizes"] = _parse_size_range(raw.get(_V3_PROVENANCE_FIELD), c)
     return Provenance(**values)
+
+
+def _parse_size_range(raw: Any, c: _Checker) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """provenance.train_image_sizes: null, or [[min H, min W], [max H, max W]] of positive integers, min <= max."""
+    if raw is None:
+        return None
+    name = f"provenance.{_V3_PROVENANCE_FIELD}"
+    if (not isinstance(raw, list) or len(raw) != 2
+            or not all(isinstance(pair, list) and len(pair) == 2 for pair in raw)
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for pair in raw for v in pair)):
+        c.fail(name, f"must be [[min H, min W], [max H, max W]] of positive integers or null, got {raw!r}")
+    (min_h, min_w), (max_h, max_w) = raw
+    if min_h > max_h or min_w > max_w:
+        c.fail(name, f"must have each minimum at most its maximum, got {raw!r}")
+    return (min_h, min_w), (max_h, max_w)
 
 
 class _Checker:

@@ -7,7 +7,9 @@
 native resolution (what the trainer caches for a crop model, which takes a random crop each epoch); `load_tiles`
 is what scan workers produce for either: one resized image, or the model's K native-resolution tiles (a centre
 crop for K = 1, else a grid spread over the image; images smaller than the input are padded by reflection).
-`normalize` turns pixels into the model's input. Every parameter comes from the ModelMeta.
+`normalize` turns pixels into the model's input. Every parameter comes from the ModelMeta. An `inspect` callback
+sees each decoded file's image as opened (its metadata, and its stored size before any reduced-scale decoding), so
+a scan reads provenance and size from the same open as the pixels.
 
 Colour rules (documented in the README):
 * only the first frame of animated files (GIF, WebP, ...) is used;
@@ -26,6 +28,7 @@ import math
 import os
 import warnings
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import BinaryIO, Union
 
 import numpy as np
@@ -37,6 +40,9 @@ from imgcheck.infer.regular_files import NotRegularFileError, open_regular_file
 
 ImageSource = Union[str, os.PathLike, bytes, BinaryIO]  # a file: its path, its bytes, or a binary stream
 PixelSource = Union[ImageSource, Image.Image, np.ndarray]  # ... or an image already in memory
+# Called once per decoded file with the loaded image (before orientation and colour conversion), its stored
+# (width, height) and the open binary stream it was read from (still open, position anywhere); it must not raise.
+Inspector = Callable[[Image.Image, tuple[int, int], BinaryIO], None]
 
 # Larger images are refused as possible decompression bombs (Pillow's own default limit, 89.5 MP).
 DEFAULT_MAX_PIXELS = 89_478_485
@@ -86,37 +92,39 @@ class Preprocessor:
         return cls(height, width, meta.interpolation, meta.antialias, scale, shift, max_pixels,
                    draft and meta.fit == "resize", meta.fit, meta.tiles)
 
-    def load_pixels(self, source: PixelSource) -> np.ndarray:
+    def load_pixels(self, source: PixelSource, inspect: Inspector | None = None) -> np.ndarray:
         """Decode `source` and resize it to the model's input: uint8 array (H, W, 3).
 
         `source` is an image file (path, bytes or binary stream), a PIL image, or a uint8 array shaped (H, W),
-        (H, W, 3) or (H, W, 4) (RGB order); in-memory images follow the same colour rules as decoded files."""
+        (H, W, 3) or (H, W, 4) (RGB order); in-memory images follow the same colour rules as decoded files.
+        `inspect` sees a decoded file's image (see `decode_image`); in-memory images are not inspected."""
         if isinstance(source, Image.Image):
             return resize_to_input(to_rgb(_first_frame(source)), self)
         if isinstance(source, np.ndarray):
             return resize_to_input(image_from_array(source), self)
         draft_size = (2 * self.width, 2 * self.height) if self.draft else None
-        return resize_to_input(decode_image(source, self.max_pixels, draft_size), self)
+        return resize_to_input(decode_image(source, self.max_pixels, draft_size, inspect), self)
 
-    def load_native(self, source: PixelSource, max_side: int | None = None) -> np.ndarray:
+    def load_native(self, source: PixelSource, max_side: int | None = None, inspect: Inspector | None = None
+                    ) -> np.ndarray:
         """Decode `source` at its own resolution (shrunk only when a side exceeds `max_side`): uint8 (h, w, 3)."""
         if isinstance(source, Image.Image):
             img = to_rgb(_first_frame(source))
         elif isinstance(source, np.ndarray):
             img = image_from_array(source)
         else:
-            img = decode_image(source, self.max_pixels)
+            img = decode_image(source, self.max_pixels, inspect=inspect)
         if max_side and max(img.size) > max_side:
             scale = max_side / max(img.size)
             img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
                              Image.Resampling.BILINEAR, reducing_gap=None)
         return np.asarray(img, dtype=np.uint8)
 
-    def load_tiles(self, source: PixelSource) -> np.ndarray:
+    def load_tiles(self, source: PixelSource, inspect: Inspector | None = None) -> np.ndarray:
         """The model's inputs for one image as uint8 (K, H, W, 3): the resized image (K = 1), or K tiles."""
         if self.fit == "resize":
-            return self.load_pixels(source)[None]
-        return tiles_of(self.load_native(source), self.height, self.width, self.tiles)
+            return self.load_pixels(source, inspect)[None]
+        return tiles_of(self.load_native(source, inspect=inspect), self.height, self.width, self.tiles)
 
     def normalize(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 (H, W, 3) -> float32 (3, H, W), or uint8 (N, H, W, 3) -> float32 (N, 3, H, W)."""
@@ -133,11 +141,13 @@ class Preprocessor:
 
 
 def decode_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 draft_size: tuple[int, int] | None = None) -> Image.Image:
+                 draft_size: tuple[int, int] | None = None, inspect: Inspector | None = None) -> Image.Image:
     """Decode the first frame of any image Pillow reads, apply EXIF orientation, and convert to RGB.
 
     With `draft_size`, a JPEG at least twice that size is decoded at a reduced scale (1/2, 1/4 or 1/8,
-    in the DCT domain: about 5x faster on 12 MP photos) that still covers `draft_size`.
+    in the DCT domain: about 5x faster on 12 MP photos) that still covers `draft_size`. `inspect`, if given, is
+    called with the loaded image (its metadata complete, e.g. PNG text after the pixels), its stored size and the
+    stream it was read from (so metadata readers need not open the file again).
 
     `source` is a path, the file's bytes, or a binary file object. Raises ImageDecodeError with a
     one-line reason for anything that is not a readable image of at most `max_pixels` pixels.
@@ -159,6 +169,8 @@ def decode_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS,
                 if draft_size and img.format == "JPEG":
                     img.draft(None, draft_size)
                 img.load()
+                if inspect is not None:
+                    inspect(img, (width, height), stream)
                 return to_rgb(_apply_exif_orientation(img))
         except ImageDecodeError:
             raise

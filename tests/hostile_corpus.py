@@ -29,6 +29,7 @@ class Kind:
     name: str
     make: Callable[[Path], list[bytes]]
     expect: str  # VERDICT, NO_ROW, or a text the ERROR reason contains
+    provenance: str | None = None  # what the provenance column must start with ('' for empty); None: not checked
 
 
 def _pixels(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -103,6 +104,37 @@ def _huge_exif_jpeg(path: Path) -> list[bytes]:
 def _huge_icc_jpeg(path: Path) -> list[bytes]:
     icc = b"\x00\x10\x00\x00not a real profile" + os.urandom(2 << 20)  # 2 MB, split over 32 APP2 segments
     return _save(path, Image.fromarray(_pixels(32, 32, 6)), "JPEG", icc_profile=icc)
+
+
+C2PA_STORE_UUID = bytes.fromhex("6332706100110010800000aa00389b71")  # the JUMBF type of a C2PA manifest store
+
+
+def _with_segment(marker: int, payload: bytes) -> bytes:
+    """A JPEG with one extra marker segment (APPn) right after SOI."""
+    data = _jpeg_bytes(32, 32)
+    return data[:2] + bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload + data[2:]
+
+
+def _xmp_bomb_jpeg(path: Path) -> list[bytes]:
+    """XMP that would expand to a gigabyte through nested entities (defusedxml refuses it)."""
+    entities = '<!ENTITY a0 "' + "x" * 100 + '">' + "".join(
+        f'<!ENTITY a{i} "{("&a" + str(i - 1) + ";") * 10}">' for i in range(1, 8))
+    xmp = (f'<?xml version="1.0"?><!DOCTYPE x [{entities}]><x:xmpmeta xmlns:x="adobe:ns:meta/">&a7;'
+           "</x:xmpmeta>").encode()
+    return _write(path, _with_segment(0xE1, b"http://ns.adobe.com/xap/1.0/\x00" + xmp))
+
+
+def _forged_c2pa_jpeg(path: Path) -> list[bytes]:
+    """An APP11 segment that starts like a C2PA manifest store, then garbage: c2pa's Reader rejects it."""
+    payload = (b"JP\x02\x11\x00\x00\x00\x01\x00\x00\x00\x30jumb\x00\x00\x00\x1ejumd" + C2PA_STORE_UUID
+               + os.urandom(256))
+    return _write(path, _with_segment(0xEB, payload))
+
+
+def _text_png(chunks: dict[str, bytes]) -> Callable[[Path], list[bytes]]:
+    raw = b"".join(b"\x00" + row.tobytes() for row in _pixels(16, 16, 10))
+    extra = b"".join(_png_chunk(b"tEXt", key.encode() + b"\x00" + value) for key, value in chunks.items())
+    return lambda path: _write(path, _png(16, 16, 8, 2, raw, extra=extra))
 
 
 def _animated(path: Path, fmt: str) -> list[bytes]:
@@ -199,6 +231,13 @@ KINDS: tuple[Kind, ...] = (
     Kind("JPEG with a 65 kB EXIF block", _in("huge_exif.jpg", _huge_exif_jpeg), VERDICT),
     Kind("PNG with a 4 MB EXIF chunk", _in("huge_exif.png", _huge_exif_png), VERDICT),
     Kind("JPEG with a 2 MB ICC profile", _in("huge_icc.jpg", _huge_icc_jpeg), VERDICT),
+    Kind("JPEG with an XMP entity bomb", _in("xmp_bomb.jpg", _xmp_bomb_jpeg), VERDICT, ""),
+    Kind("JPEG with a forged C2PA segment", _in("forged_c2pa.jpg", _forged_c2pa_jpeg), VERDICT, "c2pa:invalid("),
+    Kind("PNG with C2PA's magic bytes in a text chunk", _in("c2pa_decoy.png", _text_png(
+        {"Comment": C2PA_STORE_UUID * 4})), VERDICT, ""),
+    Kind("PNG with a 4 MB ComfyUI workflow", _in("huge_workflow.png", _text_png(
+        {"workflow": b'{"nodes": [' + b'{"id": 1, "type": "KSampler"},' * 140_000 + b"{}]}"})), VERDICT,
+        "png:ai-generated(ComfyUI)"),
     Kind("palette PNG with transparency", _in("palette.png", lambda p: _save(
         p, Image.fromarray(_pixels(16, 16)).convert("P"), "PNG", transparency=0)), VERDICT),
     Kind("file that grows while it is read", _in("growing.png", _growing_file), "either"),

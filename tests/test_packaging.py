@@ -31,7 +31,7 @@ def test_packages_live_under_the_imgcheck_namespace(wheel):
     for room in ("models", "runtime", "scan", "evaluate", "bench", "cli"):
         assert f"imgcheck/infer/{room}/__init__.py" in names
     assert "imgcheck/infer/cli/info.py" in names
-    assert "imgcheck/infer/models/cnn_bn-cifake.onnx" in names  # the bundled default model ships as package data
+    assert "imgcheck/infer/models/cnn_bn_wide-cifake.onnx" in names  # the bundled default model ships as package data
     assert not any(name.startswith("imgcheck/tests") or "/tests/" in name for name in names)
 
 
@@ -45,6 +45,9 @@ def test_console_script_and_extras(wheel):
     assert "onnxruntime>=" in metadata and "onnxruntime-gpu>=" in metadata
     base = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert not any("torch" in line or "onnxruntime" in line for line in base)  # scanning base install has neither
+    for extra in ("cpu", "gpu"):  # provenance is on by default: whoever installs a runtime gets C2PA too
+        assert f'Requires-Dist: c2pa-python>=0.38; extra == "{extra}"' in metadata
+    assert any("defusedxml" in line for line in base)
 
 
 def test_every_source_package_is_in_the_wheel(wheel):

@@ -34,6 +34,7 @@ from imgcheck.infer.system import cpu_name
 from imgcheck.infer.version import imgcheck_version
 from imgcheck.trainer.checkpoint import load_checkpoint, save_checkpoint
 from imgcheck.trainer.data import Sample
+from imgcheck.infer.image_sizes import image_size_range
 from imgcheck.trainer.sources import SourceSpec, load_pools
 from imgcheck.trainer.augment import parse_augment
 from imgcheck.infer.runtime.outputs import combine_tiles
@@ -313,6 +314,7 @@ def _load_data(cfg: TrainConfig, pre: Preprocessor, reporter: RunReporter) -> tu
                                                  (("train", train), ("val", val), ("test", test))}}
                     for name, layout in pools.layouts.items()},
         "groups": {"train": count_groups(train), "val": count_groups(val), "test": count_groups(test)},
+        "image_sizes": image_size_range(s.path for s in train),  # ModelMeta: what scans compare their images to
     }
     return info, splits["train"], splits["val"], splits["test"]
 
@@ -422,7 +424,7 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Spl
     provenance = Provenance(
         dataset="+".join(data_info["sources"]), train_size=data_info["train"], val_size=data_info["val"],
         test_size=data_info["test"], seed=cfg.seed, epochs=best, selection_metric=selection_metric,
-        test_metrics=test_metrics,
+        test_metrics=test_metrics, train_image_sizes=data_info["image_sizes"],
         extra={"select_on": cfg.select_on, "lr": cfg.lr, "schedule": cfg.schedule, "batch_size": cfg.batch_size,
                "augment": cfg.augment, "augment_p": cfg.augment_p,
                "pretrained": cfg.pretrained, "dedupe_removed": data_info["dedupe_removed"],

@@ -121,7 +121,8 @@ def time_decode(paths: list[str], meta: ModelMeta, batch_size: int, workers: int
     pre = Preprocessor.from_meta(meta, draft=draft)
 
     def one_pass() -> None:
-        for _, pixels, _ in decoded_chunks(iter(paths), meta, batch_size, workers, draft=draft):
+        for chunk in decoded_chunks(iter(paths), meta, batch_size, workers, draft=draft, provenance=False):
+            pixels = chunk.pixels
             if len(pixels):
                 pre.normalize(pixels)
 
@@ -186,7 +187,8 @@ def ready_tensors(paths: list[str], meta: ModelMeta, workers: int) -> np.ndarray
     from imgcheck.infer.scan.pipeline import decoded_chunks
 
     pre = Preprocessor.from_meta(meta)
-    pixels = [chunk for _, chunk, _ in decoded_chunks(iter(paths), meta, 256, workers) if len(chunk)]
+    pixels = [chunk.pixels for chunk in decoded_chunks(iter(paths), meta, 256, workers, provenance=False)
+              if len(chunk.pixels)]
     if not pixels:
         raise ImgcheckError("none of the benchmark images could be decoded.")
     return pre.normalize(np.concatenate(pixels))

@@ -56,7 +56,7 @@ def calibrate(model_path: str, labeled_dir: str, objective: str, out_path: str |
     console = stderr_console()
     scores = LabeledScores(make_labeler(labels_file))
     scanner = LocalScan.for_model(model_file, device=device, workers=workers, batch_size=batch_size,
-                                  draft=not no_draft)
+                                  draft=not no_draft, provenance=False)  # scores alone choose a threshold
     status = console.status(f"scoring {labeled_dir} with {model_file.name}")
     with contextlib.nullcontext() if quiet else status:
         run_scan(ScanRequest((labeled_dir,)), scanner, scores.add)

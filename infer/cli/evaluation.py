@@ -1,5 +1,6 @@
 """What a scan does with labeled images, as the CLI shows it: the evaluation options, the metric tables,
-`--metrics`/`--json`, `--report` and CI gates."""
+`--metrics`/`--json` and CI gates; and `--report`, the gallery every scan can write (with the metric plots when
+images are labeled)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,11 @@ def evaluation_options(f: Callable) -> Callable:
                      help="Write the metrics of labeled images as JSON to this file."),
         click.option("--json", "metrics_json", is_flag=True, help="Print the metrics JSON to stdout."),
         click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
-                     help="Write plots and index.html for the labeled images into this folder."),
+                     help="Write a self-contained report into this folder: index.html with thumbnails ranked by "
+                          "p_fake, a p_fake histogram and, for labeled images, the metric plots and the most "
+                          "confident mistakes."),
+        click.option("--report-limit", type=click.IntRange(min=0), default=200, show_default=True,
+                     help="Thumbnails in the report's ranking (plus a tenth as many per kind of mistake)."),
         click.option("--fail-under", multiple=True, metavar="METRIC=VALUE",
                      help="Exit 4 when METRIC is below VALUE (repeatable), e.g. accuracy=0.95."),
         click.option("--fail-over", multiple=True, metavar="METRIC=VALUE",
@@ -63,8 +68,8 @@ class EvaluationRequest:
 
     @property
     def needs_labels(self) -> bool:
-        """True when the user asked for something only labeled images can give."""
-        return bool(self.labels_file or self.metrics_file or self.metrics_json or self.report_dir or self.gates)
+        """True when the user asked for something only labeled images can give (a report works without)."""
+        return bool(self.labels_file or self.metrics_file or self.metrics_json or self.gates)
 
 
 def make_labeler(labels_file: str | None):  # noqa: ANN201
@@ -75,15 +80,16 @@ def make_labeler(labels_file: str | None):  # noqa: ANN201
 
 
 def finish_evaluation(request: EvaluationRequest, scores, threshold: float, model: dict[str, Any],  # noqa: ANN001
-                      inputs: list[str], console, quiet: bool) -> bool:
-    """Report the metrics of the labeled rows in `scores`; returns True when every gate passed."""
+                      inputs: list[str], console, quiet: bool) -> tuple[bool, dict[str, Any] | None]:
+    """Report the metrics of the labeled rows in `scores`; returns (every gate passed, the metrics document or None
+    when no labeled image was scored)."""
     if not scores.scored:
         if request.needs_labels:
             found = (f"{scores.labeled:,} labeled file(s), all unreadable" if scores.labeled
                      else "no scanned file has a label")
             raise ImgcheckError(f"cannot compute metrics: {found}. Put images under REAL/ and FAKE/ folders, or "
                                 "pass --labels FILE (CSV path,label).")
-        return True
+        return True, None
     document = scores.document(threshold, model=model, inputs=inputs)
     if scores.unlabeled:
         examples = ", ".join(scores.unlabeled_examples[:3])
@@ -103,22 +109,12 @@ def finish_evaluation(request: EvaluationRequest, scores, threshold: float, mode
     if request.metrics_json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         sys.stdout.flush()
-    if request.report_dir:
-        from imgcheck.infer.evaluate.html_report import write_report
-
-        y, p = scores.arrays()
-        try:
-            write_report(request.report_dir, document, y, p)
-        except OSError as exc:
-            raise ImgcheckError(f"cannot write the report into {request.report_dir}: {exc.strerror or exc}")
-        if not quiet:
-            console.print(f"report: {request.report_dir}/index.html", soft_wrap=True, highlight=False)
     failed = breaches(request.gates, document["metrics"])
     for message in failed:
         console.print(f"[bold red]gate failed:[/] {message}", soft_wrap=True, highlight=False)
     if request.gates and not failed and not quiet:
         console.print(f"[green]all {len(request.gates)} gate(s) passed[/]", highlight=False)
-    return not failed
+    return not failed, document
 
 
 def metrics_table(document: dict[str, Any]):  # noqa: ANN201

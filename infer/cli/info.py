@@ -64,6 +64,10 @@ def _meta_table(file_info: ModelFile):  # -> rich.table.Table
         value = getattr(prov, name)
         if value is not None:
             table.add_row(name.replace("_", " "), f"{value:,}" if isinstance(value, int) else str(value))
+    if prov.train_image_sizes is not None:
+        (low_h, low_w), (high_h, high_w) = prov.train_image_sizes
+        table.add_row("train image sizes", f"{low_w}×{low_h}" + ("" if (low_h, low_w) == (high_h, high_w)
+                                                                  else f" to {high_w}×{high_h}") + " (W×H)")
     for name, value in sorted(prov.test_metrics.items()):
         table.add_row(f"test {name}", f"{value:.4f}" if isinstance(value, float) else json.dumps(value))
     for name, value in sorted(prov.extra.items()):

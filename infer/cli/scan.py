@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 
@@ -41,6 +42,11 @@ from imgcheck.infer.scan.verdict_formats import OUTPUT_FORMATS
               help="Prefix ' to CSV cells that start with = + - @ tab CR or ', so spreadsheets show hostile file "
                    "names as text (read back by stripping one leading ').")
 @click.option("--strict", is_flag=True, help="Exit 1 (not 3) when some files could not be read.")
+@click.option("--provenance/--no-provenance", default=True, show_default=True,
+              help="Read what each file's metadata says of its origin (C2PA, XMP, PNG text, EXIF) into the "
+                   "provenance column.")
+@click.option("--list-skipped", type=click.Path(dir_okay=False), default=None,
+              help="Write the paths of the files skipped inside folders (not images), one per line, to this file.")
 @quiet_option
 @evaluation_options
 @click.pass_context
@@ -48,13 +54,16 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
          recursive: bool, include: tuple[str, ...], exclude: tuple[str, ...], files_from, batch_size: int,
          workers: int | None, device: str, no_draft: bool, engine: str, ray_address: str | None,
          num_workers: int | None, gpus_per_worker: float, threshold: float | None, resume: bool,
-         formula_escape: bool, strict: bool, quiet: bool, labels_file: str | None, metrics_file: str | None,
-         metrics_json: bool, report_dir: str | None,
-         fail_under: tuple[str, ...], fail_over: tuple[str, ...]) -> None:
-    """Scan images (files, folders, globs) and write one verdict row per file.
+         formula_escape: bool, strict: bool, provenance: bool, list_skipped: str | None, quiet: bool,
+         labels_file: str | None, metrics_file: str | None, metrics_json: bool, report_dir: str | None,
+         report_limit: int, fail_under: tuple[str, ...], fail_over: tuple[str, ...]) -> None:
+    """Scan images (files, folders, globs) and write one verdict row per file, with its size and what
+    its metadata says of its origin (provenance). Files inside folders that are not images are
+    counted by suffix in the summary (--list-skipped names them).
 
     Images under REAL/ and FAKE/ folders (or named in --labels) are also scored: a metric table, and
-    with --metrics/--json/--report/--fail-under, files, plots and CI gates.
+    with --metrics/--json/--fail-under, files and CI gates. --report DIR writes a gallery of any
+    scan, ranked by p_fake (with the metric plots when labeled).
 
     \b
     With --engine ray the same scan runs on Ray Data (a local instance, or a cluster with
@@ -66,12 +75,18 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
     --strict); 4 a --fail-under/--fail-over gate was breached; 1 fatal error.
     """
     from imgcheck.infer.cli.evaluation import EvaluationRequest, exit_code, finish_evaluation, make_labeler
+    from imgcheck.infer.cli.scan_summary import (C2PA_SKIPPED, report_context, skip_list, summary_table,
+                                                 write_scan_report)
+    from imgcheck.infer.evaluate.gallery import Gallery
     from imgcheck.infer.evaluate.labeled_scores import LabeledScores
     from imgcheck.infer.models.bundled import open_model_file
+    from imgcheck.infer.provenance.c2pa_manifest import c2pa_installed
     from imgcheck.infer.scan.discover import Selection, read_file_list
-    from imgcheck.infer.scan.output import (check_folder_exists, is_special_file, open_verdict_output, write_rows,
-                                            write_sidecar)
+    from imgcheck.infer.scan.domain import SizeCheck, TrainingSizes
+    from imgcheck.infer.scan.output import (check_folder_exists, check_resume_provenance, is_special_file,
+                                            open_verdict_output, write_rows, write_sidecar)
     from imgcheck.infer.scan.pipeline import LocalScan, ScanEngine, ScanRequest, ScanStats, run_scan, sidecar
+    from imgcheck.infer.scan.provenance_counts import ProvenanceCounts
     from imgcheck.infer.version import imgcheck_version
 
     if not paths and files_from is None:
@@ -90,19 +105,24 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
         raise click.UsageError(f"--resume needs a regular output file; {out} is not one")
     if not stream_output:
         check_folder_exists(out)
+    if resume:
+        check_resume_provenance(out, provenance)
     ray_options = _ray_options(engine, device, ray_address, num_workers, gpus_per_worker, workers, quiet)
     model_file = open_model_file(model_path)
     scanner: ScanEngine
     if ray_options is None:
         scanner = LocalScan.for_model(model_file, device=device, workers=workers, batch_size=batch_size,
-                                      threshold=threshold, draft=not no_draft)
+                                      threshold=threshold, draft=not no_draft, provenance=provenance)
     else:
         from imgcheck.infer.scan.ray_engine import RayScan
 
         scanner = RayScan.for_model(model_file, ray_options, batch_size=batch_size, threshold=threshold,
-                                    draft=not no_draft)
+                                    draft=not no_draft, provenance=provenance)
     threshold = scanner.threshold
-    stats = ScanStats()
+    stats = ScanStats(provenance=ProvenanceCounts(checked=provenance, c2pa=c2pa_installed()),
+                      sizes=SizeCheck(TrainingSizes.of(model_file.meta)))
+    gallery = Gallery(report_limit, _label_of(scores.labeler)) if report_dir else None
+    kept_verdicts: collections.Counter = collections.Counter()
 
     def record_scan() -> None:  # at the start (it records how the CSV is escaped, for --resume) and at the end
         if not stream_output:
@@ -110,10 +130,16 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
                                                  imgcheck_version(), fmt, engine))
 
     console = stderr_console()
-    with open_verdict_output(out, fmt, resume, stream_output) as (sink, kept):
+    if provenance and not stats.provenance.c2pa:
+        console.print(C2PA_SKIPPED, soft_wrap=True, highlight=False)
+    with open_verdict_output(out, fmt, resume, stream_output) as (sink, kept), skip_list(list_skipped) as on_skip:
         record_scan()
         stats.resumed = len(kept)
+        stats.add_kept(kept)
         scores.add(kept)
+        if gallery is not None:
+            gallery.add(kept)
+        kept_verdicts.update(row.verdict for row in kept)
         kept_errors = any(row.verdict == "ERROR" for row in kept)
         request = ScanRequest(tuple(paths), Selection(recursive, include, exclude),
                               read_file_list(files_from) if files_from is not None else None,
@@ -132,19 +158,37 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
             def write(rows) -> None:  # noqa: ANN001 - a batch of Row
                 write_rows(sink, rows, out)
                 scores.add(rows)
+                if gallery is not None:
+                    gallery.add(rows)
                 advance(len(rows))
 
-            run_scan(request, scanner, write, stats)
+            run_scan(request, scanner, write, stats, on_skip)
     record_scan()
     if not quiet:
-        console.print(_summary_table(stats, out))
+        console.print(summary_table(stats, out))
+    for line in stats.sizes.warnings():
+        console.print(f"[yellow]warning:[/] {line}", soft_wrap=True, highlight=False)
     model = {"name": model_file.name, "path": os.path.abspath(model_file.path), "sha256": model_file.sha256(),
              "arch": model_file.meta.arch}
     scanned = list(paths) + ([getattr(files_from, "name", "-")] if files_from else [])
-    gates_passed = finish_evaluation(evaluation, scores, threshold, model, scanned, console, quiet)
+    gates_passed, document = finish_evaluation(evaluation, scores, threshold, model, scanned, console, quiet)
+    if gallery is not None:
+        context = report_context(model, threshold, scanned, stats, kept_verdicts)
+        index = write_scan_report(report_dir, context, gallery, document, scores)
+        if not quiet:
+            console.print(f"report: {index}", soft_wrap=True, highlight=False)
     code = exit_code(kept_errors or bool(stats.verdicts.get("ERROR")), strict, gates_passed)
     if code:
         ctx.exit(code)
+
+
+def _label_of(labeler):  # noqa: ANN001, ANN202 - a Labeler; (path) -> 1 FAKE, 0 REAL, None
+    """The gallery's view of the labels: 1 for FAKE, 0 for REAL, None when unlabeled."""
+    def label_of(path: str) -> int | None:
+        label = labeler(path)
+        return None if label is None else label.fake
+
+    return label_of
 
 
 def _ray_options(engine: str, device: str, address: str | None, num_workers: int | None, gpus_per_worker: float,
@@ -188,18 +232,3 @@ def _progress(console, quiet: bool, count_total):  # noqa: ANN001, ANN202
 
         threading.Thread(target=count, daemon=True).start()
         yield lambda count: progress.update(task, advance=count)
-
-
-def _summary_table(stats, out: str):  # noqa: ANN001, ANN202
-    from rich.table import Table
-
-    table = Table(title=f"scan: {out}", title_justify="left", show_header=False, box=None)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    table.add_row("files", f"{stats.files:,}" + (f" (+{stats.resumed:,} kept from before)" if stats.resumed else ""))
-    for verdict in ("REAL", "FAKE", "ERROR"):
-        table.add_row(verdict, f"{stats.verdicts.get(verdict, 0):,}")
-    for reason, count in stats.errors.most_common(5):
-        table.add_row(f"  {reason}", f"{count:,}")
-    table.add_row("speed", f"{stats.images_per_s:,.0f} images/s over {stats.seconds:.1f} s")
-    return table

@@ -1,18 +1,22 @@
-"""`--report DIR`: plots of a labeled scan (matplotlib, headless) and a one-page index.html with the numbers.
+"""`--report DIR`: one self-contained folder for any scan: index.html, a p_fake histogram, the gallery's
+thumbnails and, when images are labeled, the metric plots.
 
-Files: roc.png, precision_recall.png, confusion_matrix.png, reliability.png, scores.png, index.html.
-Figures are drawn on `matplotlib.figure.Figure` directly (no pyplot), so no display or GUI backend is touched.
+Files: index.html, histogram.png, thumbs/NNNNN.jpg (at most --report-limit ranked images plus the mistakes), and
+with labels roc.png, precision_recall.png, confusion_matrix.png, reliability.png, scores.png. Figures are drawn on
+`matplotlib.figure.Figure` directly (no pyplot), so no display or GUI backend is touched.
 """
 
 from __future__ import annotations
 
-import html
 import os
 from typing import Any
 
 import numpy as np
 
-from imgcheck.infer.evaluate.metrics import ECE_BINS, METRIC_KEYS, calibration_bins, format_metric
+from imgcheck.infer.evaluate.gallery import HISTOGRAM_BINS, Gallery
+from imgcheck.infer.evaluate.metrics import ECE_BINS, calibration_bins
+from imgcheck.infer.evaluate.report_page import ScanContext, render_page
+from imgcheck.infer.evaluate.thumbnails import write_thumbnails
 
 PLOTS = {
     "roc.png": "ROC curve",
@@ -21,12 +25,31 @@ PLOTS = {
     "reliability.png": "Reliability diagram",
     "scores.png": "Score histogram per class",
 }
-_SUBGROUP_COLUMNS = ("n", "n_errors", "accuracy", "roc_auc", "f1", "precision", "recall", "log_loss")
+HISTOGRAM = "histogram.png"
 
 
-def write_report(folder: str, document: dict[str, Any], y: np.ndarray, p: np.ndarray) -> list[str]:
-    """Write every plot and index.html into `folder` (created if needed); returns the files written."""
+def write_report(folder: str, context: ScanContext, gallery: Gallery, document: dict[str, Any] | None = None,
+                 y: np.ndarray | None = None, p: np.ndarray | None = None) -> list[str]:
+    """Write the report into `folder` (created if needed): the histogram, the thumbnails, the metric plots when
+    `document` (the labeled images' metrics, with their labels `y` and scores `p`) is given, and index.html last.
+    Returns the files written."""
     os.makedirs(folder, exist_ok=True)
+    written = [os.path.join(folder, HISTOGRAM)]
+    _save(lambda ax: _histogram(ax, gallery.histogram, context.threshold), written[0], "p_fake of every scanned image")
+    if document is not None and y is not None and p is not None:
+        written += write_metric_plots(folder, document, y, p)
+    shown = gallery.ranked() + gallery.false_fakes() + gallery.false_reals()
+    thumbs = write_thumbnails(folder, [item.row.path for item in shown])
+    written += [os.path.join(folder, name) for name in dict.fromkeys(thumbs.values()) if name]
+    index = os.path.join(folder, "index.html")
+    with open(index, "w", encoding="utf-8") as fh:
+        fh.write(render_page(context, gallery, thumbs, document, PLOTS if document is not None else {}, HISTOGRAM))
+    written.append(index)
+    return written
+
+
+def write_metric_plots(folder: str, document: dict[str, Any], y: np.ndarray, p: np.ndarray) -> list[str]:
+    """Write the labeled images' plots (PLOTS) into `folder`; returns their paths."""
     threshold = float(document["threshold"])
     both = len(np.unique(y)) == 2
     drawers = {
@@ -41,10 +64,6 @@ def write_report(folder: str, document: dict[str, Any], y: np.ndarray, p: np.nda
         path = os.path.join(folder, name)
         _save(draw, path, PLOTS[name])
         written.append(path)
-    index = os.path.join(folder, "index.html")
-    with open(index, "w", encoding="utf-8") as fh:
-        fh.write(render_html(document))
-    written.append(index)
     return written
 
 
@@ -110,48 +129,14 @@ def _scores(ax, y: np.ndarray, p: np.ndarray, threshold: float) -> None:  # noqa
     ax.legend(loc="upper center")
 
 
+def _histogram(ax, counts: np.ndarray, threshold: float) -> None:  # noqa: ANN001
+    edges = np.linspace(0, 1, HISTOGRAM_BINS + 1)
+    ax.stairs(counts, edges, fill=True, alpha=0.7, color="tab:purple", label=f"{int(counts.sum()):,} images")
+    ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:g}")
+    ax.set(xlabel="p_fake", ylabel="images", xlim=(0, 1))
+    ax.legend(loc="upper center")
+
+
 def _only_one_class(ax) -> None:  # noqa: ANN001
     ax.text(0.5, 0.5, "undefined: only one class is labeled", ha="center", va="center")
     ax.set_axis_off()
-
-
-def render_html(document: dict[str, Any]) -> str:
-    """The one-page report: model, label counts, every metric, the plots, and the subgroup tables."""
-    e = html.escape
-    model = document.get("model") or {}
-    labels = document["labels"]
-    metrics = document["metrics"]
-    rows = "".join(f"<tr><th>{e(k)}</th><td>{e(format_metric(metrics.get(k)))}</td></tr>" for k in METRIC_KEYS)
-    figures = "".join(f'<figure><img src="{e(name)}" alt="{e(title)}"><figcaption>{e(title)}</figcaption></figure>'
-                      for name, title in PLOTS.items())
-    subgroup_tables = []
-    for kind, groups in document.get("groups", {}).items():
-        head = "".join(f"<th>{e(c)}</th>" for c in ("group", *_SUBGROUP_COLUMNS))
-        body = "".join("<tr><td>" + e(name) + "</td>" + "".join(f"<td>{e(format_metric(m.get(c)))}</td>"
-                                                              for c in _SUBGROUP_COLUMNS) + "</tr>"
-                       for name, m in groups.items())
-        subgroup_tables.append(f"<h2>Per {e(kind)}</h2><table><tr>{head}</tr>{body}</table>")
-    unlabeled = ""
-    if labels["unlabeled"]:
-        examples = "".join(f"<li>{e(path)}</li>" for path in labels["unlabeled_examples"])
-        unlabeled = f"<p>{labels['unlabeled']:,} files had no label and are not scored, for example:</p><ul>{examples}</ul>"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>imgcheck report: {e(str(model.get('name', '')))}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }}
-table {{ border-collapse: collapse; margin: 1em 0; }} th, td {{ padding: 0.2em 0.8em; border-bottom: 1px solid #ddd; }}
-th {{ text-align: left; }} td {{ text-align: right; font-variant-numeric: tabular-nums; }}
-.figures {{ display: flex; flex-wrap: wrap; gap: 1em; }} figure {{ margin: 0; }} img {{ width: 24em; }}
-</style></head><body>
-<h1>imgcheck report</h1>
-<p>Model <code>{e(str(model.get('name', '?')))}</code> ({e(str(model.get('arch', '?')))}), sha256
-<code>{e(str(model.get('sha256', '?')))}</code>; threshold {document['threshold']:g} (FAKE when p_fake &ge; threshold).<br>
-Inputs: {e(', '.join(document.get('inputs', [])))}. Labels from {e(labels['source'])}: {labels['labeled']:,} labeled
-files, {metrics['n_errors']:,} of them unreadable (not scored).</p>
-{unlabeled}
-<div class="figures">{figures}</div>
-<h2>Metrics (FAKE is the positive class)</h2><table>{rows}</table>
-{''.join(subgroup_tables)}
-</body></html>
-"""
-

@@ -13,7 +13,7 @@ from pathlib import Path
 from imgcheck.infer.errors import ModelFileError
 from imgcheck.infer.models.model_file import ModelFile
 
-BUNDLED_MODEL = "cnn_bn-cifake.onnx"
+BUNDLED_MODEL = "cnn_bn_wide-cifake.onnx"
 
 
 def bundled_model_path() -> Path:

@@ -5,6 +5,10 @@ sub-folders are entered. Inside folders, a file is chosen by its image extension
 unreadable `x.jpg` then gets an ERROR row) or, without one, by its content (image magic bytes): a JPEG
 named `IMG_0001` is scanned, `notes.txt` is skipped. A FIFO, socket or device is never opened: with an image
 extension it gets an ERROR row, without one it is skipped. Files named explicitly are always scanned.
+
+Nothing is skipped silently: every file inside a folder that is not scanned for not being an image (files left out
+by --include/--exclude are the user's choice, not counted) is handed to `on_skip`, which the scan counts by suffix
+and, with --list-skipped, writes down.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from imgcheck.infer.image_files import has_image_suffix
 from imgcheck.infer.regular_files import open_regular_file
+
+SkipSink = Callable[[str], None]  # receives the path of each file skipped inside a folder
 
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*", b"P1", b"P2",
           b"P3", b"P4", b"P5", b"P6", b"\x00\x00\x01\x00")
@@ -41,17 +47,19 @@ class Selection:
         return not any(hit(p) for p in self.exclude)
 
 
-def discover(paths: Iterable[str], selection: Selection = Selection()) -> Iterator[str]:
-    """Yield every file to scan under `paths` (files, folders or glob patterns), lazily and in a stable order."""
+def discover(paths: Iterable[str], selection: Selection = Selection(), on_skip: SkipSink | None = None
+             ) -> Iterator[str]:
+    """Yield every file to scan under `paths` (files, folders or glob patterns), lazily and in a stable order;
+    `on_skip` gets each file inside a folder that is skipped for not being an image."""
     for path in paths:
         if os.path.isdir(path):
-            yield from _walk(path, selection, set())
+            yield from _walk(path, selection, set(), on_skip)
         elif os.path.lexists(path):
             yield path  # named explicitly: scanned whatever it is
         elif glob.has_magic(path):
             for match in sorted(glob.iglob(path, recursive=True)):
                 if os.path.isdir(match):
-                    yield from _walk(match, selection, set())
+                    yield from _walk(match, selection, set(), on_skip)
                 elif selection.wants(match):
                     yield match
         else:
@@ -79,7 +87,8 @@ def looks_like_image(path: str) -> bool:
     return head.startswith(_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP") or head[4:8] == b"ftyp"
 
 
-def _walk(folder: str, selection: Selection, visited: set[tuple[int, int]]) -> Iterator[str]:
+def _walk(folder: str, selection: Selection, visited: set[tuple[int, int]], on_skip: SkipSink | None
+          ) -> Iterator[str]:
     try:
         info = os.stat(folder)
     except OSError:
@@ -101,8 +110,11 @@ def _walk(folder: str, selection: Selection, visited: set[tuple[int, int]]) -> I
             is_dir = False
         if is_dir:
             subfolders.append(entry.path)
-        elif selection.wants(entry.path) and looks_like_image(entry.path):
-            yield entry.path
+        elif selection.wants(entry.path):
+            if looks_like_image(entry.path):
+                yield entry.path
+            elif on_skip is not None:
+                on_skip(entry.path)
     if selection.recursive:
         for sub in subfolders:
-            yield from _walk(sub, selection, visited)
+            yield from _walk(sub, selection, visited, on_skip)

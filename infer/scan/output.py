@@ -76,6 +76,21 @@ def _format_written(out: str, fmt: OutputFormat) -> OutputFormat:
     return type(fmt)(bool(record.get("csv_formula_escape", False))) if isinstance(record, dict) else fmt
 
 
+def check_resume_provenance(out: str, provenance: bool) -> None:
+    """--resume keeps the rows already in `out`: refuse when they were scanned with provenance on and this run has
+    it off, or the other way round (the provenance column would mean two things in one file)."""
+    try:
+        with open(f"{out}.json") as fh:
+            record = json.load(fh)
+        before = record["provenance"]["checked"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # no record, or one from before provenance existed
+    if isinstance(before, bool) and before != provenance:
+        was, flag = ("on", "drop --no-provenance") if before else ("off", "add --no-provenance")
+        raise ImgcheckError(f"cannot resume {out}: its rows were scanned with provenance {was}; {flag} to finish it, "
+                            "or scan without --resume to start afresh.")
+
+
 def is_special_file(path: str) -> bool:
     """True for an existing output that is not a regular file (/dev/full, /dev/null, a FIFO)."""
     try:

@@ -12,34 +12,50 @@ batch, so a killed scan loses at most the batch it was writing (and `--resume` r
 from __future__ import annotations
 
 import collections
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
 from imgcheck.infer.errors import ImageDecodeError
+from imgcheck.infer.image_files import suffix_key
 from imgcheck.infer.meta import ModelMeta, parse_meta
 from imgcheck.infer.models.model_file import ModelFile
+from imgcheck.infer.provenance.versions import library_versions
 from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.infer.runtime.outputs import combine_tiles
-from imgcheck.infer.scan.discover import Selection, discover
+from imgcheck.infer.scan.discover import Selection, SkipSink, discover
+from imgcheck.infer.scan.domain import SizeCheck
+from imgcheck.infer.scan.image_facts import FactsProbe, ImageFacts
+from imgcheck.infer.scan.provenance_counts import ProvenanceCounts
 from imgcheck.infer.scan.verdict_formats import FAKE, REAL, OutputFormat, Row
 
-# paths, uint8 model inputs of the readable ones (K tiles each, consecutive; K = 1 for resize models), error per path
-Chunk = tuple[list[str], np.ndarray, list[str]]
+
+class Chunk(NamedTuple):
+    """One decoded batch: its paths, the uint8 model inputs of the readable ones (K tiles each, consecutive; K = 1
+    for resize models), the error per path ('' when readable), and the facts per path (None when unreadable)."""
+
+    paths: list[str]
+    pixels: np.ndarray
+    errors: list[str]
+    facts: list[ImageFacts | None]
+
 
 _worker_preprocessor: Preprocessor | None = None
+_worker_provenance = True
 
 
-def _init_worker(meta_json: str, draft: bool) -> None:
-    global _worker_preprocessor
+def _init_worker(meta_json: str, draft: bool, provenance: bool = True) -> None:
+    global _worker_preprocessor, _worker_provenance
     _die_with_parent()
     _worker_preprocessor = Preprocessor.from_meta(parse_meta(meta_json), draft=draft)
+    _worker_provenance = provenance
 
 
 def _die_with_parent() -> None:
@@ -65,19 +81,23 @@ def runtime_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) - workers)
 
 
-def decode_chunk(paths: list[str], pre: Preprocessor | None = None) -> Chunk:
-    """Decode `paths` to the model's uint8 inputs (`Preprocessor.load_tiles`); an unreadable file gets its one-line
-    reason instead."""
+def decode_chunk(paths: list[str], pre: Preprocessor | None = None, provenance: bool | None = None) -> Chunk:
+    """Decode `paths` to the model's uint8 inputs (`Preprocessor.load_tiles`) and each file's facts (size, and
+    provenance unless `provenance` is False); an unreadable file gets its one-line reason instead."""
     pre = pre or _worker_preprocessor
-    pixels, errors = [], []
+    provenance = _worker_provenance if provenance is None else provenance
+    pixels, errors, facts = [], [], []
     for path in paths:
+        probe = FactsProbe(provenance)
         try:
-            pixels.append(pre.load_tiles(path))
+            pixels.append(pre.load_tiles(path, probe))
             errors.append("")
+            facts.append(probe.facts)
         except ImageDecodeError as exc:
             errors.append(exc.reason)
+            facts.append(None)
     stacked = np.concatenate(pixels) if pixels else np.empty((0, pre.height, pre.width, 3), np.uint8)
-    return paths, stacked, errors
+    return Chunk(paths, stacked, errors, facts)
 
 
 def batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -92,16 +112,16 @@ def batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
         yield batch
 
 
-def decoded_chunks(paths: Iterable[str], meta: ModelMeta, batch_size: int, workers: int, draft: bool = True
-                   ) -> Iterator[Chunk]:
+def decoded_chunks(paths: Iterable[str], meta: ModelMeta, batch_size: int, workers: int, draft: bool = True,
+                   provenance: bool = True) -> Iterator[Chunk]:
     """Decoded batches in input order; `workers` processes decode ahead (0 = in this process)."""
     if workers == 0:
         pre = Preprocessor.from_meta(meta, draft=draft)
         for batch in batched(paths, batch_size):
-            yield decode_chunk(batch, pre)
+            yield decode_chunk(batch, pre, provenance)
         return
     window = 2 * workers + 2
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(meta.to_json(), draft)) as pool:
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(meta.to_json(), draft, provenance)) as pool:
         pending: collections.deque[Future[Chunk]] = collections.deque()
         for batch in batched(paths, batch_size):
             pending.append(pool.submit(decode_chunk, batch))
@@ -113,7 +133,9 @@ def decoded_chunks(paths: Iterable[str], meta: ModelMeta, batch_size: int, worke
 
 @dataclass
 class ScanStats:
-    """Counts and timing of one scan, for the summary table and the sidecar."""
+    """Counts and timing of one scan, for the summary table and the sidecar. `files`, `verdicts` and `errors` count
+    the rows scanned now; `provenance` and `sizes` also the rows a --resume kept (`add_kept`), so they describe the
+    whole output file; `skipped` counts, by suffix, the files inside folders that are not images."""
 
     started: float = field(default_factory=time.time)
     finished: float | None = None
@@ -122,6 +144,9 @@ class ScanStats:
     verdicts: collections.Counter = field(default_factory=collections.Counter)
     errors: collections.Counter = field(default_factory=collections.Counter)
     seconds: float = 0.0
+    provenance: ProvenanceCounts = field(default_factory=ProvenanceCounts)
+    sizes: SizeCheck = field(default_factory=lambda: SizeCheck(None))
+    skipped: collections.Counter = field(default_factory=collections.Counter)
 
     def add(self, rows: list[Row]) -> None:
         self.files += len(rows)
@@ -129,6 +154,16 @@ class ScanStats:
             self.verdicts[row.verdict] += 1
             if row.error:
                 self.errors[error_kind(row.error)] += 1
+        self.add_kept(rows)
+
+    def add_kept(self, rows: list[Row]) -> None:
+        """Count rows kept from an earlier run (--resume) in the provenance and size counts."""
+        self.provenance.add(rows)
+        self.sizes.add(rows)
+
+    def skip(self, path: str) -> None:
+        """Count one file skipped inside a folder, under its suffix."""
+        self.skipped[suffix_key(path)] += 1
 
     @property
     def images_per_s(self) -> float:
@@ -148,7 +183,8 @@ class ScanEngine(Protocol):
     @property
     def provider(self) -> str: ...  # where the model ran, for the sidecar
 
-    def list_files(self, paths: Iterable[str], selection: Selection) -> Iterator[str]: ...
+    def list_files(self, paths: Iterable[str], selection: Selection, on_skip: SkipSink | None = None
+                   ) -> Iterator[str]: ...
 
     def describe(self) -> str: ...  # "on CPUExecutionProvider, 2 decoding worker(s)", for the status line
 
@@ -165,9 +201,11 @@ class ScanRequest:
     files_from: Iterable[str] | None = None
     skip: frozenset[str] = frozenset()
 
-    def files(self, engine: ScanEngine) -> Iterator[str]:
-        """Every path to scan, in order: the PATH arguments as the engine lists them, then the listed ones."""
-        sources: list[Iterable[str]] = [engine.list_files(list(self.paths), self.selection)] if self.paths else []
+    def files(self, engine: ScanEngine, on_skip: SkipSink | None = None) -> Iterator[str]:
+        """Every path to scan, in order: the PATH arguments as the engine lists them, then the listed ones;
+        `on_skip` gets each file inside a folder that is skipped for not being an image."""
+        sources: list[Iterable[str]] = ([engine.list_files(list(self.paths), self.selection, on_skip)]
+                                        if self.paths else [])
         if self.files_from is not None:
             sources.append(self.files_from)
         return (p for source in sources for p in source if p not in self.skip)
@@ -176,16 +214,25 @@ class ScanRequest:
 Sink = Callable[[list[Row]], None]
 
 
-def scan_batches(request: ScanRequest, engine: ScanEngine) -> Iterator[list[Row]]:
+def scan_batches(request: ScanRequest, engine: ScanEngine, on_skip: SkipSink | None = None
+                 ) -> Iterator[list[Row]]:
     """The rows of `request`, batch by batch, in input order."""
-    return engine.rows(request.files(engine))
+    return engine.rows(request.files(engine, on_skip))
 
 
-def run_scan(request: ScanRequest, engine: ScanEngine, sink: Sink, stats: ScanStats | None = None) -> ScanStats:
-    """Scan `request` with `engine`, handing each batch's rows to `sink`; returns the counts and timing."""
+def run_scan(request: ScanRequest, engine: ScanEngine, sink: Sink, stats: ScanStats | None = None,
+             on_skip: SkipSink | None = None) -> ScanStats:
+    """Scan `request` with `engine`, handing each batch's rows to `sink`; returns the counts and timing. Files
+    skipped inside folders are counted in the stats and handed to `on_skip` too (--list-skipped)."""
     stats = stats or ScanStats()
+
+    def skipped(path: str) -> None:
+        stats.skip(path)
+        if on_skip is not None:
+            on_skip(path)
+
     start = time.perf_counter()
-    for rows in scan_batches(request, engine):
+    for rows in scan_batches(request, engine, skipped):
         sink(rows)
         stats.add(rows)
         stats.seconds = time.perf_counter() - start
@@ -204,18 +251,21 @@ class LocalScan:
     batch_size: int
     workers: int
     draft: bool = True
+    provenance: bool = True  # read each file's provenance findings (its size is always read)
     list_files = staticmethod(discover)  # what to scan, from paths, folders and globs
 
     @classmethod
     def for_model(cls, model_file: ModelFile, *, device: str = "auto", workers: int | None = None,
-                  batch_size: int = 256, threshold: float | None = None, draft: bool = True) -> LocalScan:
+                  batch_size: int = 256, threshold: float | None = None, draft: bool = True,
+                  provenance: bool = True) -> LocalScan:
         """The local engine for `model_file`: its runtime gets the cores the decoding workers leave."""
         from imgcheck.infer.runtime import load_backend
 
         workers = (os.cpu_count() or 1) if workers is None else workers
         backend = load_backend(model_file, device=device, threads=runtime_threads(workers))
         meta = model_file.meta
-        return cls(backend, meta, meta.threshold if threshold is None else threshold, batch_size, workers, draft)
+        return cls(backend, meta, meta.threshold if threshold is None else threshold, batch_size, workers, draft,
+                   provenance)
 
     @property
     def provider(self) -> str:
@@ -228,25 +278,30 @@ class LocalScan:
     def rows(self, paths: Iterable[str]) -> Iterator[list[Row]]:
         """Scan `paths` and yield their rows batch by batch, in the order given."""
         pre = Preprocessor.from_meta(self.meta, draft=self.draft)
-        for batch, pixels, errors in decoded_chunks(paths, self.meta, self.batch_size, self.workers, self.draft):
+        for batch, pixels, errors, facts in decoded_chunks(paths, self.meta, self.batch_size, self.workers,
+                                                           self.draft, self.provenance):
             p_fake = (combine_tiles(self.model(pre.normalize(pixels)), self.meta) if len(pixels)
                       else np.empty(0, np.float32))
-            yield verdict_rows(batch, p_fake.tolist(), errors, self.threshold, self.meta)
+            yield verdict_rows(batch, p_fake.tolist(), errors, self.threshold, self.meta, facts)
 
 
-def verdict_rows(paths: list[str], scores: Iterable[float], errors: list[str], threshold: float, meta: ModelMeta
-                 ) -> list[Row]:
+def verdict_rows(paths: list[str], scores: Iterable[float], errors: list[str], threshold: float, meta: ModelMeta,
+                 facts: Iterable[ImageFacts | None] | None = None) -> list[Row]:
     """One row per path: ERROR with its reason, else the next score and its verdict (FAKE when >= threshold;
-    verdicts are always REAL/FAKE/ERROR, whatever a model calls its classes).
-    `scores` holds one value per readable path, in order; every engine builds its rows here."""
+    verdicts are always REAL/FAKE/ERROR, whatever a model calls its classes) with the file's facts.
+    `scores` holds one value per readable path, in order; `facts` one entry per path; every engine builds its rows
+    here."""
     scores = iter(scores)
+    facts = iter(facts) if facts is not None else itertools.repeat(None)
     rows = []
-    for path, error in zip(paths, errors):
+    for path, error, fact in zip(paths, errors, facts):
         if error:
             rows.append(Row(path, None, "ERROR", error))
         else:
             p = next(scores)
-            rows.append(Row(path, p, FAKE if p >= threshold else REAL))
+            verdict = FAKE if p >= threshold else REAL
+            rows.append(Row(path, p, verdict) if fact is None
+                        else Row(path, p, verdict, "", fact.width, fact.height, fact.provenance))
     return rows
 
 
@@ -264,6 +319,9 @@ def sidecar(model_file: ModelFile, provider: str, threshold: float, stats: ScanS
         "counts": {"files": stats.files, "resumed_rows": stats.resumed, **{v: stats.verdicts.get(v, 0)
                                                                             for v in ("REAL", "FAKE", "ERROR")}},
         "errors": dict(stats.errors.most_common()),
+        "skipped": dict(stats.skipped.most_common()),
+        "provenance": stats.provenance.record(library_versions()),
+        "domain": stats.sizes.record(),
         "images_per_s": stats.images_per_s, "seconds": stats.seconds,
         "started": iso(stats.started), "finished": iso(stats.finished), "imgcheck_version": version,
     }

@@ -23,12 +23,13 @@ from typing import Any
 import numpy as np
 
 from imgcheck.infer.image_files import has_image_suffix
-from imgcheck.infer.scan.discover import Selection, discover
+from imgcheck.infer.scan.discover import Selection, SkipSink, discover
 from imgcheck.infer.errors import DependencyMissingError, ImageDecodeError, ImgcheckError
 from imgcheck.infer.meta import ModelMeta, parse_meta
 from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.infer.runtime.outputs import combine_tiles
+from imgcheck.infer.scan.image_facts import FactsProbe, ImageFacts
 from imgcheck.infer.scan.verdict_formats import Row
 
 INSTALL_HINT = "the ray engine needs Ray Data: pip install 'imgcheck[ray]' (or pip install 'ray[data]')"
@@ -66,13 +67,13 @@ def is_uri(path: str) -> bool:
     return bool(sep) and scheme.replace("+", "").isalnum()
 
 
-def list_inputs(paths: Iterable[str], selection: Selection) -> Iterator[str]:
+def list_inputs(paths: Iterable[str], selection: Selection, on_skip: SkipSink | None = None) -> Iterator[str]:
     """Every file to scan: local paths exactly as the local engine walks them, URIs through pyarrow's filesystems
     with the same order (files of a folder by name, then its sub-folders) and include/exclude rules. Inside an
     object-store folder a file is chosen by its image extension (reading each object to sniff it would cost a
-    request per object)."""
+    request per object); the others go to `on_skip`, as the local walk's do."""
     for path in paths:
-        yield from (_list_uri(path, selection) if is_uri(path) else discover([path], selection))
+        yield from (_list_uri(path, selection, on_skip) if is_uri(path) else discover([path], selection, on_skip))
 
 
 def resolve_uri(uri: str) -> tuple[Any, str]:
@@ -95,7 +96,7 @@ def resolve_uri(uri: str) -> tuple[Any, str]:
     return _filesystems[key], rest
 
 
-def _list_uri(uri: str, selection: Selection) -> list[str]:
+def _list_uri(uri: str, selection: Selection, on_skip: SkipSink | None = None) -> list[str]:
     from pyarrow import fs as pafs
 
     filesystem, root = resolve_uri(uri)
@@ -108,38 +109,51 @@ def _list_uri(uri: str, selection: Selection) -> list[str]:
     except (OSError, ValueError) as exc:
         raise ImgcheckError(f"cannot list {uri}: {' '.join(str(exc).split())}") from None
     prefix = root.rstrip("/") + "/"
-    uris = {}
+    uris, skipped = {}, {}
     for entry in found:
-        if entry.type != pafs.FileType.File or not has_image_suffix(entry.path):
+        if entry.type != pafs.FileType.File:
             continue
         full = f"{scheme}://{entry.path}"
         if selection.wants(full):
             parts = entry.path[len(prefix):].split("/")
-            uris[full] = tuple((1, part) for part in parts[:-1]) + ((0, parts[-1]),)
+            order = tuple((1, part) for part in parts[:-1]) + ((0, parts[-1]),)
+            (uris if has_image_suffix(entry.path) else skipped)[full] = order
+    for uri_skipped in sorted(skipped, key=skipped.__getitem__) if on_skip is not None else ():
+        on_skip(uri_skipped)
     return sorted(uris, key=uris.__getitem__)
 
 
-def decode_batch(batch: dict[str, np.ndarray], meta_json: str, draft: bool, cwd: str) -> dict[str, np.ndarray]:
-    """Ray task: decode and resize each path of `batch` with the model's preprocessing; a file that cannot be read
-    gets its one-line reason in `error` (and zero pixels), exactly as in the local engine. Relative paths are read
-    from the driver's folder `cwd` (Ray workers run elsewhere)."""
+def decode_batch(batch: dict[str, np.ndarray], meta_json: str, draft: bool, cwd: str, provenance: bool = True
+                 ) -> dict[str, np.ndarray]:
+    """Ray task: decode and resize each path of `batch` with the model's preprocessing, and read its facts (size,
+    provenance); a file that cannot be read gets its one-line reason in `error` (and zero pixels, width and height
+    -1), exactly as in the local engine. Relative paths are read from the driver's folder `cwd` (Ray workers run
+    elsewhere)."""
     key = (meta_json, draft)
     if key not in _preprocessors:
         _preprocessors[key] = Preprocessor.from_meta(parse_meta(meta_json), draft=draft)
     pre = _preprocessors[key]
     paths = [os.fsdecode(bytes(p)) for p in batch["path"]]
     pixels = np.zeros((len(paths), pre.tiles, pre.height, pre.width, 3), np.uint8)  # (rows, K tiles, H, W, 3)
-    errors = []
+    errors, sizes, found = [], np.full((len(paths), 2), -1, np.int64), []
     for i, path in enumerate(paths):
         try:
-            pixels[i] = pre.load_tiles(_read_uri(path) if is_uri(path) else os.path.join(cwd, path))
+            source = read_uri(path) if is_uri(path) else os.path.join(cwd, path)
+            probe = FactsProbe(provenance)
+            pixels[i] = pre.load_tiles(source, probe)
             errors.append("")
+            sizes[i] = (probe.facts.width, probe.facts.height)
+            found.append(probe.facts.provenance)
         except ImageDecodeError as exc:
             errors.append(exc.reason)
-    return {"index": batch["index"], "path": batch["path"], "pixels": pixels, "error": np.array(errors, object)}
+            found.append("")
+    return {"index": batch["index"], "path": batch["path"], "pixels": pixels, "error": np.array(errors, object),
+            "size": sizes, "provenance": np.array(found, object)}
 
 
-def _read_uri(uri: str) -> bytes:
+def read_uri(uri: str) -> bytes:
+    """The bytes of an `s3://`, `gs://` or `file://` object; ImageDecodeError with a one-line reason if it cannot be
+    read."""
     try:
         filesystem, path = resolve_uri(uri)
         with filesystem.open_input_file(path) as stream:
@@ -180,6 +194,7 @@ class ModelWorker:
             tiles = batch["pixels"][readable].reshape(-1, *batch["pixels"].shape[2:])
             p_fake[readable] = combine_tiles(self.backend(self.pre.normalize(tiles)), self.meta)
         return {"index": batch["index"], "path": batch["path"], "p_fake": p_fake, "error": batch["error"],
+                "size": batch["size"], "provenance": batch["provenance"],
                 "provider": np.array([self.backend.provider] * len(readable), object)}
 
 
@@ -193,20 +208,22 @@ class RayScan:
     batch_size: int
     options: RayOptions
     draft: bool = True
+    provenance: bool = True
     providers: set[str] = field(default_factory=set)
     started_ray: bool = False
     list_files = staticmethod(list_inputs)  # the local rules, and s3://, gs://, file:// URIs
 
     @classmethod
     def for_model(cls, model_file: ModelFile, options: RayOptions, *, batch_size: int = 256,
-                  threshold: float | None = None, draft: bool = True) -> RayScan:
+                  threshold: float | None = None, draft: bool = True, provenance: bool = True) -> RayScan:
         """A Ray scan with `model_file`, checked here first (safety, signature) so a bad model fails before Ray
         starts: the driver opens one CPU session for that, the actors their own."""
         from imgcheck.infer.runtime import load_backend
 
         load_backend(model_file, device="cpu", threads=1)
         meta = model_file.meta
-        return cls(model_file, meta.threshold if threshold is None else threshold, batch_size, options, draft)
+        return cls(model_file, meta.threshold if threshold is None else threshold, batch_size, options, draft,
+                   provenance)
 
     @property
     def meta(self) -> ModelMeta:
@@ -228,19 +245,21 @@ class RayScan:
             return
         ray = self._connect()
         try:
-            pending: list[tuple[int, str, float, str]] = []
+            pending: list[tuple[int, str, float, str, ImageFacts | None]] = []
             expected = 0
             for batch in self._dataset(ray, items).iter_batches(batch_size=self.batch_size, batch_format="numpy"):
                 self.providers.update(batch["provider"])
-                for index, path, p, error in zip(batch["index"], batch["path"], batch["p_fake"], batch["error"]):
-                    heapq.heappush(pending, (int(index), os.fsdecode(bytes(path)), float(p), str(error)))
+                for index, path, p, error, size, found in zip(batch["index"], batch["path"], batch["p_fake"],
+                                                              batch["error"], batch["size"], batch["provenance"]):
+                    facts = None if error else ImageFacts(int(size[0]), int(size[1]), str(found))
+                    heapq.heappush(pending, (int(index), os.fsdecode(bytes(path)), float(p), str(error), facts))
                 ready = []
                 while pending and pending[0][0] == expected:  # Ray keeps the order; this makes sure of it
                     ready.append(heapq.heappop(pending))
                     expected += 1
                 if ready:
                     yield verdict_rows([r[1] for r in ready], [r[2] for r in ready if not r[3]],
-                                       [r[3] for r in ready], self.threshold, self.meta)
+                                       [r[3] for r in ready], self.threshold, self.meta, [r[4] for r in ready])
             if pending or expected != len(items):
                 raise ImgcheckError(f"the Ray scan returned {expected} of {len(items)} rows in order; rerun with "
                                     "--resume to finish")
@@ -283,7 +302,8 @@ class RayScan:
                       else {"concurrency": options.decode_tasks})
         dataset = ray.data.from_arrow(blocks)
         dataset = dataset.map_batches(decode_batch, batch_size=self.batch_size, batch_format="numpy",
-                                      fn_kwargs={"meta_json": meta_json, "draft": self.draft, "cwd": os.getcwd()},
+                                      fn_kwargs={"meta_json": meta_json, "draft": self.draft, "cwd": os.getcwd(),
+                                                 "provenance": self.provenance},
                                       **decode)
         return dataset.map_batches(
             ModelWorker, batch_size=self.batch_size, batch_format="numpy",

@@ -1,7 +1,10 @@
 """Verdict rows and their two output formats (one writer table), with resume support.
 
-CSV header is exactly `path,p_fake,verdict,error`; JSONL lines carry the same four fields. Paths that are
-not valid UTF-8 survive a round trip: they are written with surrogateescape (CSV) or as JSON escapes.
+CSV header is exactly `path,p_fake,verdict,error,width,height,provenance`; JSONL lines carry the same seven
+fields. `width` and `height` are the stored image's size and `provenance` its findings (`SOURCE:CLAIM(DETAIL)`,
+`;`-separated); all three are empty on ERROR rows. Files written before those columns existed (the first four
+alone) are still read back, for --resume. Paths that are not valid UTF-8 survive a round trip: they are written with
+surrogateescape (CSV) or as JSON escapes.
 
 Spreadsheet safety (on by default): a CSV cell that starts with `=`, `+`, `-`, `@`, tab or carriage return
 (OWASP's formula triggers), or with `'` itself, gets one leading `'`. Spreadsheets then show it as text instead
@@ -19,7 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO, ClassVar, Union
 
-FIELDS = ("path", "p_fake", "verdict", "error")
+FIELDS = ("path", "p_fake", "verdict", "error", "width", "height", "provenance")
+LEGACY_FIELDS = FIELDS[:4]  # the header before width, height and provenance
 REAL, FAKE, ERROR = "REAL", "FAKE", "ERROR"
 VERDICTS = (REAL, FAKE, ERROR)
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -28,12 +32,16 @@ _ESCAPE = "'"
 
 @dataclass(frozen=True)
 class Row:
-    """One scanned file: p_fake is None exactly when verdict is ERROR."""
+    """One scanned file: p_fake is None exactly when verdict is ERROR; width, height (the stored image's size) and
+    provenance (its findings, '' for none) are known for readable files only."""
 
     path: str
     p_fake: float | None
     verdict: str
     error: str = ""
+    width: int | None = None
+    height: int | None = None
+    provenance: str = ""
 
 
 def escape_formula(cell: str) -> str:
@@ -65,16 +73,18 @@ class CsvFormat:
     def encode(self, rows: Iterable[Row]) -> str:
         cell = escape_formula if self.formula_escape else str
         return "".join(f"{_quoted(cell(r.path))},{'' if r.p_fake is None else f'{r.p_fake:.6f}'},{r.verdict},"
-                       f"{_quoted(cell(r.error))}\n" for r in rows)
+                       f"{_quoted(cell(r.error))},{_size(r.width)},{_size(r.height)},{_quoted(cell(r.provenance))}\n"
+                       for r in rows)
 
     def decode(self, text: str) -> list[Row]:
         """Complete rows of a CSV written by `encode` (after the header); a torn last row is dropped."""
         records = list(csv.reader(io.StringIO(text, newline="")))
-        if not records or tuple(records[0]) != FIELDS:
+        if not records or tuple(records[0]) not in (FIELDS, LEGACY_FIELDS):
             raise ValueError("not an imgcheck verdicts CSV (header differs)")
         if self.formula_escape:
             records[1:] = [[unescape_formula(c) for c in rec] for rec in records[1:]]
-        rows = [_row(rec) for rec in records[1:]]
+        width = len(records[0])  # a file written before the size and provenance columns has four
+        rows = [_row(rec) if len(rec) == width else None for rec in records[1:]]
         if rows and (rows[-1] is None or not text.endswith("\n")):
             rows.pop()  # torn by a kill: rewritten whole on resume
         if any(r is None for r in rows):
@@ -94,7 +104,8 @@ class JsonlFormat:
 
     def encode(self, rows: Iterable[Row]) -> str:
         return "".join(json.dumps({"path": r.path, "p_fake": None if r.p_fake is None else round(r.p_fake, 6),
-                                   "verdict": r.verdict, "error": r.error}) + "\n" for r in rows)
+                                   "verdict": r.verdict, "error": r.error, "width": r.width, "height": r.height,
+                                   "provenance": r.provenance}) + "\n" for r in rows)
 
     def decode(self, text: str) -> list[Row]:
         rows = []
@@ -105,7 +116,7 @@ class JsonlFormat:
             try:
                 data = json.loads(line)
                 row = _row([data["path"], "" if data["p_fake"] is None else str(data["p_fake"]), data["verdict"],
-                            data["error"]])
+                            data["error"], *(_text_of(data.get(k)) for k in FIELDS[4:])])
             except (ValueError, KeyError, TypeError):
                 row = None
             if row is None:
@@ -188,14 +199,30 @@ def open_output(path: str, fmt: OutputFormat, resume: bool, written_with: Output
     return sink, done
 
 
+def _size(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _text_of(value: object) -> str:
+    """A JSONL field as the CSV cell it would be ('' for null)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"unexpected value {value!r}")
+    return str(value)
+
+
 def _row(record: list[str]) -> Row | None:
-    if len(record) != 4 or record[2] not in VERDICTS:
+    if len(record) not in (len(FIELDS), len(LEGACY_FIELDS)) or record[2] not in VERDICTS:
         return None
-    path, p_text, verdict, error = record
+    path, p_text, verdict, error = record[:4]
+    width_text, height_text, provenance = record[4:] or ("", "", "")
     try:
         p_fake = float(p_text) if p_text else None
+        width = int(width_text) if width_text else None
+        height = int(height_text) if height_text else None
     except ValueError:
         return None
     if (p_fake is None) != (verdict == "ERROR"):
         return None
-    return Row(path, p_fake, verdict, error)
+    return Row(path, p_fake, verdict, error, width, height, provenance)

@@ -1,6 +1,5 @@
 """The Python API: imgcheck.Detector and imgcheck.scan give what the CLI gives."""
 
-import csv
 import io
 import math
 
@@ -12,6 +11,7 @@ import imgcheck
 from imgcheck.infer.cli.root import cli
 from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.preprocess import Preprocessor
+from imgcheck.infer.scan.verdict_formats import CsvFormat
 from synthetic_data import gray_image
 from tiny_models import brightness_p_fake
 
@@ -72,10 +72,10 @@ def test_scan_yields_the_rows_the_cli_writes(runner, tiny_files, tmp_path):
     result = runner.invoke(cli, ["scan", str(folder), "--model", str(tiny_files["onnx"]), "--out", str(out),
                                  "--workers", "0", "--quiet", "--exclude", "6.png"])
     assert result.exit_code == 3
-    written = list(csv.reader(io.StringIO(out.read_text())))[1:]
     rows = list(imgcheck.scan([folder], model=tiny_files["onnx"], workers=0, exclude=["6.png"]))
-    assert [[r.path, "" if r.p_fake is None else f"{r.p_fake:.6f}", r.verdict, r.error] for r in rows] == written
+    assert CsvFormat().header() + CsvFormat().encode(rows) == out.read_text()  # every column, byte for byte
     assert rows[0].verdict in ("REAL", "FAKE") and any(r.verdict == "ERROR" for r in rows)
+    assert (rows[0].width, rows[0].height) == (32, 32)
 
 
 def test_a_training_checkpoint_runs_as_eager_torch(trained_cnn):
@@ -99,4 +99,4 @@ def test_a_training_checkpoint_runs_as_eager_torch(trained_cnn):
 
 def test_the_bundled_model_is_the_default():
     detector = imgcheck.Detector()
-    assert detector.meta.arch == "cnn_bn" and detector.model_file.name == "cnn_bn-cifake.onnx"
+    assert detector.meta.arch == "cnn_bn_wide" and detector.model_file.name == "cnn_bn_wide-cifake.onnx"

@@ -19,11 +19,36 @@ def test_json_round_trip_is_lossless():
 
 def test_a_record_is_written_with_the_lowest_schema_that_expresses_it():
     per_class = tiny_meta(output="softmax", class_names=("real", "ai", "edited"), positive_class="ai")
-    assert json.loads(per_class.to_json())["schema_version"] == 2 == SCHEMA_VERSION
+    assert json.loads(per_class.to_json())["schema_version"] == 2 == SCHEMA_VERSION - 1
     assert parse_meta(per_class.to_json()) == per_class and per_class.positive_index == 1
     assert per_class.negative_class == "not ai"
     assert tiny_meta().replace(output="logits").schema_version == 2
     assert tiny_meta().replace(output="logit").schema_version == 1
+
+
+def test_training_image_sizes_are_a_version_3_field_absent_from_older_records():
+    sized = tiny_meta(provenance=Provenance(dataset="cifake", train_image_sizes=[[32, 32], [64, 48]]))
+    assert sized.provenance.train_image_sizes == ((32, 32), (64, 48)) and sized.schema_version == 3 == SCHEMA_VERSION
+    record = json.loads(sized.to_json())
+    assert record["schema_version"] == 3 and record["provenance"]["train_image_sizes"] == [[32, 32], [64, 48]]
+    assert parse_meta(sized.to_json()) == sized
+    old = json.loads(tiny_meta().to_json())
+    assert old["schema_version"] == 1 and "train_image_sizes" not in old["provenance"]
+    assert parse_meta(old).provenance.train_image_sizes is None  # records written before version 3 still read
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ([[32, 32]], "[[min H, min W], [max H, max W]]"),
+    ([[32, 0], [32, 32]], "positive integers"),
+    ([[32, 32], [16, 32]], "each minimum at most its maximum"),
+    ("32x32", "[[min H, min W], [max H, max W]]"),
+])
+def test_bad_training_image_sizes_are_named(value, fragment):
+    data = tiny_meta().to_dict()
+    data["provenance"]["train_image_sizes"] = value
+    with pytest.raises(ModelMetaError, match="provenance.train_image_sizes") as caught:
+        parse_meta(data)
+    assert fragment in caught.value.message
 
 
 def test_json_is_canonical_and_carries_every_field():

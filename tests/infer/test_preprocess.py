@@ -187,3 +187,15 @@ def test_files_that_are_not_there_or_not_files(tmp_path):
     for path, reason in cases.items():
         with pytest.raises(ImageDecodeError, match=reason):
             decode_image(path)
+
+
+def test_inspect_sees_the_loaded_image_and_its_stored_size_before_draft_decoding(tmp_path):
+    path = tmp_path / "big.jpg"
+    Image.new("RGB", (1024, 768), (30, 60, 90)).save(path, quality=90)
+    seen = []
+    pre = Preprocessor.from_meta(ModelMeta(arch="x"), draft=True)
+    pre.load_tiles(str(path), lambda img, size, stream: seen.append((img.format, img.size, size)))
+    (fmt, decoded, stored), = seen
+    assert fmt == "JPEG" and stored == (1024, 768) and decoded[0] < 1024  # drafted, and the stored size kept
+    pre.load_tiles(np.zeros((8, 8, 3), np.uint8), lambda img, size, stream: seen.append(size))
+    assert len(seen) == 1  # in-memory images are not inspected

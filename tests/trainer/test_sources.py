@@ -10,6 +10,7 @@ from PIL import Image
 
 from imgcheck.infer.cli.root import cli
 from imgcheck.infer.errors import ImgcheckError
+from imgcheck.infer.models.model_file import read_meta
 from imgcheck.trainer.run import TrainConfig, load_config, run_training
 from imgcheck.trainer.sources import SourceSpec, load_pools
 from synthetic_data import make_dataset
@@ -103,6 +104,8 @@ def test_a_flat_dataset_trains(tmp_path):
                            quiet=True)
     assert summary["data"]["test"] == 12 and summary["data"]["sources"]["flat"]["layout"] == "split by seed"
     assert summary["test_metrics_by_source"] == {}  # one source: its metrics are the overall ones
+    meta = read_meta(tmp_path / "run" / "best.pt")
+    assert meta.provenance.train_image_sizes == ((32, 32), (32, 32))  # what scans compare their images to
 
 
 @pytest.mark.parametrize("make, sources, fragment", [

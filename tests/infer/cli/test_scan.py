@@ -49,11 +49,13 @@ def test_scan_writes_one_row_per_image_and_a_sidecar(runner, tiny_files, tmp_pat
     rows = _read_csv(out)
     assert tuple(rows[0]) == FIELDS and len(rows) == 13
     assert [r[0] for r in rows[1:]] == sorted(r[0] for r in rows[1:])  # FAKE/ before REAL/, names sorted
-    for path, p_fake, verdict, error in rows[1:]:
+    for path, p_fake, verdict, error, width, height, provenance in rows[1:]:
         assert len(p_fake.split(".")[1]) == 6 and error == ""
         assert verdict == ("FAKE" if float(p_fake) >= 0.42 else "REAL")  # the model's own threshold
+        assert (width, height, provenance) == ("32", "32", "")  # the stored size; plain PNGs claim nothing
     side = json.loads((tmp_path / "v.csv.json").read_text())
     assert side["counts"]["files"] == 12 and side["counts"]["ERROR"] == 0
+    assert side["skipped"] == {".txt": 1} and "skipped" in result.stderr and ".txt 1" in result.stderr
     assert side["provider"] == CPU and side["threshold"] == 0.42 and len(side["model"]["sha256"]) == 64
     assert side["model"]["meta"]["arch"] == "tiny" and side["images_per_s"] > 0
     assert not (tmp_path / "v.csv.lock").exists()
@@ -97,9 +99,10 @@ def test_bad_inputs_become_error_rows_and_the_scan_goes_on(runner, tiny_files, t
     expected["deleted_after_listing.png"] = "file not found"
     assert set(rows) == set(expected)  # the loop is walked once, nothing twice
     for name, reason in expected.items():
-        path, p_fake, verdict, error = rows[name]
+        path, p_fake, verdict, error, width, height, provenance = rows[name]
         if reason:
             assert verdict == "ERROR" and p_fake == "" and reason in error and "\n" not in error, name
+            assert width == height == provenance == ""
         else:
             assert verdict in ("REAL", "FAKE") and error == ""
     assert json.loads((tmp_path / "v.csv.json").read_text())["counts"]["ERROR"] == 7

@@ -1,5 +1,5 @@
-"""Hardening: a generated corpus of hostile files scans to completion, one row per regular file, a reason on
-every ERROR (the kinds are in tests/hostile_corpus.py and in the README's table)."""
+"""Hardening: a generated corpus of hostile files scans to completion with provenance on, one row per regular file,
+a reason on every ERROR (the kinds are in tests/hostile_corpus.py and in the README's table)."""
 
 import os
 import threading
@@ -41,8 +41,12 @@ def test_every_hostile_file_gets_one_row_and_every_error_a_reason(runner, tiny_f
             assert row.p_fake is None and row.error and "\n" not in row.error
         if kind.expect == VERDICT:
             assert row.verdict in ("REAL", "FAKE") and 0 <= row.p_fake <= 1, (kind.name, row)
+            assert row.width and row.height, (kind.name, row)
         elif kind.expect not in ("either", NO_ROW):
             assert row.verdict == "ERROR" and kind.expect in row.error, (kind.name, row)
+        if kind.provenance is not None:  # provenance is on: hostile metadata never costs the row
+            assert row.provenance.startswith(kind.provenance) and (kind.provenance or not row.provenance), \
+                (kind.name, row)
     assert not [p for p in root.rglob("*.rest")], "the growing file finished growing"
 
 

@@ -32,7 +32,8 @@ finally:
 def test_the_bundled_model_carries_its_metadata_and_threshold():
     path = bundled_model_path()
     meta = read_meta(path)
-    assert meta.arch == "cnn_bn" and meta.output == "probability" and meta.input_size == (3, 32, 32)
+    assert meta.arch == "cnn_bn_wide" and meta.output == "probability" and meta.input_size == (3, 32, 32)
+    assert meta.provenance.train_image_sizes == ((32, 32), (32, 32))  # what scans compare their images to
     assert 0 < meta.threshold < 1 and meta.provenance.selection_metric == "val_accuracy"
     assert meta.provenance.dataset == "cifake" and meta.provenance.test_metrics["accuracy"] >= 0.96
     assert path.stat().st_size <= 5 * 1024 * 1024
@@ -48,12 +49,12 @@ def test_it_scans_the_bundled_samples_without_torch_at_90_percent_or_better(tmp_
     assert sum(m["n"] for m in cifake.values()) == 80  # 40 REAL + 40 FAKE CIFAKE test images
     correct = sum(m["accuracy"] * m["n"] for m in cifake.values())
     assert correct / 80 >= 0.90
-    assert doc["metrics"]["n"] == 83 and doc["model"]["name"] == "cnn_bn-cifake.onnx"
+    assert doc["metrics"]["n"] == 83 and doc["model"]["name"] == "cnn_bn_wide-cifake.onnx"
 
 
 def test_scan_bench_and_info_default_to_it(runner, tmp_path):
     shown = runner.invoke(cli, ["info", "--json"])
-    assert shown.exit_code == 0 and json.loads(shown.stdout)["arch"] == "cnn_bn"
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["arch"] == "cnn_bn_wide"
     result = runner.invoke(cli, ["scan", str(SAMPLES / "FAKE"), "--out", str(tmp_path / "v.csv"), "--workers", "0",
                                  "--quiet"])
     assert result.exit_code == 0, result.output
@@ -61,4 +62,4 @@ def test_scan_bench_and_info_default_to_it(runner, tmp_path):
     bench = runner.invoke(cli, ["bench", "--synthetic", "8", "--stages", "infer", "--batch-sizes", "4", "--repeat", "1",
                                 "--workers", "0", "--json", str(tmp_path / "b.json")])
     assert bench.exit_code == 0, bench.output
-    assert json.loads((tmp_path / "b.json").read_text())[0]["model"] == "cnn_bn-cifake.onnx"
+    assert json.loads((tmp_path / "b.json").read_text())[0]["model"] == "cnn_bn_wide-cifake.onnx"

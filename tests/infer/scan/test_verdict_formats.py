@@ -1,4 +1,5 @@
-"""Verdict CSV escaping: spreadsheet-safe by default, reversible, and a sink that keeps whole rows on failure."""
+"""Verdict CSV escaping: spreadsheet-safe by default, reversible, and a sink that keeps whole rows on failure; the
+size and provenance columns, and files written before they existed."""
 
 import io
 
@@ -6,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imgcheck.infer.scan.verdict_formats import (CsvFormat, OutputWriteError, Row, VerdictSink, escape_formula,
-                                     unescape_formula)
+from imgcheck.infer.scan.verdict_formats import (FIELDS, CsvFormat, JsonlFormat, OutputWriteError, Row, VerdictSink,
+                                                escape_formula, unescape_formula)
 
 
 @pytest.mark.parametrize("cell", ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "'quoted"])
@@ -26,18 +27,38 @@ def test_escaping_is_reversible_for_any_text(cell):
     assert unescape_formula(escape_formula(cell)) == cell
 
 
-@given(st.lists(st.tuples(st.text(min_size=1), st.one_of(st.none(), st.floats(0, 1)), st.text()), max_size=5))
-def test_csv_rows_round_trip_in_both_modes(records):
-    rows = [Row(path, None if p is None else round(p, 6), "ERROR" if p is None else "FAKE", error if p is None else "")
-            for path, p, error in records]
-    for fmt in (CsvFormat(True), CsvFormat(False)):
+@given(st.lists(st.tuples(st.text(min_size=1), st.one_of(st.none(), st.floats(0, 1)), st.text(),
+                          st.integers(1, 10 ** 6), st.integers(1, 10 ** 6)), max_size=5))
+def test_rows_round_trip_in_every_format(records):
+    rows = [Row(path, None, "ERROR", text) if p is None else Row(path, round(p, 6), "FAKE", "", w, h, text)
+            for path, p, text, w, h in records]
+    for fmt in (CsvFormat(True), CsvFormat(False), JsonlFormat()):
         assert fmt.decode(fmt.header() + fmt.encode(rows)) == rows
 
 
 def test_escaped_cells_reach_the_file_and_raw_mode_writes_them_as_they_are():
     row = Row("=HYPERLINK(\"http://x\")", None, "ERROR", "-not an image")
-    assert CsvFormat().encode([row]) == "\"'=HYPERLINK(\"\"http://x\"\")\",,ERROR,'-not an image\n"
-    assert CsvFormat(False).encode([row]) == "\"=HYPERLINK(\"\"http://x\"\")\",,ERROR,-not an image\n"
+    assert CsvFormat().encode([row]) == "\"'=HYPERLINK(\"\"http://x\"\")\",,ERROR,'-not an image,,,\n"
+    assert CsvFormat(False).encode([row]) == "\"=HYPERLINK(\"\"http://x\"\")\",,ERROR,-not an image,,,\n"
+
+
+def test_size_and_provenance_columns():
+    row = Row("a.png", 0.25, "REAL", "", 640, 480, "png:ai-generated(ComfyUI);exif:camera(Canon EOS R5)")
+    assert CsvFormat().header() == ",".join(FIELDS) + "\n" == "path,p_fake,verdict,error,width,height,provenance\n"
+    found = "png:ai-generated(ComfyUI);exif:camera(Canon EOS R5)"
+    assert CsvFormat().encode([row]) == f"a.png,0.250000,REAL,,640,480,{found}\n"
+    assert JsonlFormat().encode([row]) == ('{"path": "a.png", "p_fake": 0.25, "verdict": "REAL", "error": "", '
+                                           f'"width": 640, "height": 480, "provenance": "{found}"}}\n')
+
+
+def test_files_written_before_the_new_columns_are_read_back_for_resume():
+    old_csv = "path,p_fake,verdict,error\na.png,0.250000,REAL,\nb.png,,ERROR,empty file (0 bytes)\n"
+    assert CsvFormat().decode(old_csv) == [Row("a.png", 0.25, "REAL"),
+                                           Row("b.png", None, "ERROR", "empty file (0 bytes)")]
+    old_jsonl = '{"path": "a.png", "p_fake": 0.25, "verdict": "REAL", "error": ""}\n'
+    assert JsonlFormat().decode(old_jsonl) == [Row("a.png", 0.25, "REAL")]
+    with pytest.raises(ValueError, match="damaged"):  # a short row in a seven-column file is damage, not old
+        CsvFormat().decode(CsvFormat().header() + "a.png,0.250000,REAL,\nb.png,0.5,FAKE,,1,1,\n")
 
 
 class _FillsUp(io.BytesIO):
