@@ -1,9 +1,13 @@
-# The README's two commands: `make demo` and `make test`. Both set up .venv with pip on first use.
+# The README's two commands: `make demo` and `make test`. Both set up .venv with pip on first use, each with only
+# what it needs: the demo scans with the bundled ONNX model (the `cpu` extra: onnxruntime, no torch); the tests
+# also train and export (`train`), and run pytest and the Ray engine (`dev`, `ray`).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.imgcheck-installed
+DEMO_STAMP := $(VENV)/.imgcheck-demo-installed
 EXTRAS ?= cpu,train,dev,ray
+DEMO_EXTRAS ?= cpu
 DEMO_DIR ?= demo
 
 .PHONY: venv demo test test-fast resnet clean
@@ -11,13 +15,18 @@ DEMO_DIR ?= demo
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	@touch $@ $(DEMO_STAMP)
+
+$(DEMO_STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[$(DEMO_EXTRAS)]'
 	@touch $@
 
 venv: $(STAMP)
 
 # The demo scans the sample folder shipped in the repository with the bundled model: verdicts CSV (and its
 # sidecar), the scan summary with its throughput line, and the metric tables of the labeled samples.
-demo: venv
+demo: $(DEMO_STAMP)
 	@mkdir -p $(DEMO_DIR)
 	$(VENV)/bin/imgcheck scan samples --out $(DEMO_DIR)/verdicts.csv --metrics $(DEMO_DIR)/metrics.json --report $(DEMO_DIR)/report
 	@echo "verdicts: $(DEMO_DIR)/verdicts.csv  metrics: $(DEMO_DIR)/metrics.json  report: $(DEMO_DIR)/report/index.html"
