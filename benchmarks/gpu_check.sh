@@ -12,7 +12,8 @@
 # status and seconds), steps.tsv, bench.md / bench.json, scan_metrics.json, and each step's log.
 #
 # Environment: IMGCHECK (default: python -m imgcheck.infer with PYTHON), PYTHON (python3), and the time boxes in
-# seconds TRAIN_S (200), EXPORT_S (60), BENCH_S (90), SCAN_S (120); TRAIN_SIZE / TEST_SIZE override the draws.
+# seconds TRAIN_S (200), EXPORT_S (60), BENCH_S (90), SCAN_S (120); TRAIN_SIZE / TEST_SIZE override the draws and
+# BENCH_IMAGES the synthetic bench set.
 set -uo pipefail
 
 OUT=${1:?usage: bash benchmarks/gpu_check.sh OUT_DIR [DATA_DIR]}
@@ -31,8 +32,9 @@ ORT_CUDA=$("$PYTHON" -c "import onnxruntime as o; print('yes' if 'CUDAExecutionP
 GPU_NAME=$( [ "$CUDA" = yes ] && "$PYTHON" -c "import torch; print(torch.cuda.get_device_name(0))" 2>/dev/null || echo none)
 if [ "$CUDA" = yes ]; then
     DEVICE=cuda DEVICES=cpu,cuda TRAIN_SIZE=${TRAIN_SIZE:-25000} TEST_SIZE=${TEST_SIZE:-5000}
+    BENCH_IMAGES=${BENCH_IMAGES:-1024}
 else
-    DEVICE=cpu DEVICES=cpu TRAIN_SIZE=${TRAIN_SIZE:-2000} TEST_SIZE=${TEST_SIZE:-500}
+    DEVICE=cpu DEVICES=cpu TRAIN_SIZE=${TRAIN_SIZE:-2000} TEST_SIZE=${TEST_SIZE:-500} BENCH_IMAGES=${BENCH_IMAGES:-256}
     echo "no CUDA here: every step runs on the CPU, on a small draw (a check of the script, not of a GPU)" >&2
 fi
 
@@ -55,7 +57,7 @@ step train "$TRAIN_S" "${IMGCHECK[@]}" train --arch cnn_bn --data "$DATA" --out 
 step export "$EXPORT_S" "${IMGCHECK[@]}" export "$OUT/run/best.pt" --format onnx --format torchscript \
     --out "$OUT/export" --name cnn_bn
 step bench "$BENCH_S" sh -c '"$@" > "$0/bench.md"' "$OUT" "${IMGCHECK[@]}" bench "$OUT/export/cnn_bn.torchscript.pt" \
-    --device "$DEVICES" --synthetic 1024 --stages infer --batch-sizes 1,256 --repeat 3 --json "$OUT/bench.json" \
+    --device "$DEVICES" --synthetic "$BENCH_IMAGES" --stages infer --batch-sizes 1,256 --repeat 3 --json "$OUT/bench.json" \
     --markdown --quiet
 
 # The fastest CUDA path installed: onnxruntime-gpu, else TorchScript on CUDA; without CUDA, ONNX on the CPU.
