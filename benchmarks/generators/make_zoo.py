@@ -103,7 +103,7 @@ def main() -> None:
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     record_file = RESULTS / "zoo.json"
     known = json.loads(record_file.read_text()) if record_file.exists() else {"generators": []}
-    by_name = {r["generator"]: {"command": known.get("command", command), **r} for r in known["generators"]}
+    by_name = {r["generator"]: r for r in known["generators"]}  # each record carries the command that made it
     for name in chosen:
         by_name[name] = {"command": command, **make(name, train, originals, [p.name for p in sample_paths], args,
                                                     args.out)}
