@@ -39,6 +39,7 @@ class ExportJob:
     workdir: Path
     opset: int | None = None
     calibration: np.ndarray | None = None  # float32 model inputs for int8 calibration
+    int8_scheme: str = "auto"  # a name in imgcheck.export.int8_schemes.SCHEMES, or auto (by this CPU)
     _onnx_fp32: Path | None = field(default=None, repr=False)
 
     def onnx_fp32(self) -> Path:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from imgcheck.export.int8_schemes import resolve_scheme
 
 from imgcheck.export.job import ExportJob, job_from_checkpoint
 from imgcheck.export.parity import CheckSet, ExportParityError, Parity, build_check_set, compare
@@ -32,25 +33,30 @@ class ExportRecord:
     parity: Parity
     images_per_s_batch1: float
     images_per_s_batch64: float
+    int8_scheme: str | None = None  # the quantizer scheme of an int8 file (imgcheck.export.int8_schemes)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"format": self.format, "path": str(self.path), "size_bytes": self.size_bytes,
-                "parity": self.parity.as_dict(), "cpu_images_per_s": {"batch_1": self.images_per_s_batch1,
-                                                                      "batch_64": self.images_per_s_batch64}}
+        record = {"format": self.format, "path": str(self.path), "size_bytes": self.size_bytes,
+                  "parity": self.parity.as_dict(), "cpu_images_per_s": {"batch_1": self.images_per_s_batch1,
+                                                                        "batch_64": self.images_per_s_batch64}}
+        return record if self.int8_scheme is None else {**record, "int8_scheme": self.int8_scheme}
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, formats: list[str], *,
                       name: str | None = None, opset: int | None = None, atol: float = 1e-4,
                       check_images: str | os.PathLike | None = None, calibration: str | os.PathLike | None = None,
                       calibration_limit: int = 512, measure_speed: bool = True, job: ExportJob | None = None,
-                      ) -> list[ExportRecord]:
+                      int8_scheme: str = "auto") -> list[ExportRecord]:
     """Write `formats` of `checkpoint` into `out_dir`. Either every file passes its parity gate and is written,
-    or none is: files are exported under temporary names and renamed only when all have passed."""
+    or none is: files are exported under temporary names and renamed only when all have passed. `int8_scheme`
+    names the quantizer scheme of onnx-int8 (auto: this CPU's default, `imgcheck.export.int8_schemes`)."""
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ImgcheckError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
     out = Path(out_dir)
+    scheme = resolve_scheme(int8_scheme).name  # an unknown name is refused before any work
     job = job or job_from_checkpoint(checkpoint, out, opset)  # a refused checkpoint leaves no folder behind
+    job.int8_scheme = scheme
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     stem = name or job.meta.arch
@@ -93,7 +99,8 @@ def _export_one(fmt: ModelFormat, job: ExportJob, temporary: Path, final: Path, 
         )
     speeds = (images_per_second(backend, check.inputs, 1), images_per_second(backend, check.inputs, BATCH)) \
         if measure_speed else (float("nan"), float("nan"))
-    return ExportRecord(fmt.name, final, temporary.stat().st_size, parity, *speeds)
+    return ExportRecord(fmt.name, final, temporary.stat().st_size, parity, *speeds,
+                        int8_scheme=job.int8_scheme if fmt.name == "onnx-int8" else None)
 
 
 @torch.no_grad()

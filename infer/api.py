@@ -104,17 +104,18 @@ class Detector:
 
 
 def scan(paths: Iterable[str | os.PathLike] | str | os.PathLike, model: ModelSource = None, *,
-         device: str = "auto", workers: int | None = None, batch_size: int = 256, threshold: float | None = None,
-         recursive: bool = True, include: Iterable[str] = (), exclude: Iterable[str] = (), draft: bool = True,
-         provenance: bool = True) -> Iterator[Row]:
+         device: str = "auto", workers: int | None = None, threads: int | None = None, batch_size: int = 256,
+         threshold: float | None = None, recursive: bool = True, include: Iterable[str] = (),
+         exclude: Iterable[str] = (), draft: bool = True, provenance: bool = True) -> Iterator[Row]:
     """The rows `imgcheck scan` writes, one per file under `paths` (files, folders, globs), in the same order:
     `Row(path, p_fake, verdict, error, width, height, provenance)`. Options mean what the CLI's do
-    (`provenance=False` is --no-provenance); `workers=0` decodes in this process."""
+    (`provenance=False` is --no-provenance); `workers=0` decodes in this process, `workers=None` sizes the
+    decoding processes from the first batch, and `threads` is the runtime's (default: every core)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     model_file = model if isinstance(model, ModelFile) else open_model_file(model)
-    engine = LocalScan.for_model(model_file, device=device, workers=workers, batch_size=batch_size,
-                                 threshold=threshold, draft=draft, provenance=provenance)
+    engine = LocalScan.for_model(model_file, device=device, workers=workers, threads=threads,
+                                 batch_size=batch_size, threshold=threshold, draft=draft, provenance=provenance)
     request = ScanRequest(tuple(os.fspath(p) for p in paths), Selection(recursive, tuple(include), tuple(exclude)))
     for rows in scan_batches(request, engine):
         yield from rows

@@ -52,3 +52,12 @@ def system_info() -> dict[str, Any]:
 
     return {"cpu": cpu_name(), "cores": os.cpu_count(), "gpus": gpu_names(), "python": platform.python_version(),
             "platform": platform.platform(), "imgcheck": imgcheck_version(), **library_versions()}
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as /proc/cpuinfo lists them (avx2, avx512_vnni, ...); empty where it cannot be read."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return frozenset(line.split(":", 1)[1].split())
+    return frozenset()

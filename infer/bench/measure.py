@@ -78,6 +78,7 @@ class Timing:
     images: int
     pass_seconds: list[float] = field(default_factory=list)
     batch_seconds: list[float] = field(default_factory=list)
+    split: Any = None  # scan: how the last pass shared the cores (`imgcheck.infer.scan.balance.Split`)
 
     def summary(self) -> dict[str, float | None]:
         speeds = [self.images / s for s in self.pass_seconds]
@@ -130,13 +131,18 @@ def time_decode(paths: list[str], meta: ModelMeta, batch_size: int, workers: int
 
 
 def time_scan(folder: str, model: Callable[[np.ndarray], np.ndarray], meta: ModelMeta, batch_size: int,
-              workers: int, warmup: int, repeat: int, synchronize: Callable[[], None], draft: bool = True) -> Timing:
-    """The whole scan pipeline on `folder`: discover, decode in workers, run the model, write verdict rows."""
+              workers: int | None, warmup: int, repeat: int, synchronize: Callable[[], None], draft: bool = True,
+              threads: int = 1, niceness: int | None = None) -> Timing:
+    """The whole scan pipeline on `folder`: discover, decode in workers, run the model, write verdict rows.
+    `workers` None sizes the decoding processes as `imgcheck scan` does; `threads` is how `model` was loaded;
+    `niceness` is the decoders' priority below this process (default: the scan's)."""
     from imgcheck.infer.scan.discover import Selection, discover
     from imgcheck.infer.scan.pipeline import LocalScan, ScanRequest, run_scan
     from imgcheck.infer.scan.verdict_formats import CsvFormat, open_output
 
-    scanner = LocalScan(model, meta, meta.threshold, batch_size, workers, draft=draft)
+    scanner = LocalScan(model, meta, meta.threshold, batch_size, workers, draft=draft, threads=threads)
+    if niceness is not None:
+        scanner.niceness = niceness
     count = sum(1 for _ in discover([folder], Selection()))
     with tempfile.TemporaryDirectory(prefix="imgcheck-bench-") as scratch:
         out = Path(scratch) / "verdicts.csv"
@@ -147,7 +153,9 @@ def time_scan(folder: str, model: Callable[[np.ndarray], np.ndarray], meta: Mode
                 run_scan(ScanRequest((folder,)), scanner, sink.write)
             synchronize()
 
-        return _time_passes(one_pass, count, warmup, repeat)
+        timing = _time_passes(one_pass, count, warmup, repeat)
+    timing.split = scanner.split
+    return timing
 
 
 def _time_passes(one_pass: Callable[[], None], images: int, warmup: int, repeat: int) -> Timing:

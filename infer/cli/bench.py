@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from imgcheck.infer.cli.console import stderr_console, stdout_console
-from imgcheck.infer.cli.options import quiet_option, workers_option
+from imgcheck.infer.cli.options import quiet_option
 from imgcheck.infer.errors import ExitCode, ImgcheckError, ModelFileError
 
 GATE_KEYS = {"ips": "samples_per_sec", "speedup": "speedup"}
@@ -54,8 +54,10 @@ def _comma_list(choices: tuple[str, ...] | None = None, integers: bool = False):
 @click.option("--repeat", type=click.IntRange(min=1), default=5, show_default=True,
               help="Timed passes over the images; the median is reported.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Runtime threads for the infer stage [default: the CPU count].")
-@workers_option
+              help="Runtime threads for the infer and scan stages [default: every core].")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Decoding processes for the decode and scan stages [default: one per core for decode; the scan "
+                   "sizes them as `imgcheck scan` does].")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None,
               help="Write the records as a JSON list of flat objects.")
 @click.option("--markdown", is_flag=True, help="Print a Markdown table to stdout instead of a rich table.")
@@ -76,6 +78,7 @@ def bench(ctx: click.Context, models: tuple[str, ...], images: str | None, synth
     scan (the whole scan pipeline on the folder). Exit codes: 0 done; 4 a --fail-below gate failed.
     """
     from imgcheck.infer.bench.measure import bench_model, parse_size, synthetic_images
+    from imgcheck.infer.scan.balance import available_cores, default_threads
     from imgcheck.infer.system import system_info
 
     if not models:
@@ -87,8 +90,7 @@ def bench(ctx: click.Context, models: tuple[str, ...], images: str | None, synth
     gates = _parse_gates(fail_below)
     console = stderr_console(quiet)
     entries = [bench_model(path) for path in models]
-    workers = (os.cpu_count() or 1) if workers is None else workers
-    threads = threads or os.cpu_count() or 1
+    threads = default_threads(available_cores(), threads)
     system = system_info()
     with tempfile.TemporaryDirectory(prefix="imgcheck-bench-") as scratch:
         if images:
@@ -118,10 +120,13 @@ def bench(ctx: click.Context, models: tuple[str, ...], images: str | None, synth
 
 
 def _measure(entries, folder: str, batch_sizes: list[int], devices: list[str], stages: list[str],  # noqa: ANN001
-             warmup: int, repeat: int, threads: int, workers: int, console) -> list[dict[str, Any]]:  # noqa: ANN001
+             warmup: int, repeat: int, threads: int, workers: int | None,
+             console) -> list[dict[str, Any]]:  # noqa: ANN001
     from imgcheck.infer.bench.measure import ready_tensors, time_decode, time_infer, time_scan
+    from imgcheck.infer.scan.balance import available_cores
     from imgcheck.infer.scan.discover import Selection, discover
-    from imgcheck.infer.scan.pipeline import runtime_threads
+
+    decoders = available_cores() if workers is None else workers  # the decode stage's workers
 
     paths = list(discover([folder], Selection()))
     if not paths:
@@ -138,15 +143,14 @@ def _measure(entries, folder: str, batch_sizes: list[int], devices: list[str], s
             except ImgcheckError as exc:
                 console.print(f"[yellow]skipped {entry.name} on {device}:[/] {exc.format_message()}", highlight=False)
                 continue
-            base = _describe(entry, device, backend, workers)
-            scan_threads = runtime_threads(workers)
-            scan_backend = entry.load(device, scan_threads) if "scan" in stages else None  # as `imgcheck scan` runs it
+            base = _describe(entry, device, backend, decoders)
+            scan_backend = backend if "scan" in stages else None  # the same threads as `imgcheck scan` gives it
             preprocessing = json.dumps([entry.meta.input_size, entry.meta.interpolation, entry.meta.antialias,
                                         entry.meta.mean, entry.meta.std])
             for batch_size in batch_sizes:
                 if "infer" in stages:
                     if preprocessing not in tensors:
-                        tensors[preprocessing] = ready_tensors(paths, entry.meta, workers)
+                        tensors[preprocessing] = ready_tensors(paths, entry.meta, decoders)
                     with console.status(f"infer: {entry.name} on {device}, batch {batch_size}"):
                         timing = time_infer(backend, tensors[preprocessing], batch_size, warmup, repeat,
                                             backend.synchronize)
@@ -155,15 +159,17 @@ def _measure(entries, folder: str, batch_sizes: list[int], devices: list[str], s
                 if "decode" in stages and (preprocessing, batch_size) not in decoded:
                     decoded.add((preprocessing, batch_size))
                     with console.status(f"decode: {len(paths):,} images for {entry.name}, batch {batch_size}"):
-                        timing = time_decode(paths, entry.meta, batch_size, workers, warmup, repeat)
+                        timing = time_decode(paths, entry.meta, batch_size, decoders, warmup, repeat)
                     records.append({**base, "format": "-", "precision": "uint8", "device": "cpu",
-                                    "provider": f"{workers} decoding worker(s)", "stage": "decode",
+                                    "provider": f"{decoders} decoding worker(s)", "stage": "decode",
                                     "batch_size": batch_size, "threads": 0, **_pass_info(timing, warmup, repeat)})
                 if scan_backend is not None:
                     with console.status(f"scan: {entry.name} on {device}, batch {batch_size}"):
                         timing = time_scan(folder, scan_backend, entry.meta, batch_size, workers, warmup, repeat,
-                                           scan_backend.synchronize)
-                    records.append({**base, "stage": "scan", "batch_size": batch_size, "threads": scan_threads,
+                                           scan_backend.synchronize, threads=threads)
+                    split = timing.split
+                    records.append({**base, "stage": "scan", "batch_size": batch_size, "threads": threads,
+                                    "workers": split.workers if split else workers,
                                     **_pass_info(timing, warmup, repeat)})
     if not records:
         raise ImgcheckError("nothing could be measured (see the messages above).")

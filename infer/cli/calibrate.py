@@ -30,7 +30,8 @@ from imgcheck.infer.errors import ImgcheckError
 @click.option("--json", "as_json", is_flag=True, help="Print the calibration record as JSON to stdout.")
 @quiet_option
 def calibrate(model_path: str, labeled_dir: str, objective: str, out_path: str | None, labels_file: str | None,
-              batch_size: int, workers: int | None, device: str, no_draft: bool, as_json: bool, quiet: bool) -> None:
+              batch_size: int, workers: int | None, threads: int | None, device: str, no_draft: bool, as_json: bool,
+              quiet: bool) -> None:
     """Choose MODEL's decision threshold on the labeled images in LABELED_DIR.
 
     LABELED_DIR holds images under REAL/ and FAKE/ folders (or use --labels). Use a validation set,
@@ -55,7 +56,7 @@ def calibrate(model_path: str, labeled_dir: str, objective: str, out_path: str |
     meta = model_file.meta
     console = stderr_console()
     scores = LabeledScores(make_labeler(labels_file))
-    scanner = LocalScan.for_model(model_file, device=device, workers=workers, batch_size=batch_size,
+    scanner = LocalScan.for_model(model_file, device=device, workers=workers, threads=threads, batch_size=batch_size,
                                   draft=not no_draft, provenance=False)  # scores alone choose a threshold
     status = console.status(f"scoring {labeled_dir} with {model_file.name}")
     with contextlib.nullcontext() if quiet else status:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from imgcheck.export.int8_schemes import SCHEME_CHOICES
 
 from imgcheck.infer.cli.console import stderr_console
 from imgcheck.infer.errors import DependencyMissingError
@@ -22,13 +23,17 @@ FORMAT_CHOICES = ("onnx", "torchscript")
 @click.option("--opset", type=click.IntRange(min=7), default=None, help="ONNX opset [default: the exporter's].")
 @click.option("--fp16", is_flag=True, help="Also write an ONNX file with float16 weights (float32 input/output).")
 @click.option("--int8", is_flag=True, help="Also write a static int8 (QDQ, per-channel) ONNX file; needs --calibration.")
+@click.option("--int8-scheme", type=click.Choice(SCHEME_CHOICES), default="auto",
+              show_default=True, help="Weights of the int8 file: u8u8 (unsigned), u8s8 (signed), u8s8-reduce-range "
+                                      "(signed, 7-bit); auto: u8s8 where the CPU has VNNI or AMX, else u8u8.")
 @click.option("--calibration", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Images to calibrate int8 on (through the shared preprocessing).")
 @click.option("--atol", type=float, default=1e-4, show_default=True, help="fp32 parity bound on |delta p_fake|.")
 @click.option("--check-images", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Real images added to the parity check (labelled when under REAL/FAKE folders).")
 def export(checkpoint: Path, formats: tuple[str, ...], out: Path | None, name: str | None, opset: int | None,
-           fp16: bool, int8: bool, calibration: Path | None, atol: float, check_images: Path | None) -> None:
+           fp16: bool, int8: bool, int8_scheme: str, calibration: Path | None, atol: float,
+           check_images: Path | None) -> None:
     """Export CHECKPOINT (from `imgcheck train`) to ONNX and TorchScript with the sigmoid in the graph.
 
     Every file is compared with the PyTorch model on a seeded batch (and --check-images); a file beyond the
@@ -46,7 +51,8 @@ def export(checkpoint: Path, formats: tuple[str, ...], out: Path | None, name: s
     out = out or checkpoint.parent
     with console.status(f"exporting {checkpoint} to {', '.join(chosen)}"):
         records = export_checkpoint(checkpoint, out, chosen, name=name, opset=opset, atol=atol,
-                                    check_images=check_images, calibration=calibration)
+                                    check_images=check_images, calibration=calibration,
+                                    int8_scheme=int8_scheme)
     write_report(out / "export_report.json", checkpoint, records)
     console.print(report_table(records))
     console.print(f"wrote {', '.join(str(r.path) for r in records)} and {out / 'export_report.json'}")

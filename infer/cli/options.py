@@ -9,7 +9,10 @@ import click
 batch_size_option = click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
                                  help="Images per model call.")
 workers_option = click.option("--workers", type=click.IntRange(min=0), default=None,
-                              help="Decoding processes [default: CPU count; 0 decodes in this process].")
+                              help="Decoding processes [default: sized from the first batch's decode and model "
+                                   "times; 0 decodes in this process].")
+threads_option = click.option("--threads", type=click.IntRange(min=1), default=None,
+                              help="Model runtime threads [default: every core].")
 device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
                              show_default=True, help="auto tries CUDA, then CPU; the provider that runs is reported.")
 no_draft_option = click.option("--no-draft", is_flag=True,
@@ -18,8 +21,8 @@ quiet_option = click.option("--quiet", is_flag=True, help="No progress and no su
 
 
 def scan_options(f: Callable) -> Callable:
-    """--batch-size, --workers, --device and --no-draft: how a model scores a folder (scan, calibrate)."""
-    for option in (no_draft_option, device_option, workers_option, batch_size_option):
+    """--batch-size, --workers, --threads, --device and --no-draft: how a model scores a folder (scan, calibrate)."""
+    for option in (no_draft_option, device_option, threads_option, workers_option, batch_size_option):
         f = option(f)
     return f
 

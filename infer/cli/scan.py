@@ -52,7 +52,8 @@ from imgcheck.infer.scan.verdict_formats import OUTPUT_FORMATS
 @click.pass_context
 def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out: str, output_format: str | None,
          recursive: bool, include: tuple[str, ...], exclude: tuple[str, ...], files_from, batch_size: int,
-         workers: int | None, device: str, no_draft: bool, engine: str, ray_address: str | None,
+         workers: int | None, threads: int | None, device: str, no_draft: bool, engine: str,
+         ray_address: str | None,
          num_workers: int | None, gpus_per_worker: float, threshold: float | None, resume: bool,
          formula_escape: bool, strict: bool, provenance: bool, list_skipped: str | None, quiet: bool,
          labels_file: str | None, metrics_file: str | None, metrics_json: bool, report_dir: str | None,
@@ -107,12 +108,15 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
         check_folder_exists(out)
     if resume:
         check_resume_provenance(out, provenance)
+    if threads is not None and engine == "ray":
+        raise click.UsageError("--threads applies to the local engine; Ray's model actors take --num-workers")
     ray_options = _ray_options(engine, device, ray_address, num_workers, gpus_per_worker, workers, quiet)
     model_file = open_model_file(model_path)
     scanner: ScanEngine
     if ray_options is None:
-        scanner = LocalScan.for_model(model_file, device=device, workers=workers, batch_size=batch_size,
-                                      threshold=threshold, draft=not no_draft, provenance=provenance)
+        scanner = LocalScan.for_model(model_file, device=device, workers=workers, threads=threads,
+                                      batch_size=batch_size, threshold=threshold, draft=not no_draft,
+                                      provenance=provenance)
     else:
         from imgcheck.infer.scan.ray_engine import RayScan
 
@@ -127,7 +131,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
     def record_scan() -> None:  # at the start (it records how the CSV is escaped, for --resume) and at the end
         if not stream_output:
             write_sidecar(f"{out}.json", sidecar(model_file, scanner.provider, threshold, stats, out,
-                                                 imgcheck_version(), fmt, engine))
+                                                 imgcheck_version(), fmt, engine, getattr(scanner, "split", None)))
 
     console = stderr_console()
     if provenance and not stats.provenance.c2pa:

@@ -27,8 +27,12 @@ class Backend(Protocol):
     def parameter_count(self) -> int: ...
 
 
-def load_backend(model_file: ModelFile, device: str = "cpu", threads: int | None = None) -> Backend:
+def load_backend(model_file: ModelFile, device: str = "cpu", threads: int | None = None,
+                 spinning: bool = False) -> Backend:
     """The runtime for `model_file` (by its format), on `device` (auto, cpu or cuda) with `threads` intra-op threads
-    (None: the runtime's default)."""
-    backend: Any = model_file.format.backend_class()(model_file, device=device, threads=threads)
+    (None: the runtime's default). `spinning` lets onnxruntime's idle threads spin (torch's OpenMP threads follow
+    OMP_WAIT_POLICY, fixed when the process starts, so the torch backends ignore it)."""
+    backend_class = model_file.format.backend_class()
+    options = {"spinning": spinning} if backend_class.runtime == "onnxruntime" else {}
+    backend: Any = backend_class(model_file, device=device, threads=threads, **options)
     return backend

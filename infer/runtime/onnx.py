@@ -30,15 +30,17 @@ def providers_for(device: str, available: Sequence[str]) -> list[str]:
     return [CUDA, CPU] if CUDA in available else [CPU]
 
 
-def onnx_session(path: str | os.PathLike, device: str = "cpu", threads: int | None = None) -> Any:
-    """An onnxruntime InferenceSession for `path` on `device`, with `threads` intra-op threads that do not spin
-    (spinning threads would take the cores the decoding workers need)."""
+def onnx_session(path: str | os.PathLike, device: str = "cpu", threads: int | None = None,
+                 spinning: bool = False) -> Any:
+    """An onnxruntime InferenceSession for `path` on `device`, with `threads` intra-op threads (None: onnxruntime's
+    default, one per core). Its idle threads spin only with `spinning`: a spinning thread keeps its core busy
+    between batches, taking it from the decoding workers (`benchmarks/results/scan_limit.md` measures it)."""
     ort = import_onnxruntime()
     options = ort.SessionOptions()
     options.log_severity_level = 4  # fatal only: imgcheck reports the runtime's errors itself, in one line
     if threads:
         options.intra_op_num_threads = threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # share cores with decoders
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     requested = providers_for(device, ort.get_available_providers())
     ort.set_default_logger_severity(4)  # a CUDA provider that fails to load logs errors: we report it ourselves
     try:
@@ -76,13 +78,14 @@ class OnnxBackend:
 
     runtime = "onnxruntime"
 
-    def __init__(self, model_file: ModelFile, device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(self, model_file: ModelFile, device: str = "cpu", threads: int | None = None,
+                 spinning: bool = False) -> None:
         from imgcheck.infer.models.safety import check_signature
 
         model_file.check_external_data()  # before onnxruntime reads anything the file points to
         self.model_file = model_file
         self.meta = model_file.meta
-        self.session = onnx_session(model_file.path, device, threads)
+        self.session = onnx_session(model_file.path, device, threads, spinning)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         check_signature(inputs, outputs, self.meta, str(model_file.path))
         self.input_name = inputs[0].name

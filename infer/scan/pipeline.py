@@ -5,7 +5,8 @@ stage and the Python API (`imgcheck.scan`): the request says what to scan, the e
 `ray_engine.RayScan`) how, and the sink receives each batch's rows.
 
 Workers decode the next batches while the model runs on the current one; at most `2 * workers + 2`
-batches are in flight, so memory stays flat however many files there are. Rows are flushed after every
+batches are in flight, so memory stays flat however many files there are. Unless told how many, the first batch
+is decoded and scored in this process, timed, and the workers are sized from the two costs (`balance`). Rows are flushed after every
 batch, so a killed scan loses at most the batch it was writing (and `--resume` repairs that).
 """
 
@@ -30,6 +31,7 @@ from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.provenance.versions import library_versions
 from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.infer.runtime.outputs import combine_tiles
+from imgcheck.infer.scan.balance import Split, available_cores, choose_workers, default_threads
 from imgcheck.infer.scan.discover import Selection, SkipSink, discover
 from imgcheck.infer.scan.domain import SizeCheck
 from imgcheck.infer.scan.image_facts import FactsProbe, ImageFacts
@@ -47,13 +49,18 @@ class Chunk(NamedTuple):
     facts: list[ImageFacts | None]
 
 
+# Decoding workers run at this lower priority: the model's threads then take the cores whenever they have work, and
+# the decoders fill every gap (benchmarks/results/scan_limit.md measures it against equal priority).
+DECODER_NICENESS = 10
 _worker_preprocessor: Preprocessor | None = None
 _worker_provenance = True
 
 
-def _init_worker(meta_json: str, draft: bool, provenance: bool = True) -> None:
+def _init_worker(meta_json: str, draft: bool, provenance: bool = True, niceness: int = 0) -> None:
     global _worker_preprocessor, _worker_provenance
     _die_with_parent()
+    if niceness:
+        os.nice(niceness)
     _worker_preprocessor = Preprocessor.from_meta(parse_meta(meta_json), draft=draft)
     _worker_provenance = provenance
 
@@ -74,11 +81,6 @@ def _die_with_parent() -> None:
         return
     if os.getppid() == 1:  # the parent died before prctl took effect
         os._exit(1)
-
-
-def runtime_threads(workers: int) -> int:
-    """The model runtime's threads during a scan: the cores the decoding workers leave (at least one)."""
-    return max(1, (os.cpu_count() or 1) - workers)
 
 
 def decode_chunk(paths: list[str], pre: Preprocessor | None = None, provenance: bool | None = None) -> Chunk:
@@ -113,15 +115,18 @@ def batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
 
 
 def decoded_chunks(paths: Iterable[str], meta: ModelMeta, batch_size: int, workers: int, draft: bool = True,
-                   provenance: bool = True) -> Iterator[Chunk]:
-    """Decoded batches in input order; `workers` processes decode ahead (0 = in this process)."""
+                   provenance: bool = True, niceness: int | None = None) -> Iterator[Chunk]:
+    """Decoded batches in input order; `workers` processes decode ahead (0 = in this process), at `niceness`
+    (default DECODER_NICENESS) above this process's."""
     if workers == 0:
         pre = Preprocessor.from_meta(meta, draft=draft)
         for batch in batched(paths, batch_size):
             yield decode_chunk(batch, pre, provenance)
         return
     window = 2 * workers + 2
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(meta.to_json(), draft, provenance)) as pool:
+    niceness = DECODER_NICENESS if niceness is None else niceness
+    with ProcessPoolExecutor(workers, initializer=_init_worker,
+                             initargs=(meta.to_json(), draft, provenance, niceness)) as pool:
         pending: collections.deque[Future[Chunk]] = collections.deque()
         for batch in batched(paths, batch_size):
             pending.append(pool.submit(decode_chunk, batch))
@@ -242,30 +247,38 @@ def run_scan(request: ScanRequest, engine: ScanEngine, sink: Sink, stats: ScanSt
 
 @dataclass
 class LocalScan:
-    """The local engine: `workers` processes decode batches ahead (0: in this process) while one model session on
-    this machine scores them. `rows()` yields each batch's rows in input order."""
+    """The local engine: `workers` processes decode batches ahead (0: in this process; None: as many as the first
+    batch's costs call for, `balance.choose_workers`) while one model session on this machine, with `threads`
+    intra-op threads, scores them. `rows()` yields each batch's rows in input order; `split` then says how the
+    cores were shared."""
 
     model: Callable[[np.ndarray], np.ndarray]  # a backend: normalized float32 batch -> p_fake
     meta: ModelMeta
     threshold: float
     batch_size: int
-    workers: int
+    workers: int | None
     draft: bool = True
     provenance: bool = True  # read each file's provenance findings (its size is always read)
+    threads: int = 1  # the runtime's intra-op threads (how `model` was loaded), for the split's record
+    cores: int = field(default_factory=available_cores)
+    niceness: int = DECODER_NICENESS  # the decoding workers' priority below this process
+    split: Split | None = None  # set once rows() has decided it
     list_files = staticmethod(discover)  # what to scan, from paths, folders and globs
 
     @classmethod
     def for_model(cls, model_file: ModelFile, *, device: str = "auto", workers: int | None = None,
-                  batch_size: int = 256, threshold: float | None = None, draft: bool = True,
-                  provenance: bool = True) -> LocalScan:
-        """The local engine for `model_file`: its runtime gets the cores the decoding workers leave."""
+                  threads: int | None = None, batch_size: int = 256, threshold: float | None = None,
+                  draft: bool = True, provenance: bool = True) -> LocalScan:
+        """The local engine for `model_file`: its runtime gets `threads` threads (default: every core) and the
+        decoding workers are `workers` (default: chosen from the first batch)."""
         from imgcheck.infer.runtime import load_backend
 
-        workers = (os.cpu_count() or 1) if workers is None else workers
-        backend = load_backend(model_file, device=device, threads=runtime_threads(workers))
+        cores = available_cores()
+        threads = default_threads(cores, threads)
+        backend = load_backend(model_file, device=device, threads=threads)
         meta = model_file.meta
         return cls(backend, meta, meta.threshold if threshold is None else threshold, batch_size, workers, draft,
-                   provenance)
+                   provenance, threads, cores)
 
     @property
     def provider(self) -> str:
@@ -273,16 +286,39 @@ class LocalScan:
         return getattr(self.model, "provider", "unknown")
 
     def describe(self) -> str:
-        return f"on {self.provider}, {self.workers} decoding worker(s)"
+        workers = "decoding workers sized after the first batch" if self.workers is None \
+            else f"{self.workers} decoding worker(s)"
+        return f"on {self.provider}, {self.threads} runtime thread(s), {workers}"
 
     def rows(self, paths: Iterable[str]) -> Iterator[list[Row]]:
         """Scan `paths` and yield their rows batch by batch, in the order given."""
         pre = Preprocessor.from_meta(self.meta, draft=self.draft)
-        for batch, pixels, errors, facts in decoded_chunks(paths, self.meta, self.batch_size, self.workers,
-                                                           self.draft, self.provenance):
-            p_fake = (combine_tiles(self.model(pre.normalize(pixels)), self.meta) if len(pixels)
-                      else np.empty(0, np.float32))
-            yield verdict_rows(batch, p_fake.tolist(), errors, self.threshold, self.meta, facts)
+        paths = iter(paths)
+        workers = self.workers
+        if workers is None:
+            first = list(itertools.islice(paths, self.batch_size))
+            if not first:
+                return
+            started = time.perf_counter()
+            chunk = decode_chunk(first, pre, self.provenance)
+            decoded = time.perf_counter()
+            rows = self._score(pre, chunk)
+            readable = sum(1 for error in chunk.errors if not error)
+            self.split = choose_workers(self.cores, (decoded - started) / len(first),
+                                        (time.perf_counter() - decoded) / max(1, readable), self.threads)
+            yield rows
+            workers = self.split.workers
+        else:
+            self.split = Split(workers, self.threads, reason="as given (--workers)")
+        for chunk in decoded_chunks(paths, self.meta, self.batch_size, workers, self.draft, self.provenance,
+                                    self.niceness):
+            yield self._score(pre, chunk)
+
+    def _score(self, pre: Preprocessor, chunk: Chunk) -> list[Row]:
+        """The rows of one decoded batch."""
+        p_fake = (combine_tiles(self.model(pre.normalize(chunk.pixels)), self.meta) if len(chunk.pixels)
+                  else np.empty(0, np.float32))
+        return verdict_rows(chunk.paths, p_fake.tolist(), chunk.errors, self.threshold, self.meta, chunk.facts)
 
 
 def verdict_rows(paths: list[str], scores: Iterable[float], errors: list[str], threshold: float, meta: ModelMeta,
@@ -306,15 +342,17 @@ def verdict_rows(paths: list[str], scores: Iterable[float], errors: list[str], t
 
 
 def sidecar(model_file: ModelFile, provider: str, threshold: float, stats: ScanStats, out: str, version: str,
-            fmt: OutputFormat, engine: str = "local") -> dict[str, Any]:
-    """The `<out>.json` record of a scan (`finished` is null while it runs)."""
+            fmt: OutputFormat, engine: str = "local", split: Split | None = None) -> dict[str, Any]:
+    """The `<out>.json` record of a scan (`finished` is null while it runs; `split` is how a local scan shared the
+    cores, null before it has decided or for Ray)."""
     def iso(t: float | None) -> str | None:
         return None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat()
 
     return {
         "output": out, "model": {"path": os.path.abspath(model_file.path), "sha256": model_file.sha256(),
                                  "meta": model_file.meta.to_dict()},
-        "engine": engine, "provider": provider, "threshold": threshold, "format": fmt.name,
+        "engine": engine, "provider": provider, "split": None if split is None else split.record(),
+        "threshold": threshold, "format": fmt.name,
         "csv_formula_escape": fmt.name == "csv" and fmt.formula_escape,
         "counts": {"files": stats.files, "resumed_rows": stats.resumed, **{v: stats.verdicts.get(v, 0)
                                                                             for v in ("REAL", "FAKE", "ERROR")}},

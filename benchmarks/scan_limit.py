@@ -1,0 +1,167 @@
+"""How close `imgcheck scan` comes to the limit set by its own stages, for several models, side by side in one run.
+
+    python benchmarks/scan_limit.py --images runs/scan_limit/images \
+        --model cnn=runs/scan_limit/models/cnn.onnx --model bundled --model resnet18_v1=PATH.onnx [--grid]
+
+For each model, in one process and one after another on the same files:
+* infer: the model alone on ready float32 batches with every core (`imgcheck bench`'s infer stage; the faster of
+  spinning and non-spinning runtime threads);
+* decode: decoding alone with one worker process per core (`imgcheck bench`'s decode stage);
+* limit = 1 / (1/infer + 1/decode): the throughput if the cores were shared perfectly between the two stages;
+* scan: the whole pipeline (discover, decode in workers, model, CSV rows) with the split `imgcheck scan` picks now
+  (`auto`: every core as non-spinning runtime threads, decoders sized from the first batch at lower priority), the
+  split it used before (one decoding worker per core at equal priority, the runtime on the cores left, at least
+  one), and with `--grid` the alternatives: auto at equal priority, auto with spinning threads, one decoder per
+  core, one decoder, decoding in the scanning process.
+
+Every figure is the median of `--repeat` timed passes after one untimed pass. Results go to
+benchmarks/results/scan_limit.md and scan_limit.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def measure_model(name: str, path: str, folder: str, batch_size: int, repeat: int,
+                  grid: bool) -> list[dict[str, Any]]:
+    """Every row of one model: its infer and decode stages, its limit, and its scans by split."""
+    from imgcheck.infer.bench.measure import ready_tensors, time_decode, time_infer, time_scan
+    from imgcheck.infer.models.model_file import ModelFile
+    from imgcheck.infer.runtime import load_backend
+    from imgcheck.infer.scan.balance import default_threads, previous_split
+    from imgcheck.infer.scan.pipeline import DECODER_NICENESS
+    from imgcheck.infer.scan.discover import Selection, discover
+
+    cores = os.cpu_count() or 1
+    model_file = ModelFile.open(path)
+    meta = model_file.meta
+    paths = list(discover([folder], Selection()))
+    tensors = ready_tensors(paths, meta, cores)
+    infer = {}
+    for spinning in (False, True):
+        backend = load_backend(model_file, "cpu", cores, spinning=spinning)
+        timing = time_infer(backend, tensors, batch_size, 3, repeat, backend.synchronize)
+        infer[spinning] = timing.summary()["samples_per_sec"]
+        print(f"{name}: infer, {cores} threads, spinning {spinning}: {infer[spinning]:,.0f}/s", file=sys.stderr)
+    decode = time_decode(paths, meta, batch_size, cores, 1, repeat).summary()["samples_per_sec"]
+    decode_here = time_decode(paths, meta, batch_size, 0, 1, repeat).summary()["samples_per_sec"]
+    print(f"{name}: decode, {cores} workers: {decode:,.0f}/s; in this process: {decode_here:,.0f}/s",
+          file=sys.stderr)
+    best_infer = max(infer.values())
+    limit = 1 / (1 / best_infer + 1 / decode)
+    threads = default_threads(cores)
+    # (label, workers (None: chosen as `imgcheck scan` does), runtime threads, spinning, decoders' niceness)
+    splits = [("auto", None, threads, False, DECODER_NICENESS), ("before", *previous_split(cores), False, 0)]
+    if grid:
+        splits += [("auto, decoders at equal priority", None, threads, False, 0),
+                   ("auto, spinning threads", None, threads, True, DECODER_NICENESS),
+                   ("one decoder per core", cores, threads, False, DECODER_NICENESS),
+                   ("one decoder", 1, threads, False, DECODER_NICENESS),
+                   ("decoding in the scanning process", 0, threads, False, 0)]
+    timings: dict[tuple, list[float]] = {split: [] for split in splits}
+    chosen: dict[tuple, Any] = {}
+    backends = {(t, s): load_backend(model_file, "cpu", t, spinning=s) for _, _, t, s, _ in splits}
+    for round_ in range(1 + repeat):  # round 0 is untimed; rounds interleave the splits, so drift hits all alike
+        for split in splits:
+            _, workers, threads, spinning, niceness = split
+            backend = backends[(threads, spinning)]
+            timing = time_scan(folder, backend, meta, batch_size, workers, 0, 1, backend.synchronize,
+                               threads=threads, niceness=niceness)
+            chosen[split] = timing.split
+            if round_:
+                timings[split].append(timing.summary()["samples_per_sec"])
+    rows = []
+    for split in splits:
+        label, _, threads, spinning, niceness = split
+        workers = chosen[split].workers
+        speed = statistics.median(timings[split])
+        print(f"{name}: scan {label}: workers {workers} threads {threads} spinning {spinning} niceness {niceness}: "
+              f"{speed:,.0f}/s ({speed / limit:.0%} of the limit; passes "
+              f"{', '.join(f'{v:,.0f}' for v in timings[split])})", file=sys.stderr)
+        rows.append({"model": name, "arch": meta.arch, "split": label, "workers": workers, "threads": threads,
+                     "spinning": spinning, "decoder_niceness": niceness, "scan_per_s": speed,
+                     "passes_per_s": timings[split], "infer_per_s": best_infer,
+                     "infer_per_s_by_spinning": {str(k).lower(): v for k, v in infer.items()},
+                     "decode_per_s": decode, "decode_in_process_per_s": decode_here, "limit_per_s": limit,
+                     "fraction_of_limit": speed / limit, "reason": chosen[split].reason})
+    return rows
+
+
+def render(rows: list[dict[str, Any]], command: str, system: dict[str, Any], images: int, batch_size: int,
+           repeat: int) -> str:
+    """The Markdown page: one table of stages and limits, one of scans by split."""
+    lines = [
+        "# Scan against the limit of its own stages", "",
+        f"Command: `{command}`", "",
+        f"Machine: {system['cpu']}; onnxruntime {system.get('onnxruntime')}, Pillow {system.get('pillow')}. "
+        f"{images:,} images, batch {batch_size}, median of {repeat} timed passes after one untimed pass, all in one "
+        "run. The limit is 1 / (1/infer + 1/decode): what the scan would reach if the cores were shared "
+        "perfectly between its two stages.", "",
+        "| model | infer images/s (all cores) | decode images/s (one worker per core) | limit images/s |",
+        "|---|---:|---:|---:|",
+    ]
+    seen = set()
+    for r in rows:
+        if r["model"] not in seen:
+            seen.add(r["model"])
+            lines.append(f"| {r['model']} ({r['arch']}) | {r['infer_per_s']:,.0f} | {r['decode_per_s']:,.0f} | "
+                         f"{r['limit_per_s']:,.0f} |")
+    lines += ["", "| model | split | decoding workers | runtime threads | spinning | decoders' niceness | scan images/s "
+              "| of the limit |", "|---|---|---:|---:|---|---:|---:|---:|"]
+    for r in rows:
+        bold = "**" if r["split"] == "auto" else ""
+        lines.append(f"| {r['model']} | {bold}{r['split']}{bold} | {r['workers']} | {r['threads']} | "
+                     f"{'on' if r['spinning'] else 'off'} | +{r['decoder_niceness']} | {r['scan_per_s']:,.0f} | "
+                     f"{bold}{r['fraction_of_limit']:.0%}"
+                     f"{bold} |")
+    lines += ["", "Why auto chose its split, per model:", ""]
+    seen = set()
+    for r in rows:
+        if r["model"] not in seen:
+            seen.add(r["model"])
+            auto = next(x for x in rows if x["model"] == r["model"] and x["split"] == "auto")
+            lines.append(f"- {r['model']}: {auto['reason']}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", required=True, help="folder of images to scan")
+    parser.add_argument("--model", action="append", required=True, metavar="NAME=PATH|bundled",
+                        help="a model to measure (repeatable); 'bundled' is the bundled model")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--grid", action="store_true", help="also every split of workers and threads")
+    parser.add_argument("--out", type=Path, default=RESULTS / "scan_limit.md")
+    args = parser.parse_args()
+    from imgcheck.infer.models.bundled import bundled_model_path
+    from imgcheck.infer.scan.discover import Selection, discover
+    from imgcheck.infer.system import system_info
+
+    rows: list[dict[str, Any]] = []
+    for spec in args.model:
+        name, _, path = spec.partition("=")
+        if spec == "bundled":
+            path = str(bundled_model_path())
+        rows += measure_model(name, path, args.images, args.batch_size, args.repeat, args.grid)
+    images = sum(1 for _ in discover([args.images], Selection()))
+    command = shlex.join(["python", "benchmarks/scan_limit.py", *sys.argv[1:]])
+    system = system_info()
+    args.out.write_text(render(rows, command, system, images, args.batch_size, args.repeat))
+    args.out.with_suffix(".json").write_text(json.dumps({"command": command, "system": system, "rows": rows},
+                                                        indent=2) + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

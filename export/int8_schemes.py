@@ -1,0 +1,58 @@
+"""The int8 schemes of onnxruntime's static quantizer that imgcheck offers, and which one a CPU gets by default.
+
+Activations are always unsigned 8-bit; the weights are unsigned (U8U8) or signed (U8S8), the latter optionally
+with `reduce_range` (7-bit weights). On x86, onnxruntime computes U8S8 with VPMADDUBSW on CPUs without VNNI, whose
+16-bit intermediate sums saturate; VNNI (AVX512-VNNI, AVX-VNNI) and AMX accumulate in 32 bits, so U8S8 is exact
+there. `benchmarks/results/int8_schemes.md` measures parity and speed of each on the machine it ran on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})  # 32-bit accumulation of u8 x s8 products
+
+
+@dataclass(frozen=True)
+class Int8Scheme:
+    """One quantizer setting: signed or unsigned weights, with or without reduce_range."""
+
+    name: str
+    signed_weights: bool
+    reduce_range: bool
+    description: str
+
+
+SCHEMES = {
+    "u8u8": Int8Scheme("u8u8", False, False, "unsigned activations and weights"),
+    "u8s8": Int8Scheme("u8s8", True, False, "unsigned activations, signed weights"),
+    "u8s8-reduce-range": Int8Scheme("u8s8-reduce-range", True, True,
+                                    "unsigned activations, signed 7-bit weights (reduce_range)"),
+}
+SCHEME_CHOICES = ("auto", *SCHEMES)
+
+
+def has_vnni(flags: Iterable[str]) -> bool:
+    """Whether a CPU with these /proc/cpuinfo flags accumulates u8 x s8 products without 16-bit saturation."""
+    return bool(VNNI_FLAGS & set(flags))
+
+
+def default_scheme(flags: Iterable[str]) -> Int8Scheme:
+    """The scheme for a CPU with `flags`: U8S8 where VNNI or AMX computes it exactly, U8U8 elsewhere (without VNNI,
+    U8S8 flipped 7% of a CIFAKE CNN's verdicts through saturation; U8U8 under 1%)."""
+    return SCHEMES["u8s8" if has_vnni(flags) else "u8u8"]
+
+
+def resolve_scheme(name: str, flags: Iterable[str] | None = None) -> Int8Scheme:
+    """The scheme called `name`; `auto` is `default_scheme` of `flags` (default: this machine's CPU)."""
+    if name == "auto":
+        if flags is None:
+            from imgcheck.infer.system import cpu_flags
+
+            flags = cpu_flags()
+        return default_scheme(flags)
+    try:
+        return SCHEMES[name]
+    except KeyError:
+        raise ValueError(f"unknown int8 scheme {name!r}; choose from {', '.join(SCHEME_CHOICES)}") from None
