@@ -4,9 +4,10 @@
         --model resnet18_v1=runs/repro/resnet18_v1_both/export/resnet18_v1.onnx \
         --calibration data/cifake/train --test data/cifake/test
 
-For each float32 ONNX model, every scheme of `imgcheck.export.int8_schemes` is quantized the way `imgcheck export
---int8` does it (`quantize_onnx`: QDQ, per-channel, MinMax on the same calibration images, first convolution in
-float). Parity: |p_fake(int8) - p_fake(fp32)| and verdicts flipped at the model's threshold, on `--count` test
+For each float32 ONNX model, every scheme of `imgcheck.export.int8_schemes` is quantized by the quantizer `imgcheck
+export --int8` uses (`quantize_onnx`: QDQ, per-channel, MinMax, first convolution in float), all on the same
+calibration images: the first `--calibration-count`/2 by name of each class folder (export draws its calibration
+images evenly from the whole folder instead). Parity: |p_fake(int8) - p_fake(fp32)| and verdicts flipped at the model's threshold, on `--count` test
 images (half REAL, half FAKE), plus each file's accuracy. Speed: the model alone at `--batch-size` with every core
 as runtime threads, the files interleaved over `--repeat` rounds, median images/s. Results go to
 benchmarks/results/int8_schemes.md and int8_schemes.json.

@@ -32,13 +32,20 @@ from typing import Any
 RESULTS = Path(__file__).parent / "results"
 
 
+def previous_split(cores: int) -> tuple[int, int]:
+    """(decoding workers, runtime threads) by the rule scans used before issue 21: one decoder per core, the runtime
+    on the cores they leave, at least one."""
+    workers = cores
+    return workers, max(1, cores - workers)
+
+
 def measure_model(name: str, path: str, folder: str, batch_size: int, repeat: int,
                   grid: bool) -> list[dict[str, Any]]:
     """Every row of one model: its infer and decode stages, its limit, and its scans by split."""
     from imgcheck.infer.bench.measure import ready_tensors, time_decode, time_infer, time_scan
     from imgcheck.infer.models.model_file import ModelFile
     from imgcheck.infer.runtime import load_backend
-    from imgcheck.infer.scan.balance import default_threads, previous_split
+    from imgcheck.infer.scan.balance import default_threads
     from imgcheck.infer.scan.pipeline import DECODER_NICENESS
     from imgcheck.infer.scan.discover import Selection, discover
 

@@ -36,6 +36,15 @@ def make_dataset(root: Path, train_per_group: int = 10, test_per_group: int = 3,
     return root
 
 
+def noise_images(folder: Path, count: int, size: tuple[int, int] = (32, 32), name: str = "img_{:03d}.png") -> Path:
+    """`folder` (created) with `count` PNGs of seeded uniform noise, `size` (W, H), named by `name`'s format."""
+    folder.mkdir(parents=True)
+    for i in range(count):
+        pixels = np.random.default_rng(i).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / name.format(i))
+    return folder
+
+
 def gray_image(path: Path, level: int, size: tuple[int, int] = (32, 32)) -> Path:
     """A uniform RGB PNG of one gray level (0-255)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -66,8 +66,3 @@ def choose_workers(cores: int, decode_seconds: float, model_seconds: float, thre
               f"{cores} cores")
     return Split(workers, threads, reason=reason)
 
-
-def previous_split(cores: int) -> tuple[int, int]:
-    """The split scans used before this module: one decoder per core, the runtime on the cores left (at least one),
-    kept for `benchmarks/scan_limit.py`'s comparison."""
-    return cores, max(1, cores - cores)

@@ -13,16 +13,13 @@ from PIL import Image
 
 from imgcheck.infer.cli.root import cli
 from imgcheck.infer.scan.verdict_formats import CsvFormat
+from synthetic_data import noise_images
 
 SCAN = [sys.executable, "-m", "imgcheck.infer", "scan"]
 
 
 def _folder(root, count):
-    root.mkdir(parents=True)
-    for i in range(count):
-        pixels = np.random.default_rng(i).integers(0, 256, (16, 16, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(root / f"image_with_a_long_name_{i:04d}.png")
-    return root
+    return noise_images(root, count, (16, 16), "image_with_a_long_name_{:04d}.png")
 
 
 def _decode(path):

@@ -5,10 +5,10 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from imgcheck.infer.cli.root import cli
 from imgcheck.infer.scan.balance import DECODE_MARGIN, Split, choose_workers, default_threads
+from synthetic_data import noise_images
 
 
 def test_a_cheap_model_gets_a_decoder_per_core():
@@ -57,16 +57,8 @@ def test_the_runtime_gets_every_core_unless_told():
     assert default_threads(6) == 6 and default_threads(6, 2) == 2 and default_threads(0) == 1
 
 
-def _images(folder, count):
-    folder.mkdir(parents=True)
-    for i in range(count):
-        pixels = np.random.default_rng(i).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(folder / f"img_{i:03d}.png")
-    return folder
-
-
 def test_a_scan_records_the_split_it_chose_from_its_first_batch(runner, tiny_files, tmp_path):
-    folder = _images(tmp_path / "imgs", 10)
+    folder = noise_images(tmp_path / "imgs", 10)
     out = tmp_path / "v.csv"
     result = runner.invoke(cli, ["scan", str(folder), "--model", str(tiny_files["onnx"]), "--out", str(out),
                                  "--batch-size", "4", "--threads", "1"])
@@ -79,7 +71,7 @@ def test_a_scan_records_the_split_it_chose_from_its_first_batch(runner, tiny_fil
 
 
 def test_given_workers_are_used_as_given(runner, tiny_files, tmp_path):
-    folder = _images(tmp_path / "imgs", 3)
+    folder = noise_images(tmp_path / "imgs", 3)
     result = runner.invoke(cli, ["scan", str(folder), "--model", str(tiny_files["onnx"]), "--out",
                                  str(tmp_path / "v.csv"), "--workers", "0", "--quiet"])
     assert result.exit_code == 0, result.output
