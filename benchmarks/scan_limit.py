@@ -3,18 +3,20 @@
     python benchmarks/scan_limit.py --images runs/scan_limit/images \
         --model cnn=runs/scan_limit/models/cnn.onnx --model bundled --model resnet18_v1=PATH.onnx [--grid]
 
-For each model, in one process and one after another on the same files:
+For each model, in one process, in rounds on the same files (each round times every stage and split once):
 * infer: the model alone on ready float32 batches with every core (`imgcheck bench`'s infer stage; the faster of
   spinning and non-spinning runtime threads);
 * decode: decoding alone with one worker process per core (`imgcheck bench`'s decode stage);
 * limit = 1 / (1/infer + 1/decode): the throughput if the cores were shared perfectly between the two stages;
 * scan: the whole pipeline (discover, decode in workers, model, CSV rows) with the split `imgcheck scan` picks now
-  (`auto`: every core as non-spinning runtime threads, decoders sized from the first batch at lower priority), the
-  split it used before (one decoding worker per core at equal priority, the runtime on the cores left, at least
-  one), and with `--grid` the alternatives: auto at equal priority, auto with spinning threads, one decoder per
-  core, one decoder, decoding in the scanning process.
+  (`auto`: every core as non-spinning runtime threads, decoders sized from the first batch at lower priority),
+  the same without reading provenance (exactly the decode stage's work), the split it used before (one decoding
+  worker per core at equal priority, the runtime on the cores left, at least one), and with `--grid` the
+  alternatives: auto at equal priority, auto with spinning threads, one decoder per core, one decoder, decoding in
+  the scanning process.
 
-Every figure is the median of `--repeat` timed passes after one untimed pass. Results go to
+Every figure is the median of `--repeat` timed rounds after one untimed round; a scan's share of the limit is the
+median of its rounds' shares, each against the limit measured in the same round. Results go to
 benchmarks/results/scan_limit.md and scan_limit.json.
 """
 
@@ -41,7 +43,11 @@ def previous_split(cores: int) -> tuple[int, int]:
 
 def measure_model(name: str, path: str, folder: str, batch_size: int, repeat: int,
                   grid: bool) -> list[dict[str, Any]]:
-    """Every row of one model: its infer and decode stages, its limit, and its scans by split."""
+    """Every row of one model: its infer and decode stages, its limit, and its scans by split.
+
+    Each round measures the stages and then every split, so the limit a scan is held to comes from the same
+    minutes as the scan (this machine's speed drifts by up to 20% between minutes); a row's share of the limit
+    is the median of its rounds' shares."""
     from imgcheck.infer.bench.measure import ready_tensors, time_decode, time_infer, time_scan
     from imgcheck.infer.models.model_file import ModelFile
     from imgcheck.infer.runtime import load_backend
@@ -54,53 +60,65 @@ def measure_model(name: str, path: str, folder: str, batch_size: int, repeat: in
     meta = model_file.meta
     paths = list(discover([folder], Selection()))
     tensors = ready_tensors(paths, meta, cores)
-    infer = {}
-    for spinning in (False, True):
-        backend = load_backend(model_file, "cpu", cores, spinning=spinning)
-        timing = time_infer(backend, tensors, batch_size, 3, repeat, backend.synchronize)
-        infer[spinning] = timing.summary()["samples_per_sec"]
-        print(f"{name}: infer, {cores} threads, spinning {spinning}: {infer[spinning]:,.0f}/s", file=sys.stderr)
-    decode = time_decode(paths, meta, batch_size, cores, 1, repeat).summary()["samples_per_sec"]
-    decode_here = time_decode(paths, meta, batch_size, 0, 1, repeat).summary()["samples_per_sec"]
-    print(f"{name}: decode, {cores} workers: {decode:,.0f}/s; in this process: {decode_here:,.0f}/s",
-          file=sys.stderr)
-    best_infer = max(infer.values())
-    limit = 1 / (1 / best_infer + 1 / decode)
     threads = default_threads(cores)
-    # (label, workers (None: chosen as `imgcheck scan` does), runtime threads, spinning, decoders' niceness)
-    splits = [("auto", None, threads, False, DECODER_NICENESS), ("before", *previous_split(cores), False, 0)]
+    # (label, workers (None: chosen as `imgcheck scan` does), runtime threads, spinning, decoders' niceness,
+    #  provenance read)
+    splits = [("auto", None, threads, False, DECODER_NICENESS, True),
+              ("auto, provenance off (the decode stage's work)", None, threads, False, DECODER_NICENESS, False),
+              ("before", *previous_split(cores), False, 0, True)]
     if grid:
-        splits += [("auto, decoders at equal priority", None, threads, False, 0),
-                   ("auto, spinning threads", None, threads, True, DECODER_NICENESS),
-                   ("one decoder per core", cores, threads, False, DECODER_NICENESS),
-                   ("one decoder", 1, threads, False, DECODER_NICENESS),
-                   ("decoding in the scanning process", 0, threads, False, 0)]
+        splits += [("auto, decoders at equal priority", None, threads, False, 0, True),
+                   ("auto, spinning threads", None, threads, True, DECODER_NICENESS, True),
+                   ("one decoder per core", cores, threads, False, DECODER_NICENESS, True),
+                   ("one decoder", 1, threads, False, DECODER_NICENESS, True),
+                   ("decoding in the scanning process", 0, threads, False, 0, True)]
+    backends = {(t, s): load_backend(model_file, "cpu", t, spinning=s)
+                for t, s in {(cores, False), (cores, True)} | {(t, s) for _, _, t, s, _, _ in splits}}
+    infer: dict[bool, list[float]] = {False: [], True: []}
+    decode: list[float] = []
+    limits: list[float] = []
     timings: dict[tuple, list[float]] = {split: [] for split in splits}
     chosen: dict[tuple, Any] = {}
-    backends = {(t, s): load_backend(model_file, "cpu", t, spinning=s) for _, _, t, s, _ in splits}
-    for round_ in range(1 + repeat):  # round 0 is untimed; rounds interleave the splits, so drift hits all alike
+    for round_ in range(1 + repeat):  # round 0 is untimed; rounds interleave everything, so drift hits all alike
+        for spinning in (False, True):
+            backend = backends[(cores, spinning)]
+            speed = time_infer(backend, tensors, batch_size, 3, 1, backend.synchronize).summary()["samples_per_sec"]
+            if round_:
+                infer[spinning].append(speed)
+        speed = time_decode(paths, meta, batch_size, cores, 0, 1).summary()["samples_per_sec"]
+        if round_:
+            decode.append(speed)
+            limits.append(1 / (1 / max(infer[False][-1], infer[True][-1]) + 1 / speed))
         for split in splits:
-            _, workers, threads, spinning, niceness = split
+            _, workers, threads, spinning, niceness, provenance = split
             backend = backends[(threads, spinning)]
             timing = time_scan(folder, backend, meta, batch_size, workers, 0, 1, backend.synchronize,
-                               threads=threads, niceness=niceness)
+                               threads=threads, niceness=niceness, provenance=provenance)
             chosen[split] = timing.split
             if round_:
                 timings[split].append(timing.summary()["samples_per_sec"])
+        if round_:
+            print(f"{name}: round {round_}: infer {infer[False][-1]:,.0f}/s (spinning {infer[True][-1]:,.0f}/s), "
+                  f"decode {decode[-1]:,.0f}/s, limit {limits[-1]:,.0f}/s; auto scan {timings[splits[0]][-1]:,.0f}/s",
+                  file=sys.stderr)
+    median = statistics.median
+    best_infer = max(median(infer[False]), median(infer[True]))
     rows = []
     for split in splits:
-        label, _, threads, spinning, niceness = split
-        workers = chosen[split].workers
-        speed = statistics.median(timings[split])
-        print(f"{name}: scan {label}: workers {workers} threads {threads} spinning {spinning} niceness {niceness}: "
-              f"{speed:,.0f}/s ({speed / limit:.0%} of the limit; passes "
-              f"{', '.join(f'{v:,.0f}' for v in timings[split])})", file=sys.stderr)
-        rows.append({"model": name, "arch": meta.arch, "split": label, "workers": workers, "threads": threads,
-                     "spinning": spinning, "decoder_niceness": niceness, "scan_per_s": speed,
-                     "passes_per_s": timings[split], "infer_per_s": best_infer,
-                     "infer_per_s_by_spinning": {str(k).lower(): v for k, v in infer.items()},
-                     "decode_per_s": decode, "decode_in_process_per_s": decode_here, "limit_per_s": limit,
-                     "fraction_of_limit": speed / limit, "reason": chosen[split].reason})
+        label, _, threads, spinning, niceness, provenance = split
+        fractions = [speed / limit for speed, limit in zip(timings[split], limits)]
+        speed = median(timings[split])
+        print(f"{name}: scan {label}: workers {chosen[split].workers} threads {threads}: {speed:,.0f}/s "
+              f"({median(fractions):.0%} of the limit; rounds {', '.join(f'{f:.0%}' for f in fractions)})",
+              file=sys.stderr)
+        rows.append({"model": name, "arch": meta.arch, "split": label, "workers": chosen[split].workers,
+                     "threads": threads, "spinning": spinning, "decoder_niceness": niceness,
+                     "provenance": provenance, "scan_per_s": speed, "passes_per_s": timings[split],
+                     "infer_per_s": best_infer,
+                     "infer_per_s_by_spinning": {str(k).lower(): median(v) for k, v in infer.items()},
+                     "decode_per_s": median(decode), "decode_passes_per_s": decode, "limit_per_s": median(limits),
+                     "limit_by_round_per_s": limits, "fraction_of_limit": median(fractions),
+                     "fraction_by_round": fractions, "reason": chosen[split].reason})
     return rows
 
 
@@ -111,10 +129,13 @@ def render(rows: list[dict[str, Any]], command: str, system: dict[str, Any], ima
         "# Scan against the limit of its own stages", "",
         f"Command: `{command}`", "",
         f"Machine: {system['cpu']}; onnxruntime {system.get('onnxruntime')}, Pillow {system.get('pillow')}. "
-        f"{images:,} images, batch {batch_size}, median of {repeat} timed passes after one untimed pass, all in one "
-        "run. The limit is 1 / (1/infer + 1/decode): what the scan would reach if the cores were shared "
-        "perfectly between its two stages.", "",
-        "| model | infer images/s (all cores) | decode images/s (one worker per core) | limit images/s |",
+        f"{images:,} images, batch {batch_size}, {repeat} timed rounds after one untimed round, all in one run. "
+        "Each round times the infer stage, the decode stage and then every split's scan, so each scan is held to "
+        "the limit of its own minutes: 1 / (1/infer + 1/decode), what the scan would reach if the cores were "
+        "shared perfectly between its two stages. Speeds are medians over the rounds; a split's share of the "
+        "limit is the median of its rounds' shares (each round's share is in scan_limit.json).", "",
+        "| model | infer images/s (all cores) | decode images/s (one worker per core, no provenance) "
+        "| limit images/s |",
         "|---|---:|---:|---:|",
     ]
     seen = set()

@@ -132,17 +132,17 @@ def time_decode(paths: list[str], meta: ModelMeta, batch_size: int, workers: int
 
 def time_scan(folder: str, model: Callable[[np.ndarray], np.ndarray], meta: ModelMeta, batch_size: int,
               workers: int | None, warmup: int, repeat: int, synchronize: Callable[[], None], draft: bool = True,
-              threads: int = 1, niceness: int | None = None) -> Timing:
+              threads: int = 1, niceness: int | None = None, provenance: bool = True) -> Timing:
     """The whole scan pipeline on `folder`: discover, decode in workers, run the model, write verdict rows.
     `workers` None sizes the decoding processes as `imgcheck scan` does; `threads` is how `model` was loaded;
-    `niceness` is the decoders' priority below this process (default: the scan's)."""
+    `niceness` is the decoders' priority below this process (default: the scan's); `provenance` False skips
+    reading provenance, as `--no-provenance` does."""
     from imgcheck.infer.scan.discover import Selection, discover
-    from imgcheck.infer.scan.pipeline import LocalScan, ScanRequest, run_scan
+    from imgcheck.infer.scan.pipeline import DECODER_NICENESS, LocalScan, ScanRequest, run_scan
     from imgcheck.infer.scan.verdict_formats import CsvFormat, open_output
 
-    scanner = LocalScan(model, meta, meta.threshold, batch_size, workers, draft=draft, threads=threads)
-    if niceness is not None:
-        scanner.niceness = niceness
+    scanner = LocalScan(model, meta, meta.threshold, batch_size, workers, draft=draft, provenance=provenance,
+                        threads=threads, niceness=DECODER_NICENESS if niceness is None else niceness)
     count = sum(1 for _ in discover([folder], Selection()))
     with tempfile.TemporaryDirectory(prefix="imgcheck-bench-") as scratch:
         out = Path(scratch) / "verdicts.csv"

@@ -119,6 +119,17 @@ def test_normalisation_uses_the_models_mean_and_std():
     assert np.array_equal(batch[0], out)  # batched and single normalisation are bit-identical
 
 
+def test_normalisation_puts_every_value_in_its_channel_first_place():
+    meta = ModelMeta(arch="t", input_size=(3, 5, 7), mean=(0.1, 0.5, 0.9), std=(0.2, 0.3, 0.4))
+    pre = Preprocessor.from_meta(meta)
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 10, 7, 3), dtype=np.uint8)[:, ::2]  # a strided view
+    out = pre.normalize(pixels)
+    assert out.shape == (4, 3, 5, 7) and out.dtype == np.float32 and out.flags.c_contiguous
+    expected = (np.moveaxis(pixels, -1, 1) / 255.0 - np.array(meta.mean)[:, None, None]) \
+        / np.array(meta.std)[:, None, None]
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
 @pytest.mark.parametrize("interpolation", ["nearest", "bilinear", "bicubic", "lanczos", "box", "hamming"])
 def test_resize_uses_the_models_interpolation(interpolation):
     rng = np.random.default_rng(0)
