@@ -1,9 +1,9 @@
 """The int8 schemes of onnxruntime's static quantizer that imgcheck offers, and which one a CPU gets by default.
 
 Activations are always unsigned 8-bit; the weights are unsigned (U8U8) or signed (U8S8), the latter optionally
-with `reduce_range` (7-bit weights). On x86, onnxruntime computes U8S8 with VPMADDUBSW on CPUs without VNNI, whose
-16-bit intermediate sums saturate; VNNI (AVX512-VNNI, AVX-VNNI) and AMX accumulate in 32 bits, so U8S8 is exact
-there. `benchmarks/results/int8_schemes.md` measures parity and speed of each on the machine it ran on.
+with `reduce_range` (7-bit weights). Which CPUs compute U8S8 exactly is `imgcheck.infer.int8_cpu`'s to say (VNNI
+and AMX do; x86 without them saturates), and a scan warns when a U8S8 file meets a CPU that does not.
+`benchmarks/results/int8_schemes.md` measures parity and speed of each on the machine it ran on.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})  # 32-bit accumulation of u8 x s8 products
+from imgcheck.infer.int8_cpu import VNNI_FLAGS, has_vnni  # noqa: F401 - VNNI_FLAGS: part of this API
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,6 @@ SCHEMES = {
                                     "unsigned activations, signed 7-bit weights (reduce_range)"),
 }
 SCHEME_CHOICES = ("auto", *SCHEMES)
-
-
-def has_vnni(flags: Iterable[str]) -> bool:
-    """Whether a CPU with these /proc/cpuinfo flags accumulates u8 x s8 products without 16-bit saturation."""
-    return bool(VNNI_FLAGS & set(flags))
 
 
 def default_scheme(flags: Iterable[str]) -> Int8Scheme:

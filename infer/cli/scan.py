@@ -87,7 +87,9 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
     from imgcheck.infer.scan.output import (check_folder_exists, check_resume_provenance, is_special_file,
                                             open_verdict_output, write_rows, write_sidecar)
     from imgcheck.infer.scan.pipeline import LocalScan, ScanEngine, ScanRequest, ScanStats, run_scan, sidecar
+    from imgcheck.infer.int8_cpu import signed_int8_warning
     from imgcheck.infer.scan.provenance_counts import ProvenanceCounts
+    from imgcheck.infer.system import cpu_flags
     from imgcheck.infer.version import imgcheck_version
 
     if not paths and files_from is None:
@@ -136,6 +138,10 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
     console = stderr_console()
     if provenance and not stats.provenance.c2pa:
         console.print(C2PA_SKIPPED, soft_wrap=True, highlight=False)
+    if ray_options is None and model_file.format.name == "onnx-int8":  # Ray's workers may run on other CPUs
+        int8_warning = signed_int8_warning(model_file.graph().signed_int8_weights, scanner.provider, cpu_flags())
+        if int8_warning:
+            console.print(f"[yellow]warning:[/] {int8_warning}", soft_wrap=True, highlight=False)
     with open_verdict_output(out, fmt, resume, stream_output) as (sink, kept), skip_list(list_skipped) as on_skip:
         record_scan()
         stats.resumed = len(kept)

@@ -21,7 +21,7 @@ _IR_VERSION, _PRODUCER_NAME, _PRODUCER_VERSION, _GRAPH, _OPSET_IMPORT, _METADATA
 _VARINT, _FIXED64, _LENGTH_DELIMITED, _FIXED32 = 0, 1, 2, 5
 _GRAPH_NODE, _GRAPH_INITIALIZER = 1, 5  # GraphProto.node, GraphProto.initializer
 _NODE_OP_TYPE = 4  # NodeProto.op_type
-_FLOAT16 = 10  # TensorProto.FLOAT16
+_INT8, _FLOAT16 = 3, 10  # TensorProto.INT8, FLOAT16
 # Operators that only quantized (int8/uint8) graphs contain.
 _QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
                             "MatMulInteger", "DynamicQuantizeLinear"})
@@ -45,11 +45,12 @@ class OnnxHeader:
 class OnnxGraph:
     """What imgcheck reads from an ONNX graph: where external weights live, how many weights there are, and the
     precision the weights are stored in (int8 when quantization operators are present, fp16 when any float weight
-    is float16, else fp32)."""
+    is float16, else fp32), and whether any weight is signed int8 (a U8S8-quantized model; U8U8 stores uint8)."""
 
     external_data_locations: tuple[str, ...]
     weight_elements: int
     precision: str
+    signed_int8_weights: bool = False
 
 
 class _ProtoError(ValueError):
@@ -243,7 +244,7 @@ def read_onnx_graph(data: bytes, name: str = "model") -> OnnxGraph:
             if number == _GRAPH and wire == _LENGTH_DELIMITED:
                 graph = value
         locations: list[str] = []
-        total, float16, quantized = 0, False, False
+        total, float16, quantized, signed_int8 = 0, False, False, False
         for number, wire, value in _fields(graph):
             if wire != _LENGTH_DELIMITED:
                 continue
@@ -254,10 +255,11 @@ def read_onnx_graph(data: bytes, name: str = "model") -> OnnxGraph:
                 if data_type not in _NOT_WEIGHTS:
                     total += elements
                 float16 |= data_type == _FLOAT16
+                signed_int8 |= data_type == _INT8
     except _ProtoError as exc:
         raise ModelFileError(f"{name}: not a valid ONNX model ({exc}).")
     precision = "int8" if quantized else "fp16" if float16 else "fp32"
-    return OnnxGraph(tuple(locations), total, precision)
+    return OnnxGraph(tuple(locations), total, precision, quantized and signed_int8)
 
 
 def _tensor_facts(tensor: bytes, locations: list[str]) -> tuple[int, int | None]:

@@ -10,6 +10,7 @@ from onnx import numpy_helper
 from imgcheck.export.int8_schemes import SCHEMES, default_scheme, has_vnni, resolve_scheme
 from imgcheck.export.pipeline import export_checkpoint
 from imgcheck.infer.cli.root import cli
+from imgcheck.infer.models.model_file import ModelFile
 
 
 def test_vnni_or_amx_cpus_get_signed_weights_others_unsigned():
@@ -49,6 +50,36 @@ def test_each_scheme_writes_its_weights_passes_parity_and_is_recorded(trained_cn
     assert record.parity.passed and record.int8_scheme == scheme
     assert record.as_dict()["int8_scheme"] == scheme
     assert _weight_types(record.path) == weights
+    assert ModelFile.open(record.path).graph().signed_int8_weights == ("int8" in weights)  # read without onnx
+
+
+@pytest.fixture(scope="module")
+def int8_files(trained_cnn, tmp_path_factory):
+    """{scheme: path} of the trained CNN exported as U8S8 and as U8U8."""
+    checkpoint, data = trained_cnn
+    out = tmp_path_factory.mktemp("int8_files")
+    files = {}
+    for scheme in ("u8s8", "u8u8"):
+        (record,) = export_checkpoint(checkpoint, out / scheme, ["onnx-int8"], check_images=data / "test",
+                                      calibration=data / "train", measure_speed=False, int8_scheme=scheme)
+        files[scheme] = record.path
+    return files
+
+
+@pytest.mark.parametrize("scheme, flags, warned", [
+    ("u8s8", {"sse2", "ssse3", "avx2", "fma"}, True),  # x86 without VNNI: the kernels saturate
+    ("u8s8", {"avx2", "avx512bw", "avx512_vnni"}, False),
+    ("u8s8", {"asimd", "asimddp"}, False),  # ARM: not this saturation
+    ("u8u8", {"ssse3", "avx2"}, False),
+])
+def test_a_scan_warns_when_signed_int8_weights_meet_a_cpu_that_saturates_them(
+        runner, trained_cnn, int8_files, tmp_path, monkeypatch, scheme, flags, warned):
+    _, data = trained_cnn
+    monkeypatch.setattr("imgcheck.infer.system.cpu_flags", lambda: frozenset(flags))
+    result = runner.invoke(cli, ["scan", str(data / "test"), "--model", str(int8_files[scheme]),
+                                 "--out", str(tmp_path / "v.csv"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert ("signed (U8S8) weights" in result.stderr) is warned
 
 
 def test_the_cli_records_the_scheme_in_the_export_report(runner, trained_cnn, tmp_path):
