@@ -16,15 +16,12 @@ Results go to benchmarks/results/decode_vs_pillow.md and .json.
 from __future__ import annotations
 
 import argparse
-import collections
 import json
-import os
 import shlex
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -60,21 +57,11 @@ def empty_batch(paths: list[str]) -> np.ndarray:
 
 def pooled(fn: Callable[[list[str]], np.ndarray], batches: list[list[str]], workers: int,
            init: tuple) -> Iterator[np.ndarray]:
-    """`fn` over `batches` in `workers` processes, in order, with at most 2 * workers + 2 batches in flight
-    (the scan's window)."""
-    if workers == 0:
-        _init(*init)
-        yield from map(fn, batches)
-        return
-    window = 2 * workers + 2
-    with ProcessPoolExecutor(workers, initializer=_init, initargs=init) as pool:
-        pending: collections.deque[Future[np.ndarray]] = collections.deque()
-        for batch in batches:
-            pending.append(pool.submit(fn, batch))
-            if len(pending) >= window:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    """`fn` over `batches` in `workers` processes, in order, as the scan hands out its batches
+    (`pipeline.ordered_pool_map`: the same window of 2 * workers + 2 batches in flight)."""
+    from imgcheck.infer.scan.pipeline import ordered_pool_map
+
+    return ordered_pool_map(fn, batches, workers, _init, init)
 
 
 def main() -> None:

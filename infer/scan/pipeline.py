@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
@@ -49,6 +49,8 @@ class Chunk(NamedTuple):
     facts: list[ImageFacts | None]
 
 
+T = TypeVar("T")
+R = TypeVar("R")
 # Decoding workers run at this lower priority: the model's threads then take the cores whenever they have work, and
 # the decoders fill every gap (benchmarks/results/scan_limit.md measures it against equal priority).
 DECODER_NICENESS = 10
@@ -114,6 +116,26 @@ def batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
         yield batch
 
 
+def ordered_pool_map(fn: Callable[[T], R], items: Iterable[T], workers: int,
+                     initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> Iterator[R]:
+    """`fn` over `items` in `workers` processes, results in input order, with at most 2 * workers + 2 items in
+    flight (so memory stays flat however many there are). `workers` 0 runs `initializer` and `fn` here."""
+    if workers == 0:
+        if initializer is not None:
+            initializer(*initargs)
+        yield from map(fn, items)
+        return
+    window = 2 * workers + 2
+    with ProcessPoolExecutor(workers, initializer=initializer, initargs=initargs) as pool:
+        pending: collections.deque[Future[R]] = collections.deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def decoded_chunks(paths: Iterable[str], meta: ModelMeta, batch_size: int, workers: int, draft: bool = True,
                    provenance: bool = True, niceness: int | None = None) -> Iterator[Chunk]:
     """Decoded batches in input order; `workers` processes decode ahead (0 = in this process), at `niceness`
@@ -123,17 +145,9 @@ def decoded_chunks(paths: Iterable[str], meta: ModelMeta, batch_size: int, worke
         for batch in batched(paths, batch_size):
             yield decode_chunk(batch, pre, provenance)
         return
-    window = 2 * workers + 2
     niceness = DECODER_NICENESS if niceness is None else niceness
-    with ProcessPoolExecutor(workers, initializer=_init_worker,
-                             initargs=(meta.to_json(), draft, provenance, niceness)) as pool:
-        pending: collections.deque[Future[Chunk]] = collections.deque()
-        for batch in batched(paths, batch_size):
-            pending.append(pool.submit(decode_chunk, batch))
-            if len(pending) >= window:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    yield from ordered_pool_map(decode_chunk, batched(paths, batch_size), workers, _init_worker,
+                                (meta.to_json(), draft, provenance, niceness))
 
 
 @dataclass
