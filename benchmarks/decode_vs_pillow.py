@@ -117,9 +117,9 @@ def main() -> None:
     system = system_info()
     lines = ["# Decoding: imgcheck against a plain Pillow loop", "", f"Command: `{command}`", "",
              f"Machine: {system['cpu']}; Pillow {system.get('pillow')}, numpy {system.get('numpy')}. Decoding to "
-             f"{width}x{height} ({meta.interpolation}, the bundled model's input), batch {args.batch_size}, median of "
-             f"{args.repeat} interleaved rounds after one untimed round. `vs plain` compares with the plain loop on "
-             "the same worker count.", "",
+             f"{width}x{height} ({meta.interpolation}, the input of {args.model or 'the bundled model'}), batch "
+             f"{args.batch_size}, median of {args.repeat} interleaved rounds after one untimed round. `vs plain` "
+             "compares with the plain loop on the same worker count.", "",
              "| folder | images | decoder | workers | images/s | vs plain |", "|---|---:|---|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['folder']} | {r['images']:,} | {r['decoder']} | {r['workers']} | "

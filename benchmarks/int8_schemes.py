@@ -6,11 +6,11 @@
 
 For each float32 ONNX model, every scheme of `imgcheck.export.int8_schemes` is quantized by the quantizer `imgcheck
 export --int8` uses (`quantize_onnx`: QDQ, per-channel, MinMax, first convolution in float), all on the same
-calibration images: the first `--calibration-count`/2 by name of each class folder (export draws its calibration
-images evenly from the whole folder instead). Parity: |p_fake(int8) - p_fake(fp32)| and verdicts flipped at the model's threshold, on `--count` test
-images (half REAL, half FAKE), plus each file's accuracy. Speed: the model alone at `--batch-size` with every core
-as runtime threads, the files interleaved over `--repeat` rounds, median images/s. Results go to
-benchmarks/results/int8_schemes.md and int8_schemes.json.
+calibration images, drawn as `imgcheck export --calibration` draws them (`--calibration-count` spread evenly over
+the folder's sorted files, `export.parity.build_check_set`). Parity: |p_fake(int8) - p_fake(fp32)| and verdicts
+flipped at the model's threshold, on `--count` test images (half REAL, half FAKE), plus each file's accuracy.
+Speed: the model alone at `--batch-size` with every core as runtime threads, the files interleaved over `--repeat`
+rounds, median images/s. Results go to benchmarks/results/int8_schemes.md and int8_schemes.json.
 """
 
 from __future__ import annotations
@@ -55,13 +55,14 @@ def measure_model(name: str, path: Path, calibration_dir: Path, test_dir: Path, 
                   batch_size: int, repeat: int) -> list[dict[str, Any]]:
     """One row per file (fp32 and each scheme): parity against fp32, accuracy and speed."""
     from imgcheck.export.int8_schemes import SCHEMES
+    from imgcheck.export.parity import build_check_set
     from imgcheck.export.quantize import quantize_onnx
     from imgcheck.infer.models.model_file import ModelFile
     from imgcheck.infer.runtime.onnx import onnx_session
     from imgcheck.infer.runtime.outputs import to_p_fake
 
     meta = ModelFile.open(path).meta
-    calibration, _ = balanced_inputs(calibration_dir, calibration_count, meta)
+    calibration = build_check_set(meta, count=0, folder=calibration_dir, limit=calibration_count).inputs
     inputs, labels = balanced_inputs(test_dir, count, meta)
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="int8-schemes-") as scratch:
@@ -125,7 +126,7 @@ def main() -> None:
     parser.add_argument("--calibration", type=Path, required=True, help="folder with REAL/ and FAKE/ to calibrate on")
     parser.add_argument("--test", type=Path, required=True, help="folder with REAL/ and FAKE/ to compare on")
     parser.add_argument("--count", type=int, default=2000, help="test images (half per class)")
-    parser.add_argument("--calibration-count", type=int, default=512, help="calibration images (half per class)")
+    parser.add_argument("--calibration-count", type=int, default=512, help="calibration images (as export's default)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS / "int8_schemes.md")
