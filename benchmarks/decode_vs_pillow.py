@@ -9,7 +9,9 @@ non-regular files and decompression bombs, EXIF orientation, transparency over w
 files, each file's stored size), without and with provenance. Both run in one process (`workers 0`: the per-image
 cost alone) and with one worker per core (as a scan runs them: pool start-up and the copying of batches between
 processes included). Passes take turns over `--repeat` rounds after one untimed round; images/s is the median.
-The transport row times what handing a batch back costs alone: workers return ready arrays of the batch's shape.
+The transport row times what handing a batch back through the pool's pipes costs alone: workers return ready
+arrays of the batch's shape. Where a batch is large enough for the scan to hand it back in shared memory
+(`imgcheck.infer.scan.batch_slots`), a row "batches by pipe" decodes as imgcheck does with that turned off.
 Results go to benchmarks/results/decode_vs_pillow.md and .json.
 """
 
@@ -64,6 +66,18 @@ def pooled(fn: Callable[[list[str]], np.ndarray], batches: list[list[str]], work
     return ordered_pool_map(fn, batches, workers, _init, init)
 
 
+def by_pipe(run: Callable[[], int]) -> int:
+    """`run()` with the scan's shared batch slots turned off: batches come back pickled through the pool's pipes."""
+    import imgcheck.infer.scan.batch_slots as batch_slots
+
+    threshold = batch_slots.SHARED_MEMORY_MIN_BYTES
+    batch_slots.SHARED_MEMORY_MIN_BYTES = 1 << 62
+    try:
+        return run()
+    finally:
+        batch_slots.SHARED_MEMORY_MIN_BYTES = threshold
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", action="append", required=True, type=Path)
@@ -76,6 +90,7 @@ def main() -> None:
     from imgcheck.infer.preprocess import _PIL_FILTERS
     from imgcheck.infer.scan.balance import available_cores
     from imgcheck.infer.scan.discover import Selection, discover
+    from imgcheck.infer.scan.batch_slots import shared_memory_pays
     from imgcheck.infer.scan.pipeline import batched, decoded_chunks
     from imgcheck.infer.system import system_info
 
@@ -95,6 +110,10 @@ def main() -> None:
                 name = "imgcheck decode" + (" + provenance" if provenance else "")
                 variants[(name, workers)] = lambda w=workers, p=provenance: sum(
                     len(c.pixels) for c in decoded_chunks(iter(paths), meta, args.batch_size, w, provenance=p))
+        if shared_memory_pays(args.batch_size * height * width * 3):  # imgcheck's batches come back in shared slots
+            variants[("imgcheck decode, batches by pipe", cores)] = lambda: by_pipe(
+                lambda: sum(len(c.pixels) for c in decoded_chunks(iter(paths), meta, args.batch_size, cores,
+                                                                  provenance=False)))
         variants[("transport only (no decoding)", cores)] = \
             lambda: sum(len(b) for b in pooled(empty_batch, batches, cores, init))
         speeds: dict[tuple[str, int], list[float]] = {key: [] for key in variants}

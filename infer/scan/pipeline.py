@@ -32,6 +32,7 @@ from imgcheck.infer.provenance.versions import library_versions
 from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.infer.runtime.outputs import combine_tiles
 from imgcheck.infer.scan.balance import Split, available_cores, choose_workers, default_threads
+from imgcheck.infer.scan.batch_slots import BatchSlots, lend_to_workers, shared_memory_pays, write_inherited
 from imgcheck.infer.scan.discover import Selection, SkipSink, discover
 from imgcheck.infer.scan.domain import SizeCheck
 from imgcheck.infer.scan.image_facts import FactsProbe, ImageFacts
@@ -116,16 +117,23 @@ def batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
         yield batch
 
 
+def pool_window(workers: int) -> int:
+    """How many items a pool of `workers` has in flight at most: enough to keep every worker busy while results
+    wait to be consumed, few enough that memory stays flat."""
+    return 2 * workers + 2
+
+
 def ordered_pool_map(fn: Callable[[T], R], items: Iterable[T], workers: int,
                      initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> Iterator[R]:
-    """`fn` over `items` in `workers` processes, results in input order, with at most 2 * workers + 2 items in
-    flight (so memory stays flat however many there are). `workers` 0 runs `initializer` and `fn` here."""
+    """`fn` over `items` in `workers` processes, results in input order, with at most `pool_window(workers)` items
+    in flight (so memory stays flat however many there are). `workers` 0 runs `initializer` and `fn` here. The
+    next item is drawn from `items` only after the previous result was consumed."""
     if workers == 0:
         if initializer is not None:
             initializer(*initargs)
         yield from map(fn, items)
         return
-    window = 2 * workers + 2
+    window = pool_window(workers)
     with ProcessPoolExecutor(workers, initializer=initializer, initargs=initargs) as pool:
         pending: collections.deque[Future[R]] = collections.deque()
         for item in items:
@@ -146,8 +154,35 @@ def decoded_chunks(paths: Iterable[str], meta: ModelMeta, batch_size: int, worke
             yield decode_chunk(batch, pre, provenance)
         return
     niceness = DECODER_NICENESS if niceness is None else niceness
-    yield from ordered_pool_map(decode_chunk, batched(paths, batch_size), workers, _init_worker,
-                                (meta.to_json(), draft, provenance, niceness))
+    initargs = (meta.to_json(), draft, provenance, niceness)
+    pre = Preprocessor.from_meta(meta)
+    slot_bytes = batch_size * (pre.tiles if pre.fit != "resize" else 1) * pre.height * pre.width * 3
+    if not shared_memory_pays(slot_bytes):
+        yield from ordered_pool_map(decode_chunk, batched(paths, batch_size), workers, _init_worker, initargs)
+        return
+    slots = BatchSlots(pool_window(workers), slot_bytes)
+    lend_to_workers(slots)  # before the pool forks its workers (at the first batch)
+    try:
+        tasks = ((batch, slots.take()) for batch in batched(paths, batch_size))
+        for chunk, slot, shape in ordered_pool_map(decode_chunk_to_slot, tasks, workers, _init_worker, initargs):
+            if shape is None:
+                slots.release(slot)
+                yield chunk
+            else:
+                yield chunk._replace(pixels=slots.copy_out(slot, shape))
+    finally:
+        lend_to_workers(None)
+        slots.close()
+
+
+def decode_chunk_to_slot(task: tuple[list[str], int]) -> tuple[Chunk, int, tuple[int, ...] | None]:
+    """In a worker: `decode_chunk` of the task's paths with the pixels written into its shared slot; returns the
+    chunk without them, the slot and their shape (None, and the pixels in the chunk, when they do not fit)."""
+    paths, slot = task
+    chunk = decode_chunk(paths)
+    if not write_inherited(slot, chunk.pixels):
+        return chunk, slot, None
+    return chunk._replace(pixels=chunk.pixels[:0]), slot, chunk.pixels.shape
 
 
 @dataclass
