@@ -38,6 +38,7 @@ from PIL import Image, ImageFilter
 
 import imgcheck
 from imgcheck.infer.evaluate.metrics import binary_metrics
+from imgcheck.infer.image_files import has_image_suffix
 from imgcheck.infer.models.bundled import bundled_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,8 +60,10 @@ def scores(paths: list[str], model: str) -> np.ndarray:
     return np.array([np.nan if by_path[p] is None else by_path[p] for p in paths], np.float64)
 
 
-def images(folder: Path) -> list[str]:
-    return sorted(str(p) for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+def images(folder: Path, recursive: bool = False) -> list[str]:
+    """The image files in `folder` (and below, with `recursive`), by the scan's own suffix list, sorted."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(str(p) for p in found if p.is_file() and has_image_suffix(p.name))
 
 
 def handled(kind: str, paths: list[str]) -> list[str]:
@@ -101,8 +104,7 @@ def measure(model: str, name: str, zoo: Path | None) -> dict:
     for generator in sorted(p.name for p in DEV.iterdir() if p.is_dir()):
         record["dev"][generator] = metrics(real, scores(images(DEV / generator), model), threshold)
     for generator in sorted(p.name for p in zoo.iterdir() if p.is_dir()) if zoo else []:
-        fakes = sorted(str(p) for p in (zoo / generator).rglob("*") if p.suffix.lower() in (".jpg", ".png"))
-        record["zoo"][generator] = metrics(real, scores(fakes, model), threshold)
+        record["zoo"][generator] = metrics(real, scores(images(zoo / generator, recursive=True), model), threshold)
     record["shoes"] = metrics(scores(images(ROOT / "data/shoes/REAL"), model),
                               scores(images(ROOT / "data/shoes/FAKE"), model), threshold)
     rng = np.random.default_rng(0)
