@@ -12,8 +12,8 @@ For each model, in one process, in rounds on the same files (each round times ev
   (`auto`: every core as non-spinning runtime threads, decoders sized from the first batch at lower priority),
   the same without reading provenance (exactly the decode stage's work), the split it used before (one decoding
   worker per core at equal priority, the runtime on the cores left, at least one), and with `--grid` the
-  alternatives: auto at equal priority, auto with spinning threads, one decoder per core, one decoder, decoding in
-  the scanning process.
+  alternatives: auto at equal priority, auto with spinning threads, auto with one runtime thread, one decoder per
+  core, one decoder, decoding in the scanning process.
 
 Every figure is the median of `--repeat` timed rounds after one untimed round; a scan's share of the limit is the
 median of its rounds' shares, each against the limit measured in the same round. Results go to
@@ -69,6 +69,7 @@ def measure_model(name: str, path: str, folder: str, batch_size: int, repeat: in
     if grid:
         splits += [("auto, decoders at equal priority", None, threads, False, 0, True),
                    ("auto, spinning threads", None, threads, True, DECODER_NICENESS, True),
+                   ("auto, one runtime thread", None, 1, False, DECODER_NICENESS, True),
                    ("one decoder per core", cores, threads, False, DECODER_NICENESS, True),
                    ("one decoder", 1, threads, False, DECODER_NICENESS, True),
                    ("decoding in the scanning process", 0, threads, False, 0, True)]
