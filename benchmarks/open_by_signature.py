@@ -6,8 +6,9 @@ Both are the scan's decode of one batch in one process (`pipeline.decode_chunk`,
 on the same files, taking turns over `--repeat` rounds after one untimed round; the figure is the median round,
 in microseconds per image. "Pillow's order" is `Image.open(stream)`, which tries every registered plugin in turn;
 "signature first" is `image_signatures.open_image`, which tries the plugin the file's first bytes name and falls
-back to Pillow's order. The run checks that pixels, facts and errors are identical. Results go to
-benchmarks/results/open_by_signature.md.
+back to Pillow's order. The run checks that pixels, facts and errors are identical. A second pair of rows per
+folder times the header-only read a trainer makes of every file (`image_sizes.image_size_range`: open, read the
+size) with `Image.open(path)` and with `open_image`. Results go to benchmarks/results/open_by_signature.md.
 """
 
 from __future__ import annotations
@@ -22,6 +23,20 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def _size_pillow(path: str) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.size
+
+
+def _size_by_signature(path: str) -> tuple[int, int]:
+    from imgcheck.infer.image_signatures import open_image
+
+    with open(path, "rb") as stream, open_image(stream) as img:
+        return img.size
 
 
 def main() -> None:
@@ -61,12 +76,21 @@ def main() -> None:
                 if round_:
                     times[name].append((time.perf_counter() - started) / len(paths) * 1e6)
         preprocess.open_image = open_image
+        headers = {"header only, Pillow's order": _size_pillow, "header only, signature first": _size_by_signature}
+        for round_ in range(1 + args.repeat):
+            for name, read_size in headers.items():
+                started = time.perf_counter()
+                for path in paths:
+                    read_size(path)
+                if round_:
+                    times.setdefault(name, []).append((time.perf_counter() - started) / len(paths) * 1e6)
         before, after = chunks.values()
         if not (np.array_equal(before.pixels, after.pixels) and before.facts == after.facts
                 and before.errors == after.errors):
             raise SystemExit(f"{folder}: the two openers decoded differently")
-        base = statistics.median(times["Pillow's order"])
         for name, values in times.items():
+            base = statistics.median(times["header only, Pillow's order" if name.startswith("header") else
+                                           "Pillow's order"])
             us = statistics.median(values)
             lines.append(f"| {folder} | {len(paths):,} | {name} | {us:,.0f} | {base / us:.2f}x |")
             print(lines[-1], file=sys.stderr)

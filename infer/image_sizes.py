@@ -12,12 +12,12 @@ SizeRange = tuple[tuple[int, int], tuple[int, int]]  # ((min H, min W), (max H, 
 def image_size_range(paths: Iterable[str | os.PathLike]) -> SizeRange | None:
     """((min H, min W), (max H, max W)) over the files Pillow can open (each side on its own; unreadable files are
     left out); None when none can be opened. Only headers are read: 100,000 small JPEGs take a few seconds."""
-    from PIL import Image
+    from imgcheck.infer.image_signatures import open_image
 
     low_h = low_w = high_h = high_w = None
     for path in paths:
         try:
-            with Image.open(path) as img:
+            with open(path, "rb") as stream, open_image(stream) as img:
                 width, height = img.size
         except Exception:  # noqa: BLE001 - an unreadable training file says nothing about sizes
             continue
