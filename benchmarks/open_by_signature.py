@@ -21,20 +21,19 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
+from imgcheck.infer.image_signatures import open_image
 
 RESULTS = Path(__file__).parent / "results"
 
 
 def _size_pillow(path: str) -> tuple[int, int]:
-    from PIL import Image
-
     with Image.open(path) as img:
         return img.size
 
 
 def _size_by_signature(path: str) -> tuple[int, int]:
-    from imgcheck.infer.image_signatures import open_image
-
     with open(path, "rb") as stream, open_image(stream) as img:
         return img.size
 
@@ -46,10 +45,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS / "open_by_signature.md")
     args = parser.parse_args()
-    from PIL import Image
-
     import imgcheck.infer.preprocess as preprocess
-    from imgcheck.infer.image_signatures import open_image
     from imgcheck.infer.models.bundled import bundled_model_path
     from imgcheck.infer.models.model_file import ModelFile
     from imgcheck.infer.scan.discover import Selection, discover

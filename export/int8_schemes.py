@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from imgcheck.infer.int8_cpu import VNNI_FLAGS, has_vnni  # noqa: F401 - VNNI_FLAGS: part of this API
+from imgcheck.infer.int8_cpu import has_vnni
 
 
 @dataclass(frozen=True)

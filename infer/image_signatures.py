@@ -2,7 +2,7 @@
 
 `Image.open` tries its plugins in registration order (AVIF, BLP, BMP, ... once every plugin is loaded), and several
 of them parse the header rather than check a signature, so a small JPEG pays for a dozen failed openers before the
-JPEG one: about a quarter of the time to decode a 32x32 CIFAKE file (benchmarks/results/open_by_signature.md).
+JPEG one: a sixth to a quarter of the time to decode a 32x32 CIFAKE file (benchmarks/results/open_by_signature.md).
 A file whose signature names one of the common formats is opened with that plugin first; if it refuses, and for
 every other file, Pillow tries every plugin in its own order, exactly as before.
 """

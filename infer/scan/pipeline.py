@@ -5,9 +5,10 @@ stage and the Python API (`imgcheck.scan`): the request says what to scan, the e
 `ray_engine.RayScan`) how, and the sink receives each batch's rows.
 
 Workers decode the next batches while the model runs on the current one; at most `2 * workers + 2`
-batches are in flight, so memory stays flat however many files there are. Unless told how many, the first batch
-is decoded and scored in this process, timed, and the workers are sized from the two costs (`balance`). Rows are flushed after every
-batch, so a killed scan loses at most the batch it was writing (and `--resume` repairs that).
+batches are in flight, so memory stays flat however many files there are; large batches come back through shared
+memory (`batch_slots`). Unless told how many, the first batch is decoded and scored in this process, timed, and the
+workers are sized from the two costs (`balance`). Rows are flushed after every batch, so a killed scan loses at
+most the batch it was writing (and `--resume` repairs that).
 """
 
 from __future__ import annotations
