@@ -5,8 +5,11 @@
 
 Whole-command wall time (process start to exit) and peak RSS of the whole process tree (workers included,
 sampled every 20 ms from /proc), median over repeats, commands interleaved. For imgcheck, the seconds of the scan
-itself (its sidecar's `seconds`: first file to last row) are shown too; the rest is start-up, the summary and, on
-a labeled folder, the metric suite. Results go to
+itself (its sidecar's `seconds`: first file to last row) are shown too; the rest is start-up and the summary.
+imgcheck runs `--quiet` and writes only its verdicts, as the naive pipeline does; on a labeled folder (REAL/FAKE
+inside) a second row adds `--metrics FILE`, the whole metric suite. `--install cpu=PYTHON` adds the same rows for
+imgcheck run from another installation, such as one with only the `cpu` extra: what a user who only scans
+installs (the dev install's Ray brings pandas, which scikit-learn imports when it is there). Results go to
 benchmarks/results/scan_vs_naive.{json,md}.
 """
 
@@ -74,15 +77,34 @@ def count_images(folder: str) -> int:
     return sum(1 for p in Path(folder).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
 
 
+def imgcheck_scan(python: str, folder: str, onnx: str, tmp: str, *extra: str) -> list[str]:
+    """The imgcheck command timed: a quiet scan of `folder` (verdicts only, as the naive pipeline writes, unless
+    `extra` asks for more) by the installation that `python` belongs to."""
+    return [python, "-m", "imgcheck.infer", "scan", folder, "--model", onnx, "--out", f"{tmp}/imgcheck.csv",
+            "--quiet", *extra]
+
+
+def parse_install(spec: str, parser: argparse.ArgumentParser) -> tuple[str, str]:
+    """LABEL=PYTHON from --install, the python checked to exist."""
+    label, sep, python = spec.partition("=")
+    if not sep or not label or not Path(python).is_file():
+        parser.error(f"--install wants LABEL=PYTHON with an existing python, got {spec!r}")
+    return label, python
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="training checkpoint (the naive pipeline's model)")
     parser.add_argument("--onnx", required=True, help="the same model exported to ONNX (imgcheck's)")
     parser.add_argument("--folder", action="append", required=True)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--install", action="append", default=[], metavar="LABEL=PYTHON",
+                        help="also time imgcheck from another installation's python, e.g. one with only the `cpu` "
+                             "extra (repeatable); its row is labelled with LABEL")
     parser.add_argument("--note", action="append", default=[],
                         help="a paragraph for the page, below the table (repeatable): what the model is, the machine")
     args = parser.parse_args()
+    installs = [parse_install(spec, parser) for spec in args.install]
     here = Path(__file__).parent
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,26 +112,33 @@ def main() -> None:
             commands = {
                 "naive (torchvision + DataLoader, eager)": [sys.executable, str(here / "naive_scan.py"), folder,
                                                             args.checkpoint, f"{tmp}/naive.csv"],
-                "imgcheck scan (ONNX)": [sys.executable, "-m", "imgcheck.infer", "scan", folder, "--model", args.onnx,
-                                         "--out", f"{tmp}/imgcheck.csv", "--quiet"],
             }
+            labeled = any((Path(folder) / name).is_dir() for name in ("REAL", "FAKE"))
+            for label, python in [("", sys.executable), *installs]:
+                install = f", {label} install" if label else ""
+                commands[f"imgcheck scan (ONNX){install}"] = imgcheck_scan(python, folder, args.onnx, tmp)
+                if labeled:
+                    commands[f"imgcheck scan (ONNX){install}, + metric suite"] = imgcheck_scan(
+                        python, folder, args.onnx, tmp, "--metrics", f"{tmp}/metrics.json")
             runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
-            scanning: list[float] = []  # imgcheck's own scan seconds, from its sidecar
+            # imgcheck's own scan seconds, from its sidecar
+            scanning: dict[str, list[float]] = {name: [] for name in commands if name.startswith("imgcheck")}
             for _ in range(args.repeats):
                 for name, command in commands.items():
                     runs[name].append(measure(command))
-                    if name.startswith("imgcheck"):
-                        scanning.append(json.loads(Path(f"{tmp}/imgcheck.csv.json").read_text())["seconds"])
+                    if name in scanning:
+                        scanning[name].append(json.loads(Path(f"{tmp}/imgcheck.csv.json").read_text())["seconds"])
                     print(f"{folder} {name}: {runs[name][-1][0]:.2f} s, {runs[name][-1][1]:.0f} MB", file=sys.stderr)
             images = count_images(folder)
             naive_wall = statistics.median(w for w, _ in runs["naive (torchvision + DataLoader, eager)"])
             for name, samples in runs.items():
                 wall = statistics.median(w for w, _ in samples)
-                rows.append({"folder": folder, "images": images, "pipeline": name, "command": shlex.join(commands[name]),
+                rows.append({"folder": folder, "images": images, "pipeline": name,
+                             "command": shlex.join(commands[name]),
                              "median_wall_s": wall, "images_per_s": images / wall,
                              "peak_rss_mb": statistics.median(r for _, r in samples),
                              "speedup_vs_naive": naive_wall / wall,
-                             "scan_seconds": statistics.median(scanning) if name.startswith("imgcheck") else None})
+                             "scan_seconds": statistics.median(scanning[name]) if name in scanning else None})
     record = {"command": "python " + shlex.join(sys.argv), "repeats": args.repeats, "rows": rows}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "scan_vs_naive.json").write_text(json.dumps(record, indent=2) + "\n")

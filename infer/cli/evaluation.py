@@ -71,6 +71,11 @@ class EvaluationRequest:
         """True when the user asked for something only labeled images can give (a report works without)."""
         return bool(self.labels_file or self.metrics_file or self.metrics_json or self.gates)
 
+    def wanted(self, quiet: bool) -> bool:
+        """True when the metrics of labeled images will be shown or kept: the tables (unless --quiet), a metrics
+        file, --json, a gate, a report or --labels. A quiet scan asked for none of them computes no metrics."""
+        return not quiet or self.needs_labels or self.report_dir is not None
+
 
 def make_labeler(labels_file: str | None):  # noqa: ANN201
     """A Labeler from --labels (read now, so a bad file fails before any scanning) or from folder names."""

@@ -63,8 +63,9 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
     counted by suffix in the summary (--list-skipped names them).
 
     Images under REAL/ and FAKE/ folders (or named in --labels) are also scored: a metric table, and
-    with --metrics/--json/--fail-under, files and CI gates. --report DIR writes a gallery of any
-    scan, ranked by p_fake (with the metric plots when labeled).
+    with --metrics/--json/--fail-under, files and CI gates (--quiet without any of these skips the
+    metrics). --report DIR writes a gallery of any scan, ranked by p_fake (with the metric plots when
+    labeled).
 
     \b
     With --engine ray the same scan runs on Ray Data (a local instance, or a cluster with
@@ -102,6 +103,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
     evaluation = EvaluationRequest.from_options(labels_file, metrics_file, metrics_json, report_dir, fail_under,
                                                 fail_over)
     scores = LabeledScores(make_labeler(labels_file))
+    evaluate = evaluation.wanted(quiet)  # else no labeled row is recorded, so no metrics are computed
     fmt = OUTPUT_FORMATS[output_format or ("jsonl" if out.endswith(".jsonl") else "csv")](formula_escape)
     stream_output = to_stdout or is_special_file(out)  # stdout, /dev/full, a FIFO: no lock, sidecar or resume
     if resume and stream_output:
@@ -146,7 +148,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
         record_scan()
         stats.resumed = len(kept)
         stats.add_kept(kept)
-        scores.add(kept)
+        if evaluate:
+            scores.add(kept)
         if gallery is not None:
             gallery.add(kept)
         kept_verdicts.update(row.verdict for row in kept)
@@ -167,7 +170,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
         with _progress(console, quiet, count_remaining) as advance:
             def write(rows) -> None:  # noqa: ANN001 - a batch of Row
                 write_rows(sink, rows, out)
-                scores.add(rows)
+                if evaluate:
+                    scores.add(rows)
                 if gallery is not None:
                     gallery.add(rows)
                 advance(len(rows))

@@ -80,6 +80,31 @@ def test_a_breached_gate_exits_4_and_names_metric_value_and_bound(runner, bright
         assert "gate(s) passed" in result.stderr
 
 
+@pytest.mark.parametrize("extra, computed", [
+    ([], False),  # nothing would show or keep the metrics
+    (["--metrics", "m.json"], True),
+    (["--fail-under", "accuracy=0.5"], True),
+    (["--labels", "labels.csv"], True),
+])
+def test_a_quiet_scan_computes_metrics_only_when_something_keeps_them(runner, brightness_model, tmp_path,
+                                                                      monkeypatch, extra, computed):
+    from imgcheck.infer.evaluate import labeled_scores
+
+    documents = []
+    original = labeled_scores.LabeledScores.document
+    monkeypatch.setattr(labeled_scores.LabeledScores, "document",
+                        lambda self, *a, **k: documents.append(1) or original(self, *a, **k))
+    folder = _labeled_set(tmp_path / "set", stray=True)
+    (tmp_path / "labels.csv").write_text(f"{folder / 'REAL' / 'r20.png'},REAL\n")
+    monkeypatch.chdir(tmp_path)
+    result = _scan(runner, brightness_model, folder, tmp_path, "--quiet", *extra)
+    assert result.exit_code == 0, result.output
+    assert len((tmp_path / "v.csv").read_text().splitlines()) == 1 + len(REAL_LEVELS) + len(FAKE_LEVELS) + 1
+    assert documents == ([1] if computed else [])
+    assert (tmp_path / "m.json").exists() == ("--metrics" in extra)
+    assert ("have no label" in result.stderr) == computed  # the stray file's warning belongs to the metrics
+
+
 def test_exit_code_precedence_with_unreadable_files(runner, brightness_model, tmp_path):
     folder = _labeled_set(tmp_path / "set", broken=True)
     passed = _scan(runner, brightness_model, folder, tmp_path, "--fail-under", "accuracy=0.75", "--json")
