@@ -138,11 +138,11 @@ def time_scan(folder: str, model: Callable[[np.ndarray], np.ndarray], meta: Mode
     `niceness` is the decoders' priority below this process (default: the scan's); `provenance` False skips
     reading provenance, as `--no-provenance` does."""
     from imgcheck.infer.scan.discover import Selection, discover
-    from imgcheck.infer.scan.pipeline import DECODER_NICENESS, LocalScan, ScanRequest, run_scan
+    from imgcheck.infer.scan.pipeline import LocalScan, ScanRequest, run_scan
     from imgcheck.infer.scan.verdict_formats import CsvFormat, open_output
 
     scanner = LocalScan(model, meta, meta.threshold, batch_size, workers, draft=draft, provenance=provenance,
-                        threads=threads, niceness=DECODER_NICENESS if niceness is None else niceness)
+                        threads=threads, niceness=niceness)
     count = sum(1 for _ in discover([folder], Selection()))
     with tempfile.TemporaryDirectory(prefix="imgcheck-bench-") as scratch:
         out = Path(scratch) / "verdicts.csv"

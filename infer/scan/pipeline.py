@@ -311,7 +311,7 @@ class LocalScan:
     provenance: bool = True  # read each file's provenance findings (its size is always read)
     threads: int = 1  # the runtime's intra-op threads (how `model` was loaded), for the split's record
     cores: int = field(default_factory=available_cores)
-    niceness: int = DECODER_NICENESS  # the decoding workers' priority below this process
+    niceness: int | None = None  # the decoding workers' priority below this process (None: DECODER_NICENESS)
     split: Split | None = None  # set once rows() has decided it
     list_files = staticmethod(discover)  # what to scan, from paths, folders and globs
 
