@@ -41,6 +41,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from imgcheck.trainer.curves import plot_curves
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 IMGCHECK = [sys.executable, "-m", "imgcheck.infer"]
@@ -130,8 +132,9 @@ def recipe_rows(arch: str, runs: Path, metrics_dir: Path, log: list[str]) -> lis
     run_dir = train(arch, "recipe", runs, log)
     summary = json.loads((run_dir / "summary.json").read_text())
     history = json.loads((run_dir / "history.json").read_text())
-    for name in ("history.csv", "curves.png"):
-        shutil.copy(run_dir / name, metrics_dir / f"{arch}_recipe.{name}")
+    shutil.copy(run_dir / "history.csv", metrics_dir / f"{arch}_recipe.history.csv")
+    # drawn again from the history rather than copied, so every row's figure is in the current style
+    plot_curves(history, metrics_dir / f"{arch}_recipe.curves.png")
     picked = report_selection(history)
     row = history[picked]
     report_summary = {

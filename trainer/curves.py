@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 
-def plot_curves(history: list[dict[str, Any]], path: str | Path) -> None:
-    """Write train/val/test risk (log loss) and accuracy against the epoch to a PNG at `path`."""
+def curves_figure(history: list[dict[str, Any]]):  # noqa: ANN201 - a matplotlib Figure
+    """The figure of train/val/test risk (log loss, on a log scale so that the untrained epoch 0 does not flatten
+    the trained epochs) and accuracy against the epoch. The caller closes it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,11 +22,19 @@ def plot_curves(history: list[dict[str, Any]], path: str | Path) -> None:
             if any(v is not None for v in values):
                 points = [(e, v) for e, v in zip(epochs, values) if v is not None]
                 axis.plot(*zip(*points), style, label=split, markersize=4)
-    risk_axis.set(title="Risk (log loss)", xlabel="epoch", ylabel="risk")
+    risk_axis.set(title="Risk (log loss, log scale)", xlabel="epoch", ylabel="risk", yscale="log")
     accuracy_axis.set(title="Accuracy", xlabel="epoch", ylabel="accuracy", ylim=(0, 1))
     for axis in (risk_axis, accuracy_axis):
-        axis.grid(alpha=0.3)
+        axis.grid(alpha=0.3, which="both")
         axis.legend()
         axis.set_xticks(epochs)
+    return figure
+
+
+def plot_curves(history: list[dict[str, Any]], path: str | Path) -> None:
+    """Write `curves_figure(history)` to a PNG at `path`."""
+    figure = curves_figure(history)
+    from matplotlib import pyplot as plt
+
     figure.savefig(path, dpi=100)
     plt.close(figure)
