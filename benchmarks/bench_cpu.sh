@@ -7,7 +7,8 @@
 #
 # Without CNN_RUN (or when it has no best.pt), the cnn, like resnet18_v1, is trained for one short epoch only to
 # have a checkpoint: throughput does not depend on the weights' values. One bench run per model, so each speed-up
-# compares a model's formats with its ONNX fp32 file. Writes benchmarks/results/bench_cpu_{cnn,resnet18_v1}.json; bench_cpu.md holds the tables.
+# compares a model's formats with its ONNX fp32 file. Writes benchmarks/results/bench_cpu_{cnn,resnet18_v1}.json;
+# bench_cpu.md holds the tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMGCHECK=${IMGCHECK:-.venv/bin/imgcheck}

@@ -157,7 +157,7 @@ def decoded_chunks(paths: Iterable[str], meta: ModelMeta, batch_size: int, worke
     niceness = DECODER_NICENESS if niceness is None else niceness
     initargs = (meta.to_json(), draft, provenance, niceness)
     pre = Preprocessor.from_meta(meta)
-    slot_bytes = batch_size * (pre.tiles if pre.fit != "resize" else 1) * pre.height * pre.width * 3
+    slot_bytes = batch_size * pre.tiles * pre.height * pre.width * 3  # ModelMeta holds tiles at 1 for resize
     if not shared_memory_pays(slot_bytes):
         yield from ordered_pool_map(decode_chunk, batched(paths, batch_size), workers, _init_worker, initargs)
         return
