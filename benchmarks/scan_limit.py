@@ -16,7 +16,9 @@ For each model, in one process, in rounds on the same files (each round times ev
   core, one decoder, decoding in the scanning process.
 
 Every figure is the median of `--repeat` timed rounds after one untimed round; a scan's share of the limit is the
-median of its rounds' shares, each against the limit measured in the same round. Results go to
+median of its rounds' shares, each against the limit measured in the same round. Each stage and scan also records
+its CPU time per image: in the scanning process (every thread, the runtime's too), in the decoding workers, and
+the cores' idle time, so the page shows what a scan spends beyond its stages. Results go to
 benchmarks/results/scan_limit.md and scan_limit.json.
 """
 
@@ -77,19 +79,25 @@ def measure_model(name: str, path: str, folder: str, batch_size: int, repeat: in
                 for t, s in {(cores, False), (cores, True)} | {(t, s) for _, _, t, s, _, _ in splits}}
     infer: dict[bool, list[float]] = {False: [], True: []}
     decode: list[float] = []
+    cpu: dict[Any, list[dict[str, float]]] = {"infer": [], "decode": []}  # CPU seconds per image, per round
     limits: list[float] = []
     timings: dict[tuple, list[float]] = {split: [] for split in splits}
     chosen: dict[tuple, Any] = {}
     for round_ in range(1 + repeat):  # round 0 is untimed; rounds interleave everything, so drift hits all alike
+        infer_cpu = {}
         for spinning in (False, True):
             backend = backends[(cores, spinning)]
-            speed = time_infer(backend, tensors, batch_size, 3, 1, backend.synchronize).summary()["samples_per_sec"]
+            timing = time_infer(backend, tensors, batch_size, 3, 1, backend.synchronize)
+            infer_cpu[spinning] = timing.cpu_per_image()
             if round_:
-                infer[spinning].append(speed)
-        speed = time_decode(paths, meta, batch_size, cores, 0, 1).summary()["samples_per_sec"]
+                infer[spinning].append(timing.summary()["samples_per_sec"])
+        timing = time_decode(paths, meta, batch_size, cores, 0, 1)
+        speed = timing.summary()["samples_per_sec"]
         if round_:
             decode.append(speed)
             limits.append(1 / (1 / max(infer[False][-1], infer[True][-1]) + 1 / speed))
+            cpu["infer"].append(infer_cpu[infer[True][-1] > infer[False][-1]])  # the faster one, as the limit
+            cpu["decode"].append(timing.cpu_per_image())
         for split in splits:
             _, workers, threads, spinning, niceness, provenance = split
             backend = backends[(threads, spinning)]
@@ -98,6 +106,7 @@ def measure_model(name: str, path: str, folder: str, batch_size: int, repeat: in
             chosen[split] = timing.split
             if round_:
                 timings[split].append(timing.summary()["samples_per_sec"])
+                cpu.setdefault(split, []).append(timing.cpu_per_image())
         if round_:
             print(f"{name}: round {round_}: infer {infer[False][-1]:,.0f}/s (spinning {infer[True][-1]:,.0f}/s), "
                   f"decode {decode[-1]:,.0f}/s, limit {limits[-1]:,.0f}/s; auto scan {timings[splits[0]][-1]:,.0f}/s",
@@ -119,8 +128,15 @@ def measure_model(name: str, path: str, folder: str, batch_size: int, repeat: in
                      "infer_per_s_by_spinning": {str(k).lower(): median(v) for k, v in infer.items()},
                      "decode_per_s": median(decode), "decode_passes_per_s": decode, "limit_per_s": median(limits),
                      "limit_by_round_per_s": limits, "fraction_of_limit": median(fractions),
-                     "fraction_by_round": fractions, "reason": chosen[split].reason})
+                     "fraction_by_round": fractions, "reason": chosen[split].reason,
+                     "cpu_us_per_image": median_cpu(cpu[split]),
+                     "stage_cpu_us_per_image": {stage: median_cpu(cpu[stage]) for stage in ("infer", "decode")}})
     return rows
+
+
+def median_cpu(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """Microseconds of CPU per image (scanning process, decoding workers, idle cores), the median over rounds."""
+    return {part: statistics.median(r[part] for r in rounds) * 1e6 for part in ("own", "workers", "idle")}
 
 
 def render(rows: list[dict[str, Any]], command: str, system: dict[str, Any], images: int, batch_size: int,
@@ -145,8 +161,8 @@ def render(rows: list[dict[str, Any]], command: str, system: dict[str, Any], ima
             seen.add(r["model"])
             lines.append(f"| {r['model']} ({r['arch']}) | {r['infer_per_s']:,.0f} | {r['decode_per_s']:,.0f} | "
                          f"{r['limit_per_s']:,.0f} |")
-    lines += ["", "| model | split | decoding workers | runtime threads | spinning | decoders' niceness | scan images/s "
-              "| of the limit |", "|---|---|---:|---:|---|---:|---:|---:|"]
+    lines += ["", "| model | split | decoding workers | runtime threads | spinning | decoders' niceness "
+              "| scan images/s | of the limit |", "|---|---|---:|---:|---|---:|---:|---:|"]
     for r in rows:
         bold = "**" if r["split"] == "auto" else ""
         lines.append(f"| {r['model']} | {bold}{r['split']}{bold} | {r['workers']} | {r['threads']} | "
@@ -160,7 +176,32 @@ def render(rows: list[dict[str, Any]], command: str, system: dict[str, Any], ima
             seen.add(r["model"])
             auto = next(x for x in rows if x["model"] == r["model"] and x["split"] == "auto")
             lines.append(f"- {r['model']}: {auto['reason']}")
+    lines += cpu_table(rows)
     return "\n".join(lines) + "\n"
+
+
+def cpu_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Where each model's CPU time went, in microseconds per image: its two stages, their sum (what the limit
+    assumes a scan spends) and the scans by `auto` and the rule before."""
+    lines = ["", "Where the CPU time went, in microseconds per image (the median over rounds; the scanning process "
+             "counts every thread, the runtime's too; unused is the cores' time that neither used: idle, or another "
+             "program's):", "",
+             "| model | measured | scanning process | decoding workers | unused | all cores |",
+             "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        if r["split"] not in ("auto", "before"):
+            continue
+        entries = []
+        if r["split"] == "auto":
+            stages = r["stage_cpu_us_per_image"]
+            both = {part: stages["infer"][part] + stages["decode"][part] for part in ("own", "workers", "idle")}
+            entries = [("infer stage", stages["infer"]), ("decode stage", stages["decode"]),
+                       ("the two stages together", both)]
+        entries.append((f"scan, {r['split']}", r["cpu_us_per_image"]))
+        for label, parts in entries:
+            lines.append(f"| {r['model']} | {label} | {parts['own']:.0f} | {parts['workers']:.0f} | "
+                         f"{parts['idle']:.0f} | {sum(parts.values()):.0f} |")
+    return lines
 
 
 def main() -> None:

@@ -6,6 +6,9 @@ same images; images/s is the median pass, with min and max; CUDA work is synchro
 * ``infer``  - the model alone on ready float32 tensors, in batches; per-batch latency p50/p95/p99 as well;
 * ``decode`` - decode + resize (+ normalise) with the scan's worker pool, no model;
 * ``scan``   - the whole scan pipeline: walk the folder, decode in workers, run the model, write the CSV.
+
+Every timed pass also records the CPU seconds it used, in this process (all its threads: the runtime's too) and in
+the worker processes it started and ended (`Timing.cpu_per_image`), so a benchmark can say where a scan's time went.
 """
 
 from __future__ import annotations
@@ -20,9 +23,15 @@ from typing import Any
 
 import numpy as np
 
+try:
+    import resource
+except ImportError:  # Windows: no getrusage; CPU accounting reads as zero
+    resource = None  # type: ignore[assignment]
+
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.meta import ModelMeta
 from imgcheck.infer.models.model_file import ModelFile
+from imgcheck.infer.scan.balance import available_cores
 
 STAGES = ("infer", "decode", "scan")
 
@@ -79,6 +88,18 @@ class Timing:
     pass_seconds: list[float] = field(default_factory=list)
     batch_seconds: list[float] = field(default_factory=list)
     split: Any = None  # scan: how the last pass shared the cores (`imgcheck.infer.scan.balance.Split`)
+    cpu_seconds: list[tuple[float, float]] = field(default_factory=list)  # per pass: (this process, its workers)
+
+    def cpu_per_image(self) -> dict[str, float]:
+        """Median CPU seconds per image over the passes: in this process (`own`), in the worker processes the pass
+        started (`workers`), and the cores' time neither used (`idle`: cores x wall - both, on the cores this
+        process may use; idle, or another program's); empty before any pass."""
+        cores = available_cores()
+        own = [o / self.images for o, _ in self.cpu_seconds]
+        workers = [w / self.images for _, w in self.cpu_seconds]
+        idle = [cores * s / self.images - o - w for s, o, w in zip(self.pass_seconds, own, workers)]
+        median = statistics.median
+        return {"own": median(own), "workers": median(workers), "idle": median(idle)} if own else {}
 
     def summary(self) -> dict[str, float | None]:
         speeds = [self.images / s for s in self.pass_seconds]
@@ -103,13 +124,14 @@ def time_infer(model: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray, ba
     synchronize()
     timing = Timing(images=len(batches) * batch_size)
     for _ in range(repeat):
-        started = time.perf_counter()
+        cpu, started = cpu_now(), time.perf_counter()
         for batch in batches:
             start = time.perf_counter()
             model(batch)
             synchronize()
             timing.batch_seconds.append(time.perf_counter() - start)
         timing.pass_seconds.append(time.perf_counter() - started)
+        timing.cpu_seconds.append(cpu_since(cpu))
     return timing
 
 
@@ -163,10 +185,25 @@ def _time_passes(one_pass: Callable[[], None], images: int, warmup: int, repeat:
         one_pass()
     timing = Timing(images=images)
     for _ in range(repeat):
-        started = time.perf_counter()
+        cpu, started = cpu_now(), time.perf_counter()
         one_pass()
         timing.pass_seconds.append(time.perf_counter() - started)
+        timing.cpu_seconds.append(cpu_since(cpu))
     return timing
+
+
+def cpu_now() -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by this process, every thread, and by its ended, reaped children."""
+    if resource is None:
+        return 0.0, 0.0
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def cpu_since(start: tuple[float, float]) -> tuple[float, float]:
+    """CPU seconds used since `cpu_now()` returned `start`: (this process, its children)."""
+    own, children = cpu_now()
+    return own - start[0], children - start[1]
 
 
 def synthetic_images(folder: Path, count: int, size: tuple[int, int], seed: int = 0) -> list[str]:

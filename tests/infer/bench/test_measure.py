@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from imgcheck.infer.models.model_file import ModelFile
-from imgcheck.infer.bench.measure import Timing, bench_model, parse_size, synthetic_images, time_infer
+from imgcheck.infer.bench import measure
+from imgcheck.infer.bench.measure import (Timing, bench_model, parse_size, synthetic_images, time_decode,
+                                          time_infer)
 
 
 def test_timing_summary_is_median_min_max_and_latency_percentiles():
@@ -63,3 +65,29 @@ def test_each_torch_backend_runs_with_its_own_thread_count(tiny_files):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_cpu_per_image_splits_the_cores_time_into_own_workers_and_idle(monkeypatch):
+    monkeypatch.setattr(measure, "available_cores", lambda: 2)
+    timing = Timing(images=10, pass_seconds=[1.0, 2.0, 4.0], cpu_seconds=[(0.5, 0.3), (1.0, 1.0), (9.0, 9.0)])
+    cpu = timing.cpu_per_image()  # each part is its median over the passes
+    assert cpu["own"] == pytest.approx(0.1) and cpu["workers"] == pytest.approx(0.1)
+    assert cpu["idle"] == pytest.approx(0.12)  # per pass 2 cores x wall - CPU, over 10 images: 0.12, 0.2, -1.0
+    assert Timing(images=3).cpu_per_image() == {}
+
+
+def test_a_pass_records_the_cpu_of_this_process_and_of_its_decoding_workers(tiny_files, tmp_path):
+    import time
+
+    def busy(batch):  # burns 20 ms of this process's CPU per batch
+        end = time.process_time() + 0.02
+        while time.process_time() < end:
+            pass
+
+    timing = time_infer(busy, np.zeros((4, 3, 4, 4), np.float32), 2, 0, 2, lambda: None)
+    assert len(timing.cpu_seconds) == 2 and all(own >= 0.04 and workers == 0 for own, workers in timing.cpu_seconds)
+    paths = synthetic_images(tmp_path, 6, (48, 48))
+    decoded = time_decode(paths, ModelFile.open(tiny_files["onnx"]).meta, 2, 1, 0, 1)
+    assert decoded.cpu_seconds[0][1] > 0  # the worker decoded every image and was reaped within the pass
+    in_process = time_decode(paths, ModelFile.open(tiny_files["onnx"]).meta, 2, 0, 0, 1)
+    assert in_process.cpu_seconds[0][0] > 0 and in_process.cpu_seconds[0][1] == 0
