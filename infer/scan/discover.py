@@ -37,6 +37,8 @@ class Selection:
     exclude: tuple[str, ...] = ()  # glob patterns on the file name or the path; none may match
 
     def wants(self, path: str) -> bool:
+        if not (self.include or self.exclude):
+            return True  # no patterns: every file (the common case; asked once per file)
         name = os.path.basename(path)
 
         def hit(pattern: str) -> bool:

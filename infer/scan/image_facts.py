@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from PIL import Image
 
 
-@dataclass(frozen=True)
-class ImageFacts:
-    """The `width`, `height` and `provenance` columns of one readable file."""
+class ImageFacts(NamedTuple):
+    """The `width`, `height` and `provenance` columns of one readable file (a NamedTuple: one per file travels
+    from the decoding workers, and pickles twice as fast as a dataclass)."""
 
     width: int
     height: int
