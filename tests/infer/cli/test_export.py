@@ -48,3 +48,18 @@ def test_int8_needs_calibration(runner, trained_cnn, tmp_path):
     checkpoint, _ = trained_cnn
     result = runner.invoke(cli, ["export", str(checkpoint), "--out", str(tmp_path), "--int8"])
     assert result.exit_code == 1 and "--int8 needs --calibration DIR" in result.stderr
+
+
+def test_a_reduced_precision_export_without_check_images_warns_that_its_gate_sees_only_random_pixels(
+        runner, trained_cnn, tmp_path):
+    checkpoint, data = trained_cnn
+    bare = runner.invoke(cli, ["export", str(checkpoint), "--out", str(tmp_path / "a"), "--format", "onnx",
+                               "--int8", "--calibration", str(data / "train")])
+    assert bare.exit_code == 0, bare.output
+    assert "warning: without --check-images the int8 parity gate sees only 64 random-pixel inputs" in bare.stderr
+    checked = runner.invoke(cli, ["export", str(checkpoint), "--out", str(tmp_path / "b"), "--format", "onnx",
+                                  "--int8", "--calibration", str(data / "train"), "--check-images", str(data / "test")])
+    assert checked.exit_code == 0, checked.output
+    assert "random-pixel" not in checked.stderr
+    plain = runner.invoke(cli, ["export", str(checkpoint), "--out", str(tmp_path / "c"), "--format", "onnx"])
+    assert plain.exit_code == 0 and "random-pixel" not in plain.stderr  # fp32's gate is exact on any input
