@@ -135,8 +135,9 @@ def measure_model(name: str, path: str, folder: str, batch_size: int, repeat: in
 
 
 def median_cpu(rounds: list[dict[str, float]]) -> dict[str, float]:
-    """Microseconds of CPU per image (scanning process, decoding workers, idle cores), the median over rounds."""
-    return {part: statistics.median(r[part] for r in rounds) * 1e6 for part in ("own", "workers", "idle")}
+    """Microseconds of CPU per image (`Timing.cpu_per_image`'s parts: scanning process, decoding workers, idle
+    cores), the median over rounds."""
+    return {part: statistics.median(r[part] for r in rounds) * 1e6 for part in rounds[0]}
 
 
 def render(rows: list[dict[str, Any]], command: str, system: dict[str, Any], images: int, batch_size: int,
@@ -194,7 +195,7 @@ def cpu_table(rows: list[dict[str, Any]]) -> list[str]:
         entries = []
         if r["split"] == "auto":
             stages = r["stage_cpu_us_per_image"]
-            both = {part: stages["infer"][part] + stages["decode"][part] for part in ("own", "workers", "idle")}
+            both = {part: stages["infer"][part] + stages["decode"][part] for part in stages["infer"]}
             entries = [("infer stage", stages["infer"]), ("decode stage", stages["decode"]),
                        ("the two stages together", both)]
         entries.append((f"scan, {r['split']}", r["cpu_us_per_image"]))

@@ -72,4 +72,3 @@ def random_pixels_warning(fp16: bool, int8: bool, check_images: Path | None) -> 
     return (f"without --check-images the {which} parity gate sees only 64 random-pixel inputs, which a model can "
             "answer alike in either precision while it flips verdicts on real images; pass --check-images DIR "
             "(labelled real images, not the calibration ones).")
-
