@@ -7,13 +7,14 @@ The Python API beside the `imgcheck` command line (imports neither torch nor onn
     results = detector.predict(["a.jpg", pil_image, uint8_array])
     for row in imgcheck.scan(["photos/"]):              # the rows `imgcheck scan` writes
         print(row.path, row.p_fake, row.verdict)
+    result = imgcheck.ScanJob(["photos/"], out="verdicts.csv", report="report").run()   # what the CLI writes
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Detector", "Prediction", "scan"]
+__all__ = ["Detector", "Prediction", "ScanJob", "ScanResult", "scan"]
 
 
 def __getattr__(name: str) -> Any:

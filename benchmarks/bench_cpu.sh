@@ -33,6 +33,6 @@ for arch in cnn resnet18_v1; do
     checkpoint="$CNN_RUN/best.pt"; [ "$arch" = cnn ] || checkpoint="$WORK/$arch/best.pt"
     "$IMGCHECK" bench "$WORK/models/$arch.onnx" "$WORK/models/$arch.int8.onnx" "$WORK/models/$arch.torchscript.pt" \
         "$checkpoint" --images "$WORK/images" --batch-sizes 1,32,256 --stages infer,decode,scan --warmup 3 --repeat 5 \
-        --json "benchmarks/results/bench_cpu_$arch.json" --markdown > "$WORK/table_$arch.md"
+        --out "benchmarks/results/bench_cpu_$arch.json" --markdown > "$WORK/table_$arch.md"
 done
 echo "wrote benchmarks/results/bench_cpu_{cnn,resnet18_v1}.json and $WORK/table_*.md"

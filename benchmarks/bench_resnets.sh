@@ -23,7 +23,7 @@ for arch in "${archs[@]}"; do
     models=runs/repro/${arch}_recipe/export
     [ -f "$models/$arch.int8.onnx" ] || { echo "skipped $arch: no export in $models yet" >&2; continue; }
     "$IMGCHECK" bench "$models/$arch.onnx" "$models/$arch.int8.onnx" --images "$WORK/images" --batch-sizes 1,32,256 \
-        --stages infer,scan --warmup 3 --repeat 5 --json "benchmarks/results/bench_resnet_$arch.json" --markdown \
+        --stages infer,scan --warmup 3 --repeat 5 --out "benchmarks/results/bench_resnet_$arch.json" --markdown \
         > "$WORK/table_resnet_$arch.md"
     echo "wrote benchmarks/results/bench_resnet_$arch.json and $WORK/table_resnet_$arch.md" >&2
 done

@@ -18,11 +18,8 @@ Results go to benchmarks/results/decode_vs_pillow.md and .json.
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
 import statistics
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +27,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-RESULTS = Path(__file__).parent / "results"
+import harness
+
 _size: tuple[int, int] = (32, 32)  # (W, H), set in each worker by _init
 _filter = Image.Resampling.BILINEAR
 
@@ -84,7 +82,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="whose input size and filter to decode to [default: bundled]")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=RESULTS / "decode_vs_pillow.md")
+    parser.add_argument("--out", type=Path, default=harness.RESULTS / "decode_vs_pillow.md")
     args = parser.parse_args()
     from imgcheck.infer.models.bundled import open_model_file
     from imgcheck.infer.preprocess import _PIL_FILTERS
@@ -92,7 +90,6 @@ def main() -> None:
     from imgcheck.infer.scan.discover import Selection, discover
     from imgcheck.infer.scan.batch_slots import shared_memory_pays
     from imgcheck.infer.scan.pipeline import batched, decoded_chunks
-    from imgcheck.infer.system import system_info
 
     meta = open_model_file(args.model).meta
     _, height, width = meta.input_size
@@ -116,36 +113,27 @@ def main() -> None:
                                                                   provenance=False)))
         variants[("transport only (no decoding)", cores)] = \
             lambda: sum(len(b) for b in pooled(empty_batch, batches, cores, init))
-        speeds: dict[tuple[str, int], list[float]] = {key: [] for key in variants}
-        for round_ in range(1 + args.repeat):
+        timers = {key: harness.Timer(warmup=1) for key in variants}  # one untimed round first
+        for _ in range(1 + args.repeat):
             for key, run in variants.items():
-                started = time.perf_counter()
-                decoded = run()
-                seconds = time.perf_counter() - started
+                with timers[key]:
+                    decoded = run()
                 if decoded != len(paths):
                     raise SystemExit(f"{key}: decoded {decoded} of {len(paths)} files")
-                if round_:
-                    speeds[key].append(len(paths) / seconds)
+        speeds = {key: timer.rates(len(paths)) for key, timer in timers.items()}
         for (name, workers), values in speeds.items():
             plain = statistics.median(speeds[("plain Pillow loop", workers)])
             speed = statistics.median(values)
             rows.append({"folder": str(folder), "images": len(paths), "decoder": name, "workers": workers,
                          "images_per_s": speed, "rounds": values, "vs_plain": speed / plain})
             print(f"{folder} {name} workers {workers}: {speed:,.1f}/s ({speed / plain:.2f}x plain)", file=sys.stderr)
-    command = shlex.join(["python", "benchmarks/decode_vs_pillow.py", *sys.argv[1:]])
-    system = system_info()
-    lines = ["# Decoding: imgcheck against a plain Pillow loop", "", f"Command: `{command}`", "",
-             f"Machine: {system['cpu']}; Pillow {system.get('pillow')}, numpy {system.get('numpy')}. Decoding to "
-             f"{width}x{height} ({meta.interpolation}, the input of {args.model or 'the bundled model'}), batch "
-             f"{args.batch_size}, median of {args.repeat} interleaved rounds after one untimed round. `vs plain` "
-             "compares with the plain loop on the same worker count.", "",
-             "| folder | images | decoder | workers | images/s | vs plain |", "|---|---:|---|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['folder']} | {r['images']:,} | {r['decoder']} | {r['workers']} | "
-                     f"{r['images_per_s']:,.1f} | {r['vs_plain']:.2f}x |")
-    args.out.write_text("\n".join(lines) + "\n")
-    args.out.with_suffix(".json").write_text(json.dumps({"command": command, "system": system, "rows": rows},
-                                                        indent=2) + "\n")
+    body = [f"Decoding to {width}x{height} ({meta.interpolation}, the input of {args.model or 'the bundled model'}), "
+            f"batch {args.batch_size}, median of {args.repeat} interleaved rounds after one untimed round. `vs plain` "
+            "compares with the plain loop on the same worker count.", "",
+            harness.table(["folder", "images", "decoder", "workers", "images/s", "vs plain"],
+                          [[r["folder"], f"{r['images']:,}", r["decoder"], r["workers"], f"{r['images_per_s']:,.1f}",
+                            f"{r['vs_plain']:.2f}x"] for r in rows], align="lrlrrr")]
+    harness.write_result(args.out, "Decoding: imgcheck against a plain Pillow loop", body, {"rows": rows})
     print(f"wrote {args.out}", file=sys.stderr)
 
 

@@ -29,20 +29,19 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
 
+import harness
 import imgcheck
+from harness import RESULTS, ROOT
 from imgcheck.infer.evaluate.metrics import binary_metrics
 from imgcheck.infer.image_files import has_image_suffix
 from imgcheck.infer.models.bundled import bundled_model_path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
 DEV = ROOT.parent / "shared" / "data" / "cifar_generators_dev" / "jpeg_q75" / "FAKE"
 WORK = ROOT / "runs" / "generalisation"
 HANDLING = {
@@ -121,44 +120,45 @@ def _n(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-def render(records: list[dict], commands: list[str]) -> str:
+def render(records: list[dict], commands: list[str]) -> list[str]:
+    """The page's body: every model side by side, then the commands."""
     generators = sorted({g for r in records for g in r["dev"]})
     zoo = sorted({g for r in records for g in r["zoo"]})
     kinds = list(HANDLING)
-    lines = ["# Generalisation and robustness", "",
-             "Made by `python benchmarks/generalisation.py` (commands at the end; the script's docstring says what "
-             "each set is). Cells: ROC-AUC / TPR at 5% FPR / a third figure at the model's own threshold: for a "
-             "generator the share of its fakes called FAKE (its 64-256 fakes sit beside 10,000 REAL images, so "
-             "accuracy would only measure the REAL side), elsewhere accuracy. The development generators are 256 "
-             "DDPM, 64 DCGAN and 64 WGAN fakes (a ROC-AUC standard error of about 0.03 for 64).", "",
-             "## Other CIFAR-10 generators (never seen in training)", "",
-             "| model | " + " | ".join(generators) + " | mean ROC-AUC | CIFAKE test | Shoes |",
-             "|---|" + "---:|" * (len(generators) + 3)]
+    dev_rows = []
     for r in records:
         cells = [f"{_n(r['dev'][g]['roc_auc'])} / {_n(r['dev'][g]['tpr_at_fpr_5pct'])} / "
                  f"{100 * r['dev'][g]['recall']:.1f}% caught" for g in generators]
         mean = np.mean([r["dev"][g]["roc_auc"] for g in generators])
         cifake, shoes = r["cifake_test"], r["shoes"]
-        lines.append(f"| {r['model']} | " + " | ".join(cells) + f" | {mean:.3f} | {_n(cifake['roc_auc'])} / "
-                     f"{_n(cifake['tpr_at_fpr_5pct'])} / {100 * cifake['accuracy']:.2f}% | {_n(shoes['roc_auc'])} / "
-                     f"{_n(shoes['tpr_at_fpr_5pct'])} / {100 * shoes['accuracy']:.1f}% |")
+        dev_rows.append([r["model"], *cells, f"{mean:.3f}",
+                         f"{_n(cifake['roc_auc'])} / {_n(cifake['tpr_at_fpr_5pct'])} / {100 * cifake['accuracy']:.2f}%",
+                         f"{_n(shoes['roc_auc'])} / {_n(shoes['tpr_at_fpr_5pct'])} / {100 * shoes['accuracy']:.1f}%"])
+    lines = ["Made by `python benchmarks/generalisation.py` (commands at the end; the script's docstring says what "
+             "each set is). Cells: ROC-AUC / TPR at 5% FPR / a third figure at the model's own threshold: for a "
+             "generator the share of its fakes called FAKE (its 64-256 fakes sit beside 10,000 REAL images, so "
+             "accuracy would only measure the REAL side), elsewhere accuracy. The development generators are 256 "
+             "DDPM, 64 DCGAN and 64 WGAN fakes (a ROC-AUC standard error of about 0.03 for 64).", "",
+             "## Other CIFAR-10 generators (never seen in training)", "",
+             harness.table(["model", *generators, "mean ROC-AUC", "CIFAKE test", "Shoes"], dev_rows,
+                           align="l" + "r" * (len(generators) + 3))]
     if zoo:
+        zoo_rows = []
+        for r in records:
+            trained = set(r.get("zoo_trained_on", []))
+            zoo_rows.append([r["model"], *((f"{_n(r['zoo'][g]['roc_auc'])} / {100 * r['zoo'][g]['recall']:.1f}% caught"
+                                            + (" *(trained)*" if g in trained else "")) if g in r["zoo"] else "—"
+                                           for g in zoo)])
         lines += ["", "## Zoo generators", "", "Each generator's fakes against the 10,000 CIFAKE test REAL images. "
                   "Cells marked *(trained)* are generators the model trained on: most of those very images were in its "
                   "training draw, so they say nothing about generalisation; only the unmarked cells do.", "",
-                  "| model | " + " | ".join(zoo) + " |", "|---|" + "---:|" * len(zoo)]
-        for r in records:
-            trained = set(r.get("zoo_trained_on", []))
-            lines.append(f"| {r['model']} | " + " | ".join(
-                (f"{_n(r['zoo'][g]['roc_auc'])} / {100 * r['zoo'][g]['recall']:.1f}% caught"
-                 + (" *(trained)*" if g in trained else "")) if g in r["zoo"] else "—" for g in zoo) + " |")
+                  harness.table(["model", *zoo], zoo_rows, align="l" + "r" * len(zoo))]
     else:
         lines += ["", "No zoo generators yet: the generator zoo of issue 19 is still to be made."]
+    robustness = [[r["model"], *(f"{_n(r['robustness'][k]['roc_auc'])} / {100 * r['robustness'][k]['accuracy']:.1f}%"
+                                 for k in kinds)] for r in records]
     lines += ["", "## Robustness: 4,000 CIFAKE test images after ordinary handling", "",
-              "| model | " + " | ".join(kinds) + " |", "|---|" + "---:|" * len(kinds)]
-    for r in records:
-        lines.append(f"| {r['model']} | " + " | ".join(
-            f"{_n(r['robustness'][k]['roc_auc'])} / {100 * r['robustness'][k]['accuracy']:.1f}%" for k in kinds) + " |")
+              harness.table(["model", *kinds], robustness, align="l" + "r" * len(kinds))]
     recipes = [r for r in records if r.get("recipe")]
     lines += ["", "## Earlier attempts (issue 19's own record, before this file existed)", "",
               "With a `cnn_bn`-like detector, 4 epochs, 25k CIFAKE REAL against 25k fakes, mean ROC-AUC over the three "
@@ -172,7 +172,7 @@ def render(records: list[dict], commands: list[str]) -> str:
         lines += [f"- **{r['model']}**: `{r['recipe']}`" + (f" {r['recipe_note']}" if r.get("recipe_note") else "")
                   for r in recipes]
     lines += ["", "## Commands", "", "```bash", *commands, "```", ""]
-    return "\n".join(lines)
+    return lines
 
 
 def main() -> None:
@@ -198,7 +198,7 @@ def main() -> None:
     record = measure(model, name, args.zoo)
     record["zoo_trained_on"] = [g.strip() for g in args.trained_on.split(",") if g.strip()]
     record["recipe"], record["recipe_note"] = args.recipe, args.recipe_note
-    record["command"] = "python " + " ".join(shlex.quote(a) for a in sys.argv[:1] + sys.argv[1:])
+    record["command"] = harness.command()
     (out / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.json").write_text(json.dumps(record, indent=2) + "\n")
     write_markdown(out)
 
@@ -207,7 +207,8 @@ def write_markdown(out: Path) -> None:
     """generalisation.md from every record in `out`: bundled models first, then experiments by name."""
     records = [json.loads(p.read_text()) for p in out.glob("*.json")]
     records.sort(key=lambda r: ("bundled" not in r["model"], "before" in r["model"], r["model"]))
-    (RESULTS / "generalisation.md").write_text(render(records, [r["command"] for r in records]))
+    harness.write_result(RESULTS / "generalisation.md", "Generalisation and robustness",
+                         render(records, [r["command"] for r in records]))
     print(f"wrote {RESULTS / 'generalisation.md'}", file=sys.stderr)
 
 

@@ -57,7 +57,7 @@ step train "$TRAIN_S" "${IMGCHECK[@]}" train --arch cnn_bn --data "$DATA" --out 
 step export "$EXPORT_S" "${IMGCHECK[@]}" export "$OUT/run/best.pt" --format onnx --format torchscript \
     --out "$OUT/export" --name cnn_bn
 step bench "$BENCH_S" sh -c '"$@" > "$0/bench.md"' "$OUT" "${IMGCHECK[@]}" bench "$OUT/export/cnn_bn.torchscript.pt" \
-    --device "$DEVICES" --synthetic "$BENCH_IMAGES" --stages infer --batch-sizes 1,256 --repeat 3 --json "$OUT/bench.json" \
+    --device "$DEVICES" --synthetic "$BENCH_IMAGES" --stages infer --batch-sizes 1,256 --repeat 3 --out "$OUT/bench.json" \
     --markdown --quiet
 
 # The fastest CUDA path installed: onnxruntime-gpu, else TorchScript on CUDA; without CUDA, ONNX on the CPU.

@@ -11,14 +11,12 @@ Writes benchmarks/results/int8_parity_real.md and .json.
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).parent / "results"
+import harness
 
 
 def p_fake(path: str, inputs: np.ndarray) -> np.ndarray:
@@ -49,7 +47,6 @@ def main() -> None:
     from imgcheck.infer.preprocess import Preprocessor
     from imgcheck.infer.scan.discover import Selection, discover
     from imgcheck.infer.scan.pipeline import decode_chunk
-    from imgcheck.infer.system import system_info
 
     every = list(discover([args.images], Selection()))
     # a seeded random draw: CIFAKE's file names carry the CIFAR category, so every N-th name would favour some
@@ -68,22 +65,18 @@ def main() -> None:
                      "accuracy_fp32": float(np.mean((a >= meta.threshold) == labels)),
                      "accuracy_int8": float(np.mean((b >= meta.threshold) == labels)), **gate.as_dict()})
         print(f"{rows[-1]['model']}: {rows[-1]['flipped']:.2%} of verdicts flipped", file=sys.stderr)
-    command = shlex.join(["python", "benchmarks/int8_parity_real.py", *sys.argv[1:]])
-    system = system_info()
-    lines = ["# int8 against fp32 on real images", "", f"Command: `{command}`", "",
-             f"Machine: {system['cpu']}; onnxruntime {system.get('onnxruntime')}. {len(paths):,} images drawn at "
-             f"random (seed {args.seed}) from {args.images}, {int(labels.sum()):,} of them FAKE. The export gate's "
-             f"bound for int8 is verdict agreement >= {MIN_AGREEMENT:.1%} and |dROC-AUC| <= {MAX_AUC_DELTA}.", "",
-             "| model | max \\|dp\\| | mean \\|dp\\| | verdicts flipped | within the gate | ROC-AUC fp32 / int8 "
-             "| accuracy fp32 / int8 |", "|---|---:|---:|---:|---|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['model']} | {r['max_abs_diff']:.4f} | {r['mean_abs_dp']:.4f} | {r['flipped']:.2%} | "
-                     f"{'yes' if r['passed'] else 'no'} | {r['auc_reference']:.4f} / {r['auc_export']:.4f} | "
-                     f"{r['accuracy_fp32']:.2%} / {r['accuracy_int8']:.2%} |")
-    (RESULTS / "int8_parity_real.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / "int8_parity_real.json").write_text(json.dumps({"command": command, "system": system, "rows": rows},
-                                                              indent=2) + "\n")
-    print(f"wrote {RESULTS / 'int8_parity_real.md'}", file=sys.stderr)
+    body = [f"{len(paths):,} images drawn at random (seed {args.seed}) from {args.images}, {int(labels.sum()):,} of "
+            f"them FAKE. The export gate's bound for int8 is verdict agreement >= {MIN_AGREEMENT:.1%} and "
+            f"|dROC-AUC| <= {MAX_AUC_DELTA}.", "",
+            harness.table(["model", "max |dp|", "mean |dp|", "verdicts flipped", "within the gate",
+                           "ROC-AUC fp32 / int8", "accuracy fp32 / int8"],
+                          [[r["model"], f"{r['max_abs_diff']:.4f}", f"{r['mean_abs_dp']:.4f}", f"{r['flipped']:.2%}",
+                            "yes" if r["passed"] else "no", f"{r['auc_reference']:.4f} / {r['auc_export']:.4f}",
+                            f"{r['accuracy_fp32']:.2%} / {r['accuracy_int8']:.2%}"] for r in rows],
+                          align="lrrrlrr")]
+    page = harness.RESULTS / "int8_parity_real.md"
+    harness.write_result(page, "int8 against fp32 on real images", body, {"rows": rows})
+    print(f"wrote {page}", file=sys.stderr)
 
 
 if __name__ == "__main__":

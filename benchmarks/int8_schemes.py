@@ -16,19 +16,16 @@ rounds, median images/s. Results go to benchmarks/results/int8_schemes.md and in
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shlex
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-RESULTS = Path(__file__).parent / "results"
+import harness
 
 
 def balanced_inputs(folder: Path, count: int, meta: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -75,14 +72,14 @@ def measure_model(name: str, path: Path, calibration_dir: Path, test_dir: Path, 
         scores = {key: to_p_fake(run_session(s, inputs, batch_size), meta) for key, s in sessions.items()}
         sizes = {key: file.stat().st_size for key, file in files.items()}
         batch = np.ascontiguousarray(inputs[:batch_size])
-        speeds: dict[str, list[float]] = {key: [] for key in sessions}
-        for round_ in range(1 + repeat):  # round 0 warms up; the files take turns, so drift hits all alike
+        calls = max(1, 2048 // batch_size)
+        timers = {key: harness.Timer(warmup=1) for key in sessions}  # round 0 warms up
+        for _ in range(1 + repeat):  # the files take turns, so drift hits all alike
             for key, session in sessions.items():
-                started = time.perf_counter()
-                for _ in range(max(1, 2048 // batch_size)):
-                    session.run(None, {session.get_inputs()[0].name: batch})
-                if round_:
-                    speeds[key].append(max(1, 2048 // batch_size) * batch_size / (time.perf_counter() - started))
+                with timers[key]:
+                    for _ in range(calls):
+                        session.run(None, {session.get_inputs()[0].name: batch})
+        speeds = {key: timer.rates(calls * batch_size) for key, timer in timers.items()}
     reference = scores["fp32"]
     rows = []
     for key, p in scores.items():
@@ -100,24 +97,19 @@ def measure_model(name: str, path: Path, calibration_dir: Path, test_dir: Path, 
     return rows
 
 
-def render(rows: list[dict[str, Any]], command: str, system: dict[str, Any], vnni: bool, default: str,
-           batch_size: int, repeat: int) -> str:
-    """The Markdown page."""
-    lines = [
-        "# int8 schemes on this CPU: parity and speed", "",
-        f"Command: `{command}`", "",
-        f"Machine: {system['cpu']} (VNNI or AMX: {'yes' if vnni else 'no'}); onnxruntime "
-        f"{system.get('onnxruntime')}. Parity against the float32 file on {rows[0]['test_images']:,} CIFAKE test "
-        f"images; speed: the model alone, batch {batch_size}, every core, median of {repeat} interleaved rounds. "
-        f"`imgcheck export --int8` on this CPU uses **{default}** (`--int8-scheme auto`).", "",
-        "| model | file | size | max \\|dp\\| | mean \\|dp\\| | verdicts flipped | accuracy | images/s | vs fp32 |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+def render(rows: list[dict[str, Any]], vnni: bool, default: str, batch_size: int, repeat: int) -> list[str]:
+    """The page's body."""
+    return [
+        f"VNNI or AMX on this CPU: {'yes' if vnni else 'no'}. Parity against the float32 file on "
+        f"{rows[0]['test_images']:,} CIFAKE test images; speed: the model alone, batch {batch_size}, every core, "
+        f"median of {repeat} interleaved rounds. `imgcheck export --int8` on this CPU uses **{default}** "
+        "(`--int8-scheme auto`).", "",
+        harness.table(["model", "file", "size", "max |dp|", "mean |dp|", "verdicts flipped", "accuracy", "images/s",
+                       "vs fp32"],
+                      [[r["model"], r["scheme"], f"{r['size_bytes'] / 1e6:.2f} MB", f"{r['max_abs_diff']:.4f}",
+                        f"{r['mean_abs_diff']:.4f}", f"{r['verdicts_flipped']:.2%}", f"{r['accuracy']:.2%}",
+                        f"{r['images_per_s']:,.0f}", f"{r['speedup_vs_fp32']:.2f}x"] for r in rows], align="llrrrrrrr"),
     ]
-    for r in rows:
-        lines.append(f"| {r['model']} | {r['scheme']} | {r['size_bytes'] / 1e6:.2f} MB | {r['max_abs_diff']:.4f} | "
-                     f"{r['mean_abs_diff']:.4f} | {r['verdicts_flipped']:.2%} | {r['accuracy']:.2%} | "
-                     f"{r['images_per_s']:,.0f} | {r['speedup_vs_fp32']:.2f}x |")
-    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -129,23 +121,21 @@ def main() -> None:
     parser.add_argument("--calibration-count", type=int, default=512, help="calibration images (as export's default)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=RESULTS / "int8_schemes.md")
+    parser.add_argument("--out", type=Path, default=harness.RESULTS / "int8_schemes.md")
     args = parser.parse_args()
     from imgcheck.export.int8_schemes import default_scheme, has_vnni
-    from imgcheck.infer.system import cpu_flags, system_info
+    from imgcheck.infer.system import cpu_flags
 
     rows = []
     for spec in args.model:
         name, _, path = spec.partition("=")
         rows += measure_model(name, Path(path), args.calibration, args.test, args.count, args.calibration_count,
                               args.batch_size, args.repeat)
-    command = shlex.join(["python", "benchmarks/int8_schemes.py", *sys.argv[1:]])
-    system, flags = system_info(), cpu_flags()
+    flags = cpu_flags()
     default = default_scheme(flags).name
-    args.out.write_text(render(rows, command, system, has_vnni(flags), default, args.batch_size, args.repeat))
-    args.out.with_suffix(".json").write_text(json.dumps({"command": command, "system": system,
-                                                         "vnni": has_vnni(flags), "default": default, "rows": rows},
-                                                        indent=2) + "\n")
+    harness.write_result(args.out, "int8 schemes on this CPU: parity and speed",
+                         render(rows, has_vnni(flags), default, args.batch_size, args.repeat),
+                         {"vnni": has_vnni(flags), "default": default, "rows": rows})
     print(f"wrote {args.out}", file=sys.stderr)
 
 

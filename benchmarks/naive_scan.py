@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from imgcheck.trainer.checkpoint import load_checkpoint
-from imgcheck.trainer.models import build_model
+from imgcheck.infer.models.architectures import build_model
 
 
 class Folder(Dataset):

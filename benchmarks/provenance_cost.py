@@ -7,7 +7,7 @@ is the scan's own (images / scan seconds, from the sidecar: discovery, decoding,
 process start-up); wall time is the whole command; CPU time is user + system of the whole process tree (the
 decoding workers included), which other jobs on a shared machine disturb far less than throughput. `--subset N`
 scans the first N/2 files (by name) of REAL/ and FAKE/ through symlinks. Results go to
-benchmarks/results/provenance_cost.md.
+benchmarks/results/provenance_cost.{md,json}.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+import harness
+
 IMGCHECK = [sys.executable, "-m", "imgcheck.infer"]
 
 
@@ -46,15 +46,15 @@ def scan(folder: Path, out: Path, provenance: bool, workers: int | None) -> tupl
     command += [] if provenance else ["--no-provenance"]
     command += [] if workers is None else ["--workers", str(workers)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    wall = time.perf_counter() - start
+    with harness.Timer() as timer:
+        done = subprocess.run(command, capture_output=True, text=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers' time is in the scan's, once it waited for them
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode not in (0, 3):
         raise SystemExit(f"failed ({done.returncode}): {shlex.join(command)}\n{done.stderr}")
     record = json.loads(Path(f"{out}.json").read_text())
-    return wall, record["images_per_s"], record["counts"]["files"], record["provenance"]["files_with_findings"], cpu
+    findings = record["provenance"]["files_with_findings"]
+    return timer.last, record["images_per_s"], record["counts"]["files"], findings, cpu
 
 
 def main() -> None:
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=None, help="scan only this many files (half per class)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=None, help="decoding workers [default: the CPU count]")
-    parser.add_argument("--out", type=Path, default=RESULTS / "provenance_cost.md")
+    parser.add_argument("--out", type=Path, default=harness.RESULTS / "provenance_cost.md")
     args = parser.parse_args()
     runs: dict[bool, list[tuple[float, float, int, int, float]]] = {True: [], False: []}
     with tempfile.TemporaryDirectory(prefix="provenance-cost-") as tmp:
@@ -79,17 +79,15 @@ def main() -> None:
                   statistics.median(r[4] for r in rs)) for p, rs in runs.items()}
     cost = 1 - median[True][1] / median[False][1]
     cpu_cost = median[True][2] / median[False][2] - 1
-    command = shlex.join(["python", "benchmarks/provenance_cost.py", "--folder", str(args.folder)]
-                         + (["--subset", str(args.subset)] if args.subset else [])
-                         + ["--repeats", str(args.repeats)]
-                         + ([] if args.workers is None else ["--workers", str(args.workers)]))
     scanned = (f"a {files:,}-image subset of `{args.folder}` (the first {args.subset // 2:,} files by name of each "
                "class folder)" if args.subset else f"`{args.folder}` ({files:,} images)")
-    lines = [
-        "# What provenance costs a scan",
-        "",
-        f"Command: `{command}`",
-        "",
+    rows = []
+    for provenance in (False, True):
+        ips = ", ".join(f"{r[1]:,.0f}" for r in runs[provenance])
+        cpus = ", ".join(f"{r[4]:.2f}" for r in runs[provenance])
+        rows.append(["on (default)" if provenance else "off (`--no-provenance`)", f"{median[provenance][1]:,.0f}",
+                     f"{median[provenance][0]:.2f}", f"{median[provenance][2]:.2f}", ips, cpus])
+    body = [
         f"Scanned: {scanned}, with the bundled model, {args.workers if args.workers is not None else os.cpu_count()}"
         f" decoding worker(s), on a {os.cpu_count()}-core machine shared with other work. Each repeat runs both "
         "commands, alternating which goes first; medians of "
@@ -97,21 +95,19 @@ def main() -> None:
         "start-up); wall is the whole command; CPU is user + system time of the whole process tree (the decoding "
         "workers included), which other jobs on a shared machine disturb less than throughput.",
         "",
-        "| provenance | scan images/s | wall s | CPU s | runs (images/s) | runs (CPU s) |",
-        "|---|---:|---:|---:|---|---|",
+        harness.table(["provenance", "scan images/s", "wall s", "CPU s", "runs (images/s)", "runs (CPU s)"], rows,
+                      align="lrrrll"),
+        "", f"**Cost of provenance: {cost:+.1%} of scan throughput, {cpu_cost:+.1%} CPU time** (budget: at most "
+        f"5% of throughput; a negative cost is noise). {with_findings:,} of the {files:,} files carried a "
+        "provenance finding. Only files with a C2PA "
+        "manifest store pay for c2pa's Reader; for JPEGs the sniff reads the APP11 segments Pillow has already "
+        "parsed, so a file without one costs a few dictionary look-ups.",
     ]
-    for provenance in (False, True):
-        ips = ", ".join(f"{r[1]:,.0f}" for r in runs[provenance])
-        cpus = ", ".join(f"{r[4]:.2f}" for r in runs[provenance])
-        lines.append(f"| {'on (default)' if provenance else 'off (`--no-provenance`)'} | {median[provenance][1]:,.0f} "
-                     f"| {median[provenance][0]:.2f} | {median[provenance][2]:.2f} | {ips} | {cpus} |")
-    lines += ["", f"**Cost of provenance: {cost:+.1%} of scan throughput, {cpu_cost:+.1%} CPU time** (budget: at most "
-              f"5% of throughput; a negative cost is noise). {with_findings:,} of the {files:,} files carried a "
-              "provenance finding. Only files with a C2PA "
-              "manifest store pay for c2pa's Reader; for JPEGs the sniff reads the APP11 segments Pillow has already "
-              "parsed, so a file without one costs a few dictionary look-ups.", ""]
-    args.out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    fields = ("wall_s", "scan_images_per_s", "files", "files_with_findings", "cpu_s")
+    record = {"folder": str(args.folder), "subset": args.subset, "repeats": args.repeats, "workers": args.workers,
+              "files": files, "files_with_findings": with_findings, "throughput_cost": cost, "cpu_cost": cpu_cost,
+              "runs": {"on" if p else "off": [dict(zip(fields, r)) for r in rs] for p, rs in runs.items()}}
+    print(harness.write_result(args.out, "What provenance costs a scan", body, record), end="")
 
 
 if __name__ == "__main__":

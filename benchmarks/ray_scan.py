@@ -15,17 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import shlex
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+import harness
 
 
 def imgcheck(*args: str) -> list[str]:
@@ -34,11 +31,10 @@ def imgcheck(*args: str) -> list[str]:
 
 def run(command: list[str], out: Path) -> tuple[float, float, bytes]:
     """(wall seconds, the sidecar's images/s, the CSV) of one scan."""
-    start = time.perf_counter()
-    subprocess.run(command, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
+    with harness.Timer() as timer:
+        subprocess.run(command, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     side = json.loads(Path(f"{out}.json").read_text())
-    return wall, side["images_per_s"], out.read_bytes()
+    return timer.last, side["images_per_s"], out.read_bytes()
 
 
 def main() -> None:
@@ -83,22 +79,17 @@ def main() -> None:
     one = next(r for r in rows if r["config"] == "ray, 1 worker")
     for row in rows:
         row["vs_ray_1_worker"] = round(one["wall_s"] / row["wall_s"], 2)
-    import imgcheck.infer.version as version
     import ray as ray_module
 
-    record = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "cpu_count": os.cpu_count(),
-              "ray_head_cpus": args.num_cpus, "ray": ray_module.__version__, "python": platform.python_version(),
-              "imgcheck": version.imgcheck_version(), "rows": rows}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ray_scan.json").write_text(json.dumps(record, indent=2) + "\n")
-    lines = [f"# `imgcheck scan --engine ray` on this machine ({os.cpu_count()} CPUs)", "",
-             f"Command: `{record['command']}`  ", f"Ray {record['ray']}, head with {args.num_cpus} CPUs; {images:,} "
-             f"images; median of {args.repeats} runs; every run's CSV equal to the local engine's.", "",
-             "| engine | wall s | images/s (wall) | images/s (scan loop) | vs ray, 1 worker |", "|---|---|---|---|---|"]
-    lines += [f"| {r['config']} | {r['wall_s']} | {r['images_per_s']:,} | {r['scan_images_per_s']:,} | "
-              f"{r['vs_ray_1_worker']}x |" for r in rows]
-    (RESULTS / "ray_scan.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    record = {"ray_head_cpus": args.num_cpus, "ray": ray_module.__version__, "rows": rows}
+    body = [f"Ray {record['ray']}, head with {args.num_cpus} CPUs; {images:,} images; median of {args.repeats} runs; "
+            "every run's CSV equal to the local engine's.", "",
+            harness.table(["engine", "wall s", "images/s (wall)", "images/s (scan loop)", "vs ray, 1 worker"],
+                          [[r["config"], r["wall_s"], f"{r['images_per_s']:,}", f"{r['scan_images_per_s']:,}",
+                            f"{r['vs_ray_1_worker']}x"] for r in rows])]
+    print(harness.write_result(harness.RESULTS / "ray_scan.md",
+                               f"`imgcheck scan --engine ray` on this machine ({os.cpu_count()} CPUs)", body, record),
+          end="")
 
 
 if __name__ == "__main__":

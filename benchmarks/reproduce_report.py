@@ -41,10 +41,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import harness
+from harness import RESULTS, ROOT
 from imgcheck.trainer.curves import plot_curves
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
 IMGCHECK = [sys.executable, "-m", "imgcheck.infer"]
 # The report's numbers as the brief quotes them (test accuracy on its 5k draw; Shoes: "about 50-55%").
 REPORT_CIFAKE = {"cnn": 0.911, "resnet18_v1": 0.937, "resnet50_v2": 0.957, "resnet101_v1": 0.821}
@@ -74,7 +74,7 @@ REPORT_ROW = {"resnet50_preact": "resnet50_v2", "resnet101_preact": "resnet101_v
 def run(command: list[str], log: list[str], needed: bool) -> None:
     """Record one imgcheck command for the results file and run it (from the repository root) when `needed`,
     that is when its output does not exist yet."""
-    shown = " ".join(shlex.quote(part) for part in ["imgcheck", *command[len(IMGCHECK):]])
+    shown = shlex.join(["imgcheck", *command[len(IMGCHECK):]])
     log.append(shown)
     if not needed:
         return
@@ -203,7 +203,8 @@ def main() -> None:
     for key, log in commands.items():
         commands[key] = list(dict.fromkeys(log))  # a command recorded again on a re-run is listed once
     (metrics_dir / "commands.json").write_text(json.dumps(commands, indent=2) + "\n")
-    (RESULTS / "reproduce_report.md").write_text(render(collect_rows(metrics_dir), commands))
+    harness.write_result(RESULTS / "reproduce_report.md", "The report's tables, reproduced with imgcheck",
+                         render(collect_rows(metrics_dir), commands))
     print(f"wrote {RESULTS / 'reproduce_report.md'}", file=sys.stderr)
 
 
@@ -256,9 +257,9 @@ def _epoch_row(summary: dict | None) -> dict | None:
     return None
 
 
-def render(rows: list, commands: dict[str, list[str]]) -> str:
-    lines = ["# The report's tables, reproduced with imgcheck", "",
-             "Made by `python benchmarks/reproduce_report.py` (this file's commands are listed at the end). Every "
+def render(rows: list, commands: dict[str, list[str]]) -> list[str]:
+    """The page's body: Tables 4 and 5 and the supplementary metrics, the reading, then every row's commands."""
+    lines = ["Made by `python benchmarks/reproduce_report.py` (this file's commands are listed at the end). Every "
              "number is measured here, on this CPU; the report's numbers are quoted beside them. Protocol *report*: "
              "balanced 25,000/5,000 draws, the test draw picks the epoch (optimistic). Protocol *ours*: 10% of the "
              "training draw is a validation split that picks the epoch, and the model is scored on all 20,000 "
@@ -271,37 +272,39 @@ def render(rows: list, commands: dict[str, list[str]]) -> str:
              "The ResNet rows (protocol *recipe*) are each one run of the report's recipe read two ways: *report* is the "
              "epoch the test draw picks (the first to reach 95%, else the best), *ours* the epoch validation picks; "
              "both trained on 22,500 images (the 25,000 draw less its validation tenth). What each ResNet is:", "",
-             *[f"- `{arch}`: {note}" for arch, note in ARCH_NOTES.items()], "",
-             "## Table 4: CIFAKE", "",
-             "| model | protocol | epochs | train risk | untrained acc. | test risk (its draw) | test acc. (its draw) | "
-             "test acc. (all 20,000) | risk (log loss, 20,000) | report's acc. |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             *[f"- `{arch}`: {note}" for arch, note in ARCH_NOTES.items()], ""]
+    cifake_rows = []
     for arch, protocol, summary, cifake, _ in rows:
         own = summary["test_metrics"] if summary else {}
         untrained = summary["untrained"]["test_accuracy"] if summary else None
         row = _epoch_row(summary)
         report = REPORT_CIFAKE.get(REPORT_ROW.get(arch, arch)) if protocol == "report" else None
-        epochs = str(summary["best_epoch"]) if summary else "—"
-        lines.append(f"| {arch} | {protocol} | {epochs} | {_num(row['train_loss'] if row else None)} | "
-                     f"{_pct(untrained)} | {_num(own.get('log_loss'))} | {_pct(own.get('accuracy'))} | "
-                     f"{_pct(cifake['metrics']['accuracy'])} | {_num(cifake['metrics']['log_loss'])} | "
-                     f"{_pct(report)} |")
-    lines += ["", "## Table 5: Shoes (825 REAL photos, 1,356 Midjourney FAKE; 240×240 resized to 32×32)", "",
-              "| model | protocol | accuracy | balanced acc. | ROC-AUC | FAKE called FAKE | REAL called REAL | report |",
-              "|---|---|---:|---:|---:|---:|---:|---:|"]
+        cifake_rows.append([arch, protocol, str(summary["best_epoch"]) if summary else "—",
+                            _num(row["train_loss"] if row else None), _pct(untrained), _num(own.get("log_loss")),
+                            _pct(own.get("accuracy")), _pct(cifake["metrics"]["accuracy"]),
+                            _num(cifake["metrics"]["log_loss"]), _pct(report)])
+    lines += ["## Table 4: CIFAKE", "",
+              harness.table(["model", "protocol", "epochs", "train risk", "untrained acc.", "test risk (its draw)",
+                             "test acc. (its draw)", "test acc. (all 20,000)", "risk (log loss, 20,000)",
+                             "report's acc."], cifake_rows, align="llrrrrrrrr")]
+    shoes_rows = []
     for arch, protocol, _, _, shoes in rows:
         m = shoes["metrics"]
         (tn, fp), (fn, tp) = m["confusion_matrix"]
-        lines.append(f"| {arch} | {protocol} | {_pct(m['accuracy'])} | {_pct(m['balanced_accuracy'])} | "
-                     f"{_num(m['roc_auc'])} | {tp:,}/{tp + fn:,} | {tn:,}/{tn + fp:,} | {REPORT_SHOES} |")
-    lines += ["", "## Supplementary metrics (all 20,000 CIFAKE test images)", "",
-              "| model | protocol | ROC-AUC | AP | MCC | balanced acc. | Cohen's kappa | F1 | ECE | TPR@1%FPR | "
-              "confusion [[TN, FP], [FN, TP]] |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        shoes_rows.append([arch, protocol, _pct(m["accuracy"]), _pct(m["balanced_accuracy"]), _num(m["roc_auc"]),
+                           f"{tp:,}/{tp + fn:,}", f"{tn:,}/{tn + fp:,}", REPORT_SHOES])
+    lines += ["", "## Table 5: Shoes (825 REAL photos, 1,356 Midjourney FAKE; 240×240 resized to 32×32)", "",
+              harness.table(["model", "protocol", "accuracy", "balanced acc.", "ROC-AUC", "FAKE called FAKE",
+                             "REAL called REAL", "report"], shoes_rows, align="llrrrrrr")]
+    supplementary = []
     for arch, protocol, _, cifake, _ in rows:
         m = cifake["metrics"]
-        lines.append(f"| {arch} | {protocol} | {_num(m['roc_auc'])} | {_num(m['average_precision'])} | {_num(m['mcc'])} "
-                     f"| {_num(m['balanced_accuracy'])} | {_num(m['cohen_kappa'])} | {_num(m['f1'])} | "
-                     f"{_num(m['ece'])} | {_num(m['tpr_at_fpr_1pct'])} | {m['confusion_matrix']} |")
+        supplementary.append([arch, protocol, _num(m["roc_auc"]), _num(m["average_precision"]), _num(m["mcc"]),
+                              _num(m["balanced_accuracy"]), _num(m["cohen_kappa"]), _num(m["f1"]), _num(m["ece"]),
+                              _num(m["tpr_at_fpr_1pct"]), m["confusion_matrix"]])
+    lines += ["", "## Supplementary metrics (all 20,000 CIFAKE test images)", "",
+              harness.table(["model", "protocol", "ROC-AUC", "AP", "MCC", "balanced acc.", "Cohen's kappa", "F1", "ECE",
+                             "TPR@1%FPR", "confusion [[TN, FP], [FN, TP]]"], supplementary, align="llrrrrrrrrl")]
     trained = {arch for arch, _, summary, _, _ in rows if summary}
     missing = [arch for arch in ARCH_NOTES if arch not in trained]
     if missing:
@@ -313,7 +316,7 @@ def render(rows: list, commands: dict[str, list[str]]) -> str:
     lines += ["", "## Commands", ""]
     for key, log in commands.items():
         lines += [f"`{key}`:", "", "```bash", *log, "```", ""]
-    return "\n".join(lines)
+    return lines
 
 
 if __name__ == "__main__":

@@ -25,15 +25,13 @@ benchmarks/results/scan_limit.md and scan_limit.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shlex
 import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).parent / "results"
+import harness
 
 
 def previous_split(cores: int) -> tuple[int, int]:
@@ -140,55 +138,43 @@ def median_cpu(rounds: list[dict[str, float]]) -> dict[str, float]:
     return {part: statistics.median(r[part] for r in rounds) * 1e6 for part in rounds[0]}
 
 
-def render(rows: list[dict[str, Any]], command: str, system: dict[str, Any], images: int, batch_size: int,
-           repeat: int) -> str:
-    """The Markdown page: one table of stages and limits, one of scans by split."""
+def render(rows: list[dict[str, Any]], images: int, batch_size: int, repeat: int) -> list[str]:
+    """The page's body: one table of stages and limits, one of scans by split, then where the CPU time went."""
+    first: dict[str, dict[str, Any]] = {}  # each model's first row, in order
+    for r in rows:
+        first.setdefault(r["model"], r)
+    models = list(first.values())
     lines = [
-        "# Scan against the limit of its own stages", "",
-        f"Command: `{command}`", "",
-        f"Machine: {system['cpu']}; onnxruntime {system.get('onnxruntime')}, Pillow {system.get('pillow')}. "
         f"{images:,} images, batch {batch_size}, {repeat} timed rounds after one untimed round, all in one run. "
         "Each round times the infer stage, the decode stage and then every split's scan, so each scan is held to "
         "the limit of its own minutes: 1 / (1/infer + 1/decode), what the scan would reach if the cores were "
         "shared perfectly between its two stages. Speeds are medians over the rounds; a split's share of the "
         "limit is the median of its rounds' shares (each round's share is in scan_limit.json).", "",
-        "| model | infer images/s (all cores) | decode images/s (one worker per core, no provenance) "
-        "| limit images/s |",
-        "|---|---:|---:|---:|",
+        harness.table(["model", "infer images/s (all cores)", "decode images/s (one worker per core, no provenance)",
+                       "limit images/s"],
+                      [[f"{r['model']} ({r['arch']})", f"{r['infer_per_s']:,.0f}", f"{r['decode_per_s']:,.0f}",
+                        f"{r['limit_per_s']:,.0f}"] for r in models], align="lrrr"),
+        "",
     ]
-    seen = set()
-    for r in rows:
-        if r["model"] not in seen:
-            seen.add(r["model"])
-            lines.append(f"| {r['model']} ({r['arch']}) | {r['infer_per_s']:,.0f} | {r['decode_per_s']:,.0f} | "
-                         f"{r['limit_per_s']:,.0f} |")
-    lines += ["", "| model | split | decoding workers | runtime threads | spinning | decoders' niceness "
-              "| scan images/s | of the limit |", "|---|---|---:|---:|---|---:|---:|---:|"]
+    splits = []
     for r in rows:
         bold = "**" if r["split"] == "auto" else ""
-        lines.append(f"| {r['model']} | {bold}{r['split']}{bold} | {r['workers']} | {r['threads']} | "
-                     f"{'on' if r['spinning'] else 'off'} | +{r['decoder_niceness']} | {r['scan_per_s']:,.0f} | "
-                     f"{bold}{r['fraction_of_limit']:.0%}"
-                     f"{bold} |")
-    lines += ["", "Why auto chose its split, per model:", ""]
-    seen = set()
-    for r in rows:
-        if r["model"] not in seen:
-            seen.add(r["model"])
-            auto = next(x for x in rows if x["model"] == r["model"] and x["split"] == "auto")
-            lines.append(f"- {r['model']}: {auto['reason']}")
-    lines += cpu_table(rows)
-    return "\n".join(lines) + "\n"
+        splits.append([r["model"], f"{bold}{r['split']}{bold}", r["workers"], r["threads"],
+                       "on" if r["spinning"] else "off", f"+{r['decoder_niceness']}", f"{r['scan_per_s']:,.0f}",
+                       f"{bold}{r['fraction_of_limit']:.0%}{bold}"])
+    lines += [harness.table(["model", "split", "decoding workers", "runtime threads", "spinning", "decoders' niceness",
+                             "scan images/s", "of the limit"], splits, align="llrrlrrr"),
+              "", "Why auto chose its split, per model:", ""]
+    for model in models:
+        auto = next(x for x in rows if x["model"] == model["model"] and x["split"] == "auto")
+        lines.append(f"- {model['model']}: {auto['reason']}")
+    return lines + cpu_table(rows)
 
 
 def cpu_table(rows: list[dict[str, Any]]) -> list[str]:
     """Where each model's CPU time went, in microseconds per image: its two stages, their sum (what the limit
     assumes a scan spends) and the scans by `auto` and the rule before."""
-    lines = ["", "Where the CPU time went, in microseconds per image (the median over rounds; the scanning process "
-             "counts every thread, the runtime's too; unused is the cores' time that neither used: idle, or another "
-             "program's):", "",
-             "| model | measured | scanning process | decoding workers | unused | all cores |",
-             "|---|---|---:|---:|---:|---:|"]
+    cells = []
     for r in rows:
         if r["split"] not in ("auto", "before"):
             continue
@@ -199,10 +185,13 @@ def cpu_table(rows: list[dict[str, Any]]) -> list[str]:
             entries = [("infer stage", stages["infer"]), ("decode stage", stages["decode"]),
                        ("the two stages together", both)]
         entries.append((f"scan, {r['split']}", r["cpu_us_per_image"]))
-        for label, parts in entries:
-            lines.append(f"| {r['model']} | {label} | {parts['own']:.0f} | {parts['workers']:.0f} | "
-                         f"{parts['idle']:.0f} | {sum(parts.values()):.0f} |")
-    return lines
+        cells += [[r["model"], label, f"{parts['own']:.0f}", f"{parts['workers']:.0f}", f"{parts['idle']:.0f}",
+                   f"{sum(parts.values()):.0f}"] for label, parts in entries]
+    return ["", "Where the CPU time went, in microseconds per image (the median over rounds; the scanning process "
+            "counts every thread, the runtime's too; unused is the cores' time that neither used: idle, or another "
+            "program's):", "",
+            harness.table(["model", "measured", "scanning process", "decoding workers", "unused", "all cores"], cells,
+                          align="llrrrr")]
 
 
 def main() -> None:
@@ -213,11 +202,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--grid", action="store_true", help="also every split of workers and threads")
-    parser.add_argument("--out", type=Path, default=RESULTS / "scan_limit.md")
+    parser.add_argument("--out", type=Path, default=harness.RESULTS / "scan_limit.md")
     args = parser.parse_args()
     from imgcheck.infer.models.bundled import bundled_model_path
     from imgcheck.infer.scan.discover import Selection, discover
-    from imgcheck.infer.system import system_info
 
     rows: list[dict[str, Any]] = []
     for spec in args.model:
@@ -226,11 +214,8 @@ def main() -> None:
             path = str(bundled_model_path())
         rows += measure_model(name, path, args.images, args.batch_size, args.repeat, args.grid)
     images = sum(1 for _ in discover([args.images], Selection()))
-    command = shlex.join(["python", "benchmarks/scan_limit.py", *sys.argv[1:]])
-    system = system_info()
-    args.out.write_text(render(rows, command, system, images, args.batch_size, args.repeat))
-    args.out.with_suffix(".json").write_text(json.dumps({"command": command, "system": system, "rows": rows},
-                                                        indent=2) + "\n")
+    harness.write_result(args.out, "Scan against the limit of its own stages",
+                         render(rows, images, args.batch_size, args.repeat), {"rows": rows})
     print(f"wrote {args.out}", file=sys.stderr)
 
 

@@ -26,7 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+import harness
+
+NAIVE_SCAN = Path(__file__).with_name("naive_scan.py")  # the baseline: what a user would otherwise write
 
 
 def tree_rss_kib(root: int) -> int:
@@ -57,16 +59,15 @@ def tree_rss_kib(root: int) -> int:
 
 def measure(command: list[str]) -> tuple[float, float]:
     """(wall seconds, peak tree RSS in MB) of one run of `command`."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
-    while process.poll() is None:
-        peak = max(peak, tree_rss_kib(process.pid))
-        time.sleep(0.02)
-    wall = time.perf_counter() - start
+    with harness.Timer() as timer:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while process.poll() is None:
+            peak = max(peak, tree_rss_kib(process.pid))
+            time.sleep(0.02)
     if process.returncode not in (0, 3):
         raise SystemExit(f"failed ({process.returncode}): {shlex.join(command)}")
-    return wall, peak / 1024
+    return timer.last, peak / 1024
 
 
 def _seconds(value: float | None) -> str:
@@ -105,13 +106,12 @@ def main() -> None:
                         help="a paragraph for the page, below the table (repeatable): what the model is, the machine")
     args = parser.parse_args()
     installs = [parse_install(spec, parser) for spec in args.install]
-    here = Path(__file__).parent
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for folder in args.folder:
             commands = {
-                "naive (torchvision + DataLoader, eager)": [sys.executable, str(here / "naive_scan.py"), folder,
-                                                            args.checkpoint, f"{tmp}/naive.csv"],
+                "naive (torchvision + DataLoader, eager)": [sys.executable, str(NAIVE_SCAN), folder, args.checkpoint,
+                                                            f"{tmp}/naive.csv"],
             }
             labeled = any((Path(folder) / name).is_dir() for name in ("REAL", "FAKE"))
             for label, python in [("", sys.executable), *installs]:
@@ -139,20 +139,16 @@ def main() -> None:
                              "peak_rss_mb": statistics.median(r for _, r in samples),
                              "speedup_vs_naive": naive_wall / wall,
                              "scan_seconds": statistics.median(scanning[name]) if name in scanning else None})
-    record = {"command": "python " + shlex.join(sys.argv), "repeats": args.repeats, "rows": rows}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "scan_vs_naive.json").write_text(json.dumps(record, indent=2) + "\n")
-    lines = ["# `imgcheck scan` vs the naive pipeline", "", f"Command: `{record['command']}`", "",
-             f"Whole-command wall time and peak RSS of the process tree, median of {args.repeats} interleaved runs.",
-             "", "| folder | images | pipeline | wall | of which scanning | images/s | peak RSS | speed-up |",
-             "|---|---|---|---|---|---|---|---|",
-             *[f"| {r['folder']} | {r['images']:,} | {r['pipeline']} | {r['median_wall_s']:.2f} s | "
-               f"{_seconds(r['scan_seconds'])} | "
-               f"{r['images_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} MB | {r['speedup_vs_naive']:.2f}x |" for r in rows]]
+    body = [f"Whole-command wall time and peak RSS of the process tree, median of {args.repeats} interleaved runs.", "",
+            harness.table(["folder", "images", "pipeline", "wall", "of which scanning", "images/s", "peak RSS",
+                           "speed-up"],
+                          [[r["folder"], f"{r['images']:,}", r["pipeline"], f"{r['median_wall_s']:.2f} s",
+                            _seconds(r["scan_seconds"]), f"{r['images_per_s']:,.0f}", f"{r['peak_rss_mb']:,.0f} MB",
+                            f"{r['speedup_vs_naive']:.2f}x"] for r in rows])]
     for note in args.note:
-        lines += ["", note]
-    (RESULTS / "scan_vs_naive.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        body += ["", note]
+    print(harness.write_result(harness.RESULTS / "scan_vs_naive.md", "`imgcheck scan` vs the naive pipeline", body,
+                               {"repeats": args.repeats, "rows": rows}), end="")
 
 
 if __name__ == "__main__":

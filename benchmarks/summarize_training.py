@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+import harness
 from imgcheck.trainer.run import TrainConfig
 
 # The settings that make up a recipe; `imgcheck train`'s defaults (TrainConfig) are the report's.
@@ -30,20 +31,20 @@ def recipe(config: dict) -> str:
     return ", ".join(changed) or "the report's"
 
 
-def row(run: Path) -> str:
-    """One markdown row: protocol, recipe, seed, sizes, selected epoch, test metrics, speed."""
+HEADERS = ["run", "protocol", "recipe", "seed", "train/val/test", "best epoch", "untrained acc", "test acc", "log loss",
+           "ROC-AUC", "MCC", "bal. acc", "kappa", "F1", "confusion [[TN,FP],[FN,TP]]", "train img/s", "wall min"]
+
+
+def row(run: Path) -> list[str]:
+    """One table row: protocol, recipe, seed, sizes, selected epoch, test metrics, speed."""
     s = json.loads((run / "summary.json").read_text())
     m, c, d = s["test_metrics"], s["config"], s["data"]
     protocol = "report (select on test)" if c["select_on"] == "test" else "ours (select on val)"
-    return (f"| `{run.name}` | {protocol} | {recipe(c)} | {c['seed']} | {d['train']:,}/{d['val']:,}/{d['test']:,} | {s['best_epoch']} | "
-            f"{s['untrained']['test_accuracy']:.4f} | **{m['accuracy']:.4f}** | {m['log_loss']:.4f} | {m['roc_auc']:.4f} | "
-            f"{m['mcc']:.4f} | {m['balanced_accuracy']:.4f} | {m['cohen_kappa']:.4f} | {m['f1']:.4f} | {m['confusion_matrix']} | "
-            f"{s['train_images_per_s']:,.0f} | {s['wall_seconds'] / 60:.1f} |")
+    return [f"`{run.name}`", protocol, recipe(c), c["seed"], f"{d['train']:,}/{d['val']:,}/{d['test']:,}",
+            s["best_epoch"], f"{s['untrained']['test_accuracy']:.4f}", f"**{m['accuracy']:.4f}**",
+            *(f"{m[key]:.4f}" for key in ("log_loss", "roc_auc", "mcc", "balanced_accuracy", "cohen_kappa", "f1")),
+            m["confusion_matrix"], f"{s['train_images_per_s']:,.0f}", f"{s['wall_seconds'] / 60:.1f}"]
 
 
 if __name__ == "__main__":
-    print("| run | protocol | recipe | seed | train/val/test | best epoch | untrained acc | test acc | log loss | ROC-AUC | MCC | "
-          "bal. acc | kappa | F1 | confusion [[TN,FP],[FN,TP]] | train img/s | wall min |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for folder in sys.argv[1:]:
-        print(row(Path(folder)))
+    print(harness.table(HEADERS, [row(Path(folder)) for folder in sys.argv[1:]]))

@@ -15,34 +15,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
-IMGCHECK = [sys.executable, "-m", "imgcheck.infer"]
+import harness
+from harness import RESULTS, ROOT
+from reproduce_report import IMGCHECK, run  # run an imgcheck command once, recording it for the page
+
 RUNS = ROOT / "runs" / "any_data"
 CONFIGS = {  # name -> imgcheck train options beyond the shared ones
     "crop224": ["--input-size", "224", "--fit", "crop", "--tiles", "4"],
     "resize224": ["--input-size", "224", "--fit", "resize"],
     "resize32": ["--input-size", "32", "--fit", "resize"],
 }
-
-
-def run(command: list[str], log: list[str], needed: bool = True) -> None:
-    """Record the command for the results file; run it when its output does not exist yet."""
-    log.append(" ".join(shlex.quote(p) for p in ["imgcheck", *command[len(IMGCHECK):]]))
-    if not needed:
-        return
-    print(f"$ {log[-1]}", file=sys.stderr, flush=True)
-    result = subprocess.run(command, cwd=ROOT)
-    if result.returncode not in (0, 3):
-        raise SystemExit(f"failed ({result.returncode}): {log[-1]}")
 
 
 def test_split(seed: int = 0) -> list[str]:
@@ -101,29 +89,30 @@ def main() -> None:
             scores[kind] = json.loads(metrics.read_text())["metrics"]
         summary = json.loads((run_dir / "summary.json").read_text())
         rows.append((name, options, summary, scores))
-    lines = ["# A trainer for any data: ResNet-18 on Shoes, three ways", "",
-             "Made by `python benchmarks/train_any_data.py` (commands at the end). Shoes: 825 REAL product photos "
+    cells = []
+    for name, options, summary, scores in rows:
+        stored, recoded, harsh = scores["as stored"], scores["JPEG 95"], scores["JPEG 50"]
+        (tn, fp), (fn, tp) = recoded["confusion_matrix"]
+        cells.append([name, f"`{' '.join(options)}`", f"{summary['train_seconds']:,.0f}",
+                      f"{100 * stored['accuracy']:.1f}%", f"{stored['roc_auc']:.4f}", f"{100 * recoded['accuracy']:.1f}%",
+                      f"{recoded['roc_auc']:.4f}", f"{tp}/{tp + fn}", f"{tn}/{tn + fp}", f"{100 * harsh['accuracy']:.1f}%",
+                      f"{harsh['roc_auc']:.4f}"])
+    lines = ["Made by `python benchmarks/train_any_data.py` (commands at the end). Shoes: 825 REAL product photos "
              "(JPEG about 95) and 1,356 Midjourney FAKE (JPEG about 90), all 240×240, in a flat REAL/FAKE folder split "
              f"by seed 0 into {len(paths):,} test images and the rest for training (10% of it validation). Every model: "
              f"ResNet-18 from scratch, {args.epochs} epochs, Adam 1e-3 with cosine decay, batch 32, selected on "
              "validation. *JPEG 95*: the same test images, both classes re-encoded at quality 95, so both carry the "
              "same last quantisation; *JPEG 50*: re-encoded at quality 50, which also wipes most fine detail.", "",
-             "| model | fit | train s | test acc. (as stored) | ROC-AUC | acc. (JPEG 95) | ROC-AUC | FAKE called "
-             "FAKE (JPEG 95) | REAL called REAL (JPEG 95) | acc. (JPEG 50) | ROC-AUC |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, options, summary, scores in rows:
-        stored, recoded, harsh = scores["as stored"], scores["JPEG 95"], scores["JPEG 50"]
-        (tn, fp), (fn, tp) = recoded["confusion_matrix"]
-        fit = " ".join(options)
-        lines.append(f"| {name} | `{fit}` | {summary['train_seconds']:,.0f} | {100 * stored['accuracy']:.1f}% | "
-                     f"{stored['roc_auc']:.4f} | {100 * recoded['accuracy']:.1f}% | {recoded['roc_auc']:.4f} | "
-                     f"{tp}/{tp + fn} | {tn}/{tn + fp} | {100 * harsh['accuracy']:.1f}% | {harsh['roc_auc']:.4f} |")
+             harness.table(["model", "fit", "train s", "test acc. (as stored)", "ROC-AUC", "acc. (JPEG 95)", "ROC-AUC",
+                            "FAKE called FAKE (JPEG 95)", "REAL called REAL (JPEG 95)", "acc. (JPEG 50)", "ROC-AUC"],
+                           cells, align="llrrrrrrrrr")]
     reading = out_dir / "reading.md"
     if reading.exists():
         lines += ["", reading.read_text().strip()]
     lines += ["", "## Commands", "", "```bash", *log, "```", ""]
-    (RESULTS / "train_any_data.md").write_text("\n".join(lines))
-    print(f"wrote {RESULTS / 'train_any_data.md'}", file=sys.stderr)
+    page = RESULTS / "train_any_data.md"
+    harness.write_result(page, "A trainer for any data: ResNet-18 on Shoes, three ways", lines)
+    print(f"wrote {page}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -10,18 +10,13 @@ batch size x steps / time. Results: benchmarks/results/train_speed.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
 import sys
-import time
-from pathlib import Path
 
 import torch
 
-from imgcheck.infer.system import cpu_name
-from imgcheck.trainer.models import build_model, count_parameters
+import harness
+from imgcheck.infer.models.architectures import build_model, count_parameters
 
-RESULTS = Path(__file__).parent / "results"
 CONFIGS = [("cnn", 32), ("cnn_bn", 32), ("resnet18_v1", 32), ("resnet50_v1", 32), ("resnet50_preact", 32),
            ("resnet101_v1", 32), ("resnet101_preact", 32), ("cnn_bn", 64), ("cnn_bn", 224), ("resnet18_v1", 64),
            ("resnet18_v1", 128), ("resnet18_v1", 224), ("resnet50_v1", 224)]
@@ -43,15 +38,15 @@ def measure(arch: str, size: int, batch_size: int, seconds: float, device: torch
     step()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    steps, start = 0, time.perf_counter()
-    while steps < 3 or time.perf_counter() - start < seconds:
-        step()
-        steps += 1
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    elapsed = time.perf_counter() - start
+    steps = 0
+    with harness.Timer() as timer:
+        while steps < 3 or timer.elapsed() < seconds:
+            step()
+            steps += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize()
     return {"arch": arch, "input": f"{size}x{size}", "parameters": count_parameters(model), "batch_size": batch_size,
-            "steps": steps, "seconds": elapsed, "images_per_s": batch_size * steps / elapsed}
+            "steps": steps, "seconds": timer.last, "images_per_s": batch_size * steps / timer.last}
 
 
 def main() -> None:
@@ -65,22 +60,17 @@ def main() -> None:
     for arch, size in CONFIGS:
         rows.append(measure(arch, size, args.batch_size, args.seconds, device))
         print(f"{arch} {size}: {rows[-1]['images_per_s']:.1f} images/s", file=sys.stderr, flush=True)
-    machine = cpu_name() if device.type == "cpu" else torch.cuda.get_device_name(device)
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    record = {"command": command, "machine": machine, "torch": torch.__version__,
-              "threads": torch.get_num_threads(), "rows": rows}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "train_speed.json").write_text(json.dumps(record, indent=2) + "\n")
-    lines = ["# Training speed per arch and input size", "", f"Command: `{command}`", "",
-             f"Machine: {machine}; torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}. One "
-             f"training step (forward, BCE, backward, Adam) on random batches of {args.batch_size}, repeated for at "
-             f"least {args.seconds:g} s after one untimed step; nothing else ran (a background training run was "
-             "paused). Real runs add evaluation and, with augmentation, its cost.", "",
-             "| arch | input | parameters | images/s | steps timed |", "|---|---|---:|---:|---:|",
-             *[f"| `{r['arch']}` | {r['input']} | {r['parameters']:,} | {r['images_per_s']:,.1f} | {r['steps']} |"
-               for r in rows], ""]
-    (RESULTS / "train_speed.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    body = [f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}"
+            f"{f' ({gpu})' if gpu else ''}. One training step (forward, BCE, backward, Adam) on random batches of "
+            f"{args.batch_size}, repeated for at least {args.seconds:g} s after one untimed step; nothing else ran (a "
+            "background training run was paused). Real runs add evaluation and, with augmentation, its cost.", "",
+            harness.table(["arch", "input", "parameters", "images/s", "steps timed"],
+                          [[f"`{r['arch']}`", r["input"], f"{r['parameters']:,}", f"{r['images_per_s']:,.1f}",
+                            r["steps"]] for r in rows], align="llrrr")]
+    record = {"device": str(device), "gpu": gpu, "threads": torch.get_num_threads(), "rows": rows}
+    print(harness.write_result(harness.RESULTS / "train_speed.md", "Training speed per arch and input size", body,
+                               record), end="")
 
 
 if __name__ == "__main__":

@@ -10,26 +10,20 @@ one-time decode cost is measured separately. Results go to benchmarks/results/tr
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shlex
 import statistics
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+import harness
+from imgcheck.infer.models.architectures import build_model, default_meta
 from imgcheck.infer.preprocess import Preprocessor
-from imgcheck.infer.system import cpu_name
 from imgcheck.trainer.data import list_split, resolve_data_root
 from imgcheck.trainer.dataset import decode_all, file_batches, memory_batches
 from imgcheck.trainer.loop import Trainer
-from imgcheck.trainer.models import build_model, default_meta
 from imgcheck.trainer.subsets import balanced_subset
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def main() -> None:
@@ -46,9 +40,9 @@ def main() -> None:
     pre = Preprocessor.from_meta(meta)
     targets = np.asarray([s.label for s in samples], np.float32)
 
-    start = time.perf_counter()
-    pixels = decode_all(samples, pre, workers=0)
-    decode_seconds = time.perf_counter() - start
+    with harness.Timer() as decoding:
+        pixels = decode_all(samples, pre, workers=0)
+    decode_seconds = decoding.last
 
     modes = {
         "cache (memory)": lambda order: memory_batches(pixels, targets, order, args.batch_size),
@@ -71,28 +65,21 @@ def main() -> None:
     base = statistics.median(speeds["cache (memory)"])
     rows = [{"mode": name, "median_images_per_s": statistics.median(v), "min": min(v), "max": max(v),
              "ratio_to_cache": statistics.median(v) / base} for name, v in speeds.items()]
-    record = {
-        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-        "images": len(samples), "batch_size": args.batch_size, "repeats": args.repeats,
-        "decode_once_seconds": decode_seconds, "decode_once_images_per_s": len(samples) / decode_seconds,
-        "cpu": cpu_name(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "rows": rows,
-    }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "train_throughput.json").write_text(json.dumps(record, indent=2) + "\n")
-    lines = [
-        "# Training throughput: `cnn` on CPU, decode cache on and off", "",
-        f"Command: `{record['command']}`", "",
-        f"Machine: {record['cpu']}; torch {record['torch']} with {record['torch_threads']} threads. "
-        f"{len(samples):,} balanced CIFAKE training images, batch {args.batch_size}, one epoch per mode per repeat, "
-        f"{args.repeats} repeats after a warm-up, modes interleaved.", "",
-        "| mode | median images/s | min-max | ratio to cache |", "|---|---|---|---|",
-        *[f"| {r['mode']} | {r['median_images_per_s']:,.0f} | {r['min']:,.0f}-{r['max']:,.0f} | "
-          f"{r['ratio_to_cache']:.2f} |" for r in rows],
+    record = {"images": len(samples), "batch_size": args.batch_size, "repeats": args.repeats,
+              "decode_once_seconds": decode_seconds, "decode_once_images_per_s": len(samples) / decode_seconds,
+              "torch_threads": torch.get_num_threads(), "rows": rows}
+    body = [
+        f"torch with {record['torch_threads']} threads. {len(samples):,} balanced CIFAKE training images, batch "
+        f"{args.batch_size}, one epoch per mode per repeat, {args.repeats} repeats after a warm-up, modes interleaved.",
+        "",
+        harness.table(["mode", "median images/s", "min-max", "ratio to cache"],
+                      [[r["mode"], f"{r['median_images_per_s']:,.0f}", f"{r['min']:,.0f}-{r['max']:,.0f}",
+                        f"{r['ratio_to_cache']:.2f}"] for r in rows]),
         "", f"The cache costs one decode pass first: {decode_seconds:.1f} s for {len(samples):,} images "
         f"({record['decode_once_images_per_s']:,.0f} images/s, in-process), then every epoch reads uint8 pixels from memory.",
     ]
-    (RESULTS / "train_throughput.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    print(harness.write_result(harness.RESULTS / "train_throughput.md",
+                               "Training throughput: `cnn` on CPU, decode cache on and off", body, record), end="")
 
 
 if __name__ == "__main__":

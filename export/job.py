@@ -14,9 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from imgcheck.infer.errors import ModelFileError
 from imgcheck.infer.meta import ModelMeta
-from imgcheck.trainer.checkpoint import load_checkpoint
-from imgcheck.trainer.models import build_model
+from imgcheck.infer.models.architectures import module_from_checkpoint
+from imgcheck.infer.models.model_file import CHECKPOINT, ModelFile
 
 
 class ProbabilityModel(nn.Module):
@@ -61,9 +62,11 @@ class ExportJob:
 
 def job_from_checkpoint(path: str | os.PathLike, workdir: Path, opset: int | None = None) -> ExportJob:
     """Load a training checkpoint (weights_only) into an ExportJob whose meta says the output is a probability."""
-    checkpoint, meta = load_checkpoint(path)
-    model = build_model(meta.arch)
-    model.load_state_dict(checkpoint["state_dict"])
+    model_file = ModelFile.open(path)
+    if model_file.carrier != CHECKPOINT:
+        raise ModelFileError(f"{model_file.path}: a {model_file.carrier} file; `imgcheck export` takes a training "
+                             "checkpoint (.pt written by `imgcheck train`).")
+    model, meta = module_from_checkpoint(model_file), model_file.meta
     export_meta = meta.replace(output="probability") if meta.output == "logit" else meta
     return ExportJob(ProbabilityModel(model).eval(), export_meta, workdir, opset)
 

@@ -17,7 +17,7 @@ from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.models.formats import FORMATS, ModelFormat
 from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.runtime import load_backend
-from imgcheck.infer.bench.timing import images_per_second
+from imgcheck.infer.timing import images_per_second
 
 DEFAULT_FORMATS = ("onnx", "torchscript")
 BATCH = 64

@@ -1,8 +1,9 @@
-"""The Python API beside the CLI: `imgcheck.Detector` and `imgcheck.scan` (re-exported by the package root).
+"""The Python API beside the CLI: `imgcheck.Detector`, `imgcheck.scan` and `imgcheck.ScanJob` (re-exported by the
+package root).
 
-The same code paths as the commands: a `ModelFile`, a runtime from `load_backend`, the one preprocessing path, and
-for folders the scan pipeline's `LocalScan` and `scan_batches`. Importing it imports neither torch nor onnxruntime;
-a Detector loads its runtime when it is made.
+The same code paths as the commands: a `ModelFile`, a runtime from `load_backend`, the scan's one decode loop and one
+batch scorer, and for folders the `ScanJob` that `imgcheck scan` runs. Importing it imports neither torch nor
+onnxruntime; a Detector loads its runtime when it is made.
 """
 
 from __future__ import annotations
@@ -14,17 +15,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-from imgcheck.infer.errors import ImageDecodeError
 from imgcheck.infer.meta import ModelMeta
 from imgcheck.infer.models.bundled import open_model_file
 from imgcheck.infer.models.model_file import ModelFile
-from imgcheck.infer.preprocess import PixelSource, Preprocessor
-from imgcheck.infer.runtime.outputs import combine_tiles
-from imgcheck.infer.scan.discover import Selection
-from imgcheck.infer.scan.pipeline import LocalScan, ScanRequest, scan_batches
-from imgcheck.infer.scan.verdict_formats import ERROR, FAKE, REAL, Row
+from imgcheck.infer.preprocess import PixelSource
+from imgcheck.infer.scan.job import ModelSource, ScanJob, ScanResult
+from imgcheck.infer.scan.pipeline import batched, decode_chunk
+from imgcheck.infer.scan.scorer import BatchScorer
+from imgcheck.infer.verdicts import ERROR, Row, verdict_of
 
-ModelSource = str | os.PathLike | ModelFile | None
+__all__ = ["Detector", "Prediction", "ScanJob", "ScanResult", "scan"]
 
 
 class Prediction(NamedTuple):
@@ -54,7 +54,7 @@ class Detector:
         self.model_file = model if isinstance(model, ModelFile) else open_model_file(model)
         self.backend = load_backend(self.model_file, device=device, threads=threads)
         self.threshold = self.meta.threshold if threshold is None else float(threshold)
-        self._preprocessor = Preprocessor.from_meta(self.meta, draft=draft)
+        self._scorer = BatchScorer.for_backend(self.backend, self.meta, draft)
 
     @property
     def meta(self) -> ModelMeta:
@@ -74,29 +74,15 @@ class Detector:
                 inputs, "read"):
             inputs = [inputs]  # one input given alone: a path, bytes, an array, a PIL image or a binary stream
         results: list[Prediction] = []
-        batch: list[np.ndarray] = []
-        slots: list[int] = []
-
-        def flush() -> None:
-            if batch:
-                scores = combine_tiles(self.backend(self._preprocessor.normalize(np.concatenate(batch))), self.meta)
-                for slot, p in zip(slots, scores.tolist(), strict=True):
-                    results[slot] = Prediction(p, FAKE if p >= self.threshold else REAL)
-                batch.clear()
-                slots.clear()
-
-        for item in inputs:
-            try:
-                pixels = self._preprocessor.load_tiles(item)
-            except ImageDecodeError as exc:
-                results.append(Prediction(math.nan, ERROR, exc.reason))
-                continue
-            slots.append(len(results))
-            results.append(Prediction(math.nan, ERROR, "not scored"))  # replaced by flush()
-            batch.append(pixels)
-            if len(batch) == batch_size:
-                flush()
-        flush()
+        for items in batched(inputs, batch_size):
+            chunk = decode_chunk(items, self._scorer.pre, provenance=False)
+            scores = iter(self._scorer.p_fake(chunk.pixels).tolist())
+            for error in chunk.errors:
+                if error:
+                    results.append(Prediction(math.nan, ERROR, error))
+                else:
+                    p = next(scores)
+                    results.append(Prediction(p, verdict_of(p, self.threshold)))
         return results
 
     def __repr__(self) -> str:
@@ -108,14 +94,11 @@ def scan(paths: Iterable[str | os.PathLike] | str | os.PathLike, model: ModelSou
          threshold: float | None = None, recursive: bool = True, include: Iterable[str] = (),
          exclude: Iterable[str] = (), draft: bool = True, provenance: bool = True) -> Iterator[Row]:
     """The rows `imgcheck scan` writes, one per file under `paths` (files, folders, globs), in the same order:
-    `Row(path, p_fake, verdict, error, width, height, provenance)`. Options mean what the CLI's do
-    (`provenance=False` is --no-provenance); `workers=0` decodes in this process, `workers=None` sizes the
-    decoding processes from the first batch, and `threads` is the runtime's (default: every core)."""
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    model_file = model if isinstance(model, ModelFile) else open_model_file(model)
-    engine = LocalScan.for_model(model_file, device=device, workers=workers, threads=threads,
-                                 batch_size=batch_size, threshold=threshold, draft=draft, provenance=provenance)
-    request = ScanRequest(tuple(os.fspath(p) for p in paths), Selection(recursive, tuple(include), tuple(exclude)))
-    for rows in scan_batches(request, engine):
-        yield from rows
+    `Row(path, p_fake, verdict, error, width, height, provenance)`, written nowhere. Options mean what the CLI's
+    do (`provenance=False` is --no-provenance); `workers=0` decodes in this process, `workers=None` sizes the
+    decoding processes from the first batch, and `threads` is the runtime's (default: every core). To write the
+    files the CLI writes (verdicts, sidecar, metrics, report) run a `ScanJob`."""
+    job = ScanJob(paths, model, out=None, device=device, workers=workers, threads=threads, batch_size=batch_size,
+                  threshold=threshold, recursive=recursive, include=tuple(include), exclude=tuple(exclude),
+                  draft=draft, provenance=provenance)
+    yield from job.rows()

@@ -164,7 +164,7 @@ def parse_meta(raw: str | bytes | Mapping[str, Any], source: str = "model") -> M
     if version > SCHEMA_VERSION:
         raise ModelMetaError(
             f"{source}: ModelMeta schema version {version} was written by a newer imgcheck; this one reads "
-            f"up to version {SCHEMA_VERSION}. Upgrade: pip install -U imgcheck"
+            f"up to version {SCHEMA_VERSION}. Upgrade imgcheck: git pull, then pip install -e . in the imgcheck clone"
         )
     _check_keys(data, {f.name for f in dataclasses.fields(ModelMeta)}, source, "ModelMeta")
     c = _Checker(source)

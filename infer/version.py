@@ -6,10 +6,14 @@ from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
 
+# The distribution's name: PyPI's "imgcheck" is an unrelated project. The command and the import are `imgcheck`.
+DISTRIBUTION = "imgcheck-detector"
+
+
 @cache
 def imgcheck_version() -> str:
-    """The version of the installed `imgcheck` distribution ("0+unknown" when run from an uninstalled tree)."""
+    """The version of the installed imgcheck distribution ("0+unknown" when run from an uninstalled tree)."""
     try:
-        return version("imgcheck")
+        return version(DISTRIBUTION)
     except PackageNotFoundError:
         return "0+unknown"

@@ -17,7 +17,7 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(out), str(ROOT)],
         check=True, capture_output=True, cwd=out,
     )
-    (built,) = out.glob("imgcheck-*.whl")
+    (built,) = out.glob("imgcheck_detector-*.whl")
     return zipfile.ZipFile(built)
 
 

@@ -42,7 +42,7 @@ def resolve_data_root(spec: str, allow_flat: bool = False) -> Path:
         try:
             import kagglehub
         except ImportError:
-            raise DependencyMissingError("--data kaggle needs kagglehub: pip install 'imgcheck[train]'")
+            raise DependencyMissingError("--data kaggle needs kagglehub: pip install -e '.[train]' in the imgcheck clone")
         return find_split_root(Path(kagglehub.dataset_download(KAGGLE_HANDLE)))
     root = Path(spec)
     if not root.is_dir():

@@ -33,6 +33,7 @@ from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.infer.system import cpu_name
 from imgcheck.infer.version import imgcheck_version
 from imgcheck.trainer.checkpoint import load_checkpoint, save_checkpoint
+from imgcheck.trainer.config import TrainConfig
 from imgcheck.trainer.data import Sample
 from imgcheck.infer.image_sizes import image_size_range
 from imgcheck.trainer.sources import SourceSpec, load_pools
@@ -41,103 +42,14 @@ from imgcheck.infer.runtime.outputs import combine_tiles
 from imgcheck.trainer.dataset import (cached_pixels, crop_batches, decode_native, file_batches, memory_batches,
                                       tile_batches)
 from imgcheck.trainer.loop import Evaluation, Trainer, resolve_device
-from imgcheck.trainer.models import build_model, count_parameters, default_meta
+from imgcheck.infer.models.architectures import build_model, count_parameters, default_meta
 from imgcheck.trainer.run_reporter import RunReporter
 from imgcheck.trainer.subsets import balanced_subset, count_groups, drop_duplicates_of, split_validation
 
-SCHEDULES = ("constant", "cosine")
 OPTIMISTIC_NOTE = (
     "selected and stopped on the test set (the report's protocol): test metrics are optimistic, since the test "
     "set chose the epoch"
 )
-
-
-@dataclass
-class TrainConfig:
-    """Every setting of a run; defaults are the report's recipe."""
-
-    arch: str = "cnn"
-    input_size: tuple[int, int] = (32, 32)  # (H, W) the model takes; ModelMeta records it
-    fit: str = "resize"  # "resize" the whole image, or "crop": native-resolution crops (ModelMeta records it)
-    tiles: int = 1  # crops scored per image at evaluation and inference (crop fit)
-    tile_combine: str = "mean_logit"  # or "max": how tiles' scores make an image's
-    max_side: int = 1024  # crop fit: cached images are shrunk to this side at most (memory)
-    data: str = "data/cifake"
-    sources: tuple[str, ...] = ()  # extra "NAME=DIR" sources of REAL and/or FAKE images
-    test_fraction: float = 0.2  # of each source without its own test split
-    val_sources: tuple[str, ...] = ()  # sources that never train: held out whole, into the validation split
-    out: str = "runs/cnn"
-    train_size: int | None = 25_000  # None = every training image
-    test_size: int | None = 5_000  # None = every test image
-    val_fraction: float = 0.1
-    select_on: str = "val"  # "val" or "test" (the report's protocol)
-    seed: int = 0
-    epochs: int = 10
-    target_acc: float | None = 0.95
-    patience: int | None = None
-    lr: float = 1e-4
-    schedule: str = "constant"  # "constant" (the report's) or "cosine" (warm-up, then cosine decay)
-    batch_size: int = 32
-    eval_batch_size: int = 64
-    device: str = "auto"
-    compile: bool = False
-    workers: int = 0
-    cache: str = "memory"  # "memory", "disk" or "none"
-    cache_dir: str | None = None
-    augment: str = "none"  # comma-separated names (imgcheck.trainer.augment)
-    augment_p: float = 0.1  # probability of each of resize, blur, noise and jpeg
-    pretrained: bool = False
-    weights_file: str | None = None
-    dedupe: bool = False
-    threshold_objective: str | None = None  # pick the threshold on val: balanced_accuracy, f1 or fpr=X
-    keep_epochs: bool = False  # also save every epoch's weights as epochs/epoch_NN.pt
-
-    def check(self) -> None:
-        """Refuse contradictory settings with a message that says what to change."""
-        if self.select_on not in ("val", "test"):
-            raise ImgcheckError(f"--select-on must be val or test, got {self.select_on!r}")
-        if not 0 <= self.val_fraction < 1:
-            raise ImgcheckError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
-        if self.val_fraction == 0 and self.select_on == "val":
-            raise ImgcheckError("--val-fraction 0 leaves nothing to select on: use --select-on test, or a fraction > 0.")
-        named = {SourceSpec.parse(text).name for text in self.sources}
-        unknown = [name for name in self.val_sources if name not in named]
-        if unknown:
-            raise ImgcheckError(f"--val-source {', '.join(unknown)}: not a --source of this run (sources: "
-                                f"{', '.join(sorted(named)) or 'none'}); --data always trains.")
-        if self.val_sources and self.val_fraction == 0:
-            raise ImgcheckError("--val-source joins the validation split: it needs --val-fraction > 0 as well.")
-        if self.cache not in ("memory", "disk", "none"):
-            raise ImgcheckError(f"--cache must be memory, disk or none, got {self.cache!r}")
-        if self.threshold_objective is not None:
-            if self.val_fraction == 0:
-                raise ImgcheckError("--threshold-on-val needs a validation split (--val-fraction > 0).")
-            try:
-                from imgcheck.infer.evaluate.threshold import Objective
-
-                Objective.parse(self.threshold_objective)
-            except ValueError as exc:
-                raise ImgcheckError(f"--threshold-on-val: {exc}")
-        if self.fit not in ("resize", "crop"):
-            raise ImgcheckError(f"--fit must be resize or crop, got {self.fit!r}")
-        if self.fit == "crop" and self.cache != "memory":
-            raise ImgcheckError("--fit crop keeps images at native size in memory (see --max-side); --cache disk and "
-                                "none are for --fit resize.")
-        if self.fit == "resize" and self.tiles != 1:
-            raise ImgcheckError("--tiles needs --fit crop (a resized image is one input).")
-        if self.schedule not in SCHEDULES:
-            raise ImgcheckError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        try:
-            parse_augment(self.augment)
-        except ValueError as exc:
-            raise ImgcheckError(f"--augment: {exc}")
-        if not 0 <= self.augment_p <= 1:
-            raise ImgcheckError(f"--augment-p must be a probability in [0, 1], got {self.augment_p}")
-        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
-            raise ImgcheckError("--epochs and batch sizes must be at least 1.")
-        from imgcheck.trainer.models import check_input_size
-
-        check_input_size(self.arch, tuple(self.input_size))
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from imgcheck.infer.cli.progress_columns import ImagesPerSecondColumn
+from imgcheck.infer.progress import images_per_second_column
 
 
 class RunReporter:
@@ -42,7 +42,7 @@ class RunReporter:
             yield lambda count, info: None
             return
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   ImagesPerSecondColumn(), TextColumn(extra),
+                   images_per_second_column(), TextColumn(extra),
                    TimeElapsedColumn(), TimeRemainingColumn()]
         with Progress(*columns, console=self.console, transient=True) as progress:
             task = progress.add_task(description, total=total, info="")

@@ -19,7 +19,6 @@ q75 4:2:0, like CIFAKE.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -204,9 +203,3 @@ def sample_grid(pixels: np.ndarray, path: Path, columns: int = 8, scale: int = 3
     picture = Image.fromarray(grid)
     picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST).save(path)
     return path
-
-
-def timed(function, *args, **kwargs):  # noqa: ANN001, ANN201 - a small helper for the zoo script's records
-    """(function's result, seconds it took)."""
-    start = time.perf_counter()
-    return function(*args, **kwargs), time.perf_counter() - start

@@ -15,18 +15,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from imgcheck.trainer.zoo import (DECODERS, reconstruct, sample_gan, sample_grid, timed, train_autoencoder,
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for the shared harness
+import harness  # noqa: E402
+from imgcheck.trainer.zoo import (DECODERS, reconstruct, sample_gan, sample_grid, train_autoencoder,  # noqa: E402
                                   train_gan, write_jpegs)
 
-ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "benchmarks" / "results" / "zoo"
+ROOT = harness.ROOT
+ZOO = harness.RESULTS / "zoo"
 GENERATORS = (*(f"ae_{d}" for d in DECODERS), "gan_transpose", "gan_nearest", "gan_bilinear")
 FAMILIES = {"ae": "autoencoder (aligned reconstructions)", "gan": "GAN (hinge loss, spectral norm; from noise)"}
 
@@ -40,42 +41,43 @@ def make(name: str, train: np.ndarray, originals: np.ndarray, sample_names: list
     """Train one generator, write its samples and grid; its record."""
     family, decoder = name.split("_", 1)
     if family == "ae":
-        (model, losses), seconds = timed(train_autoencoder, train, decoder, epochs=args.epochs)
+        with harness.Timer() as timer:
+            model, losses = train_autoencoder(train, decoder, epochs=args.epochs)
         fakes = reconstruct(model, originals)
         names, epochs = sample_names, args.epochs
         extra = {"epoch_l1": losses,
                  "mean_abs_error_grey_levels": float(np.abs(fakes.astype(np.int16) - originals.astype(np.int16)).mean())}
     else:
-        (model, losses), seconds = timed(train_gan, train, decoder, epochs=args.gan_epochs)
+        with harness.Timer() as timer:
+            model, losses = train_gan(train, decoder, epochs=args.gan_epochs)
         fakes = sample_gan(model, len(originals), seed=1)
         names, epochs = [f"{name}_{i:05d}.jpg" for i in range(len(fakes))], args.gan_epochs
         extra = {"epoch_loss_d": losses["d"], "epoch_loss_g": losses["g"]}
     write_jpegs(fakes, out / name / "FAKE", names)
-    sample_grid(fakes, RESULTS / f"{name}.png")
-    print(f"{name}: {seconds:.0f} s", file=sys.stderr, flush=True)
+    sample_grid(fakes, ZOO / f"{name}.png")
+    print(f"{name}: {timer.last:.0f} s", file=sys.stderr, flush=True)
     return {"generator": name, "family": FAMILIES[family], "decoder": decoder, "train_images": len(train),
-            "epochs": epochs, "train_seconds": seconds, "samples": len(fakes),
+            "epochs": epochs, "train_seconds": timer.last, "samples": len(fakes),
             "parameters": sum(p.numel() for p in model.parameters()), **extra}
 
 
-def render(records: list[dict]) -> str:
-    """zoo.md: one row per generator, with the command that made it."""
+def render(records: list[dict]) -> list[str]:
+    """zoo.md's body: one row per generator, with the command that made it."""
     def final(r: dict) -> str:
         if "epoch_l1" in r:
             return f"L1 {r['epoch_l1'][-1]:.4f}; sample error {r['mean_abs_error_grey_levels']:.2f} grey levels"
         return f"hinge D {r['epoch_loss_d'][-1]:.3f}, G {r['epoch_loss_g'][-1]:.3f}"
-    lines = ["# The generator zoo", "",
-             "Every generator trained on CIFAKE REAL *training* images only (a seeded draw) and wrote its samples as "
-             "JPEG q75 4:2:0 under `runs/zoo/<generator>/FAKE` (not in git; the command remakes them). An autoencoder "
-             "reconstructs other REAL training images (aligned fakes; `real.png` shows the originals its grid "
-             "reconstructs); a GAN samples from seeded noise. Training times are wall seconds on this project's "
-             "2-core CPU, with other jobs sharing it.", "",
-             "| generator | family | decoder | parameters | train images | epochs | training s | final losses | "
-             "samples | grid | command |", "|---|---|---|---:|---:|---:|---:|---|---:|---|---|"]
-    lines += [f"| {r['generator']} | {r['family']} | {r['decoder']} | {r['parameters']:,} | {r['train_images']:,} | "
-              f"{r['epochs']} | {r['train_seconds']:.0f} | {final(r)} | {r['samples']:,} | `{r['generator']}.png` | "
-              f"`{r['command']}` |" for r in records]
-    return "\n".join(lines) + "\n"
+    return ["Every generator trained on CIFAKE REAL *training* images only (a seeded draw) and wrote its samples as "
+            "JPEG q75 4:2:0 under `runs/zoo/<generator>/FAKE` (not in git; the command remakes them). An autoencoder "
+            "reconstructs other REAL training images (aligned fakes; `real.png` shows the originals its grid "
+            "reconstructs); a GAN samples from seeded noise. Training times are wall seconds on this project's "
+            "2-core CPU, with other jobs sharing it.", "",
+            harness.table(["generator", "family", "decoder", "parameters", "train images", "epochs", "training s",
+                           "final losses", "samples", "grid", "command"],
+                          [[r["generator"], r["family"], r["decoder"], f"{r['parameters']:,}", f"{r['train_images']:,}",
+                            r["epochs"], f"{r['train_seconds']:.0f}", final(r), f"{r['samples']:,}",
+                            f"`{r['generator']}.png`", f"`{r['command']}`"] for r in records],
+                          align="lllrrrrlrll")]
 
 
 def main() -> None:
@@ -99,19 +101,17 @@ def main() -> None:
     train_paths = [real[i] for i in order[: args.train]]
     sample_paths = [real[i] for i in order[args.train: args.train + args.samples]]
     train, originals = load(train_paths), load(sample_paths)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    record_file = RESULTS / "zoo.json"
+    ZOO.mkdir(parents=True, exist_ok=True)
+    command = harness.command()
+    record_file = ZOO / "zoo.json"
     known = json.loads(record_file.read_text()) if record_file.exists() else {"generators": []}
     by_name = {r["generator"]: r for r in known["generators"]}  # each record carries the command that made it
     for name in chosen:
         by_name[name] = {"command": command, **make(name, train, originals, [p.name for p in sample_paths], args,
                                                     args.out)}
-    sample_grid(originals, RESULTS / "real.png")
+    sample_grid(originals, ZOO / "real.png")
     records = [by_name[g] for g in GENERATORS if g in by_name]
-    record_file.write_text(json.dumps({"generators": records}, indent=2) + "\n")
-    (RESULTS / "zoo.md").write_text(render(records))
-    print(render(records))
+    print(harness.write_result(ZOO / "zoo.md", "The generator zoo", render(records), {"generators": records}), end="")
 
 
 if __name__ == "__main__":

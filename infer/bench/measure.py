@@ -144,7 +144,7 @@ def time_decode(paths: list[str], meta: ModelMeta, batch_size: int, workers: int
     pre = Preprocessor.from_meta(meta, draft=draft)
 
     def one_pass() -> None:
-        for chunk in decoded_chunks(iter(paths), meta, batch_size, workers, draft=draft, provenance=False):
+        for chunk in decoded_chunks(iter(paths), meta, batch_size, workers, draft=draft, provenance=False, pre=pre):
             pixels = chunk.pixels
             if len(pixels):
                 pre.normalize(pixels)
@@ -155,13 +155,13 @@ def time_decode(paths: list[str], meta: ModelMeta, batch_size: int, workers: int
 def time_scan(folder: str, model: Callable[[np.ndarray], np.ndarray], meta: ModelMeta, batch_size: int,
               workers: int | None, warmup: int, repeat: int, synchronize: Callable[[], None], draft: bool = True,
               threads: int = 1, niceness: int | None = None, provenance: bool = True) -> Timing:
-    """The whole scan pipeline on `folder`: discover, decode in workers, run the model, write verdict rows.
+    """The whole scan on `folder` (a `ScanJob`): discover, decode in workers, run the model, write verdict rows.
     `workers` None sizes the decoding processes as `imgcheck scan` does; `threads` is how `model` was loaded;
     `niceness` is the decoders' priority below this process (default: the scan's); `provenance` False skips
     reading provenance, as `--no-provenance` does."""
     from imgcheck.infer.scan.discover import Selection, discover
-    from imgcheck.infer.scan.pipeline import LocalScan, ScanRequest, run_scan
-    from imgcheck.infer.scan.verdict_formats import CsvFormat, open_output
+    from imgcheck.infer.scan.job import ScanJob
+    from imgcheck.infer.scan.pipeline import LocalScan
 
     scanner = LocalScan(model, meta, meta.threshold, batch_size, workers, draft=draft, provenance=provenance,
                         threads=threads, niceness=niceness)
@@ -169,10 +169,10 @@ def time_scan(folder: str, model: Callable[[np.ndarray], np.ndarray], meta: Mode
     with tempfile.TemporaryDirectory(prefix="imgcheck-bench-") as scratch:
         out = Path(scratch) / "verdicts.csv"
 
-        def one_pass() -> None:
-            sink, _ = open_output(str(out), CsvFormat(), resume=False)
-            with sink.stream:
-                run_scan(ScanRequest((folder,)), scanner, sink.write)
+        job = ScanJob((folder,), out=str(out), provenance=provenance, evaluate=False, quiet=True)
+
+        def one_pass() -> None:  # what `imgcheck scan FOLDER --quiet` does, with this engine
+            job.run(engine=scanner)
             synchronize()
 
         timing = _time_passes(one_pass, count, warmup, repeat)
@@ -232,7 +232,7 @@ def ready_tensors(paths: list[str], meta: ModelMeta, workers: int) -> np.ndarray
     from imgcheck.infer.scan.pipeline import decoded_chunks
 
     pre = Preprocessor.from_meta(meta)
-    pixels = [chunk.pixels for chunk in decoded_chunks(iter(paths), meta, 256, workers, provenance=False)
+    pixels = [chunk.pixels for chunk in decoded_chunks(iter(paths), meta, 256, workers, provenance=False, pre=pre)
               if len(chunk.pixels)]
     if not pixels:
         raise ImgcheckError("none of the benchmark images could be decoded.")

@@ -11,30 +11,12 @@ from typing import Any
 import click
 
 from imgcheck.infer.cli.console import stderr_console, stdout_console
-from imgcheck.infer.cli.options import quiet_option
+from imgcheck.infer.cli import options
 from imgcheck.infer.errors import ExitCode, ImgcheckError, ModelFileError
 
 GATE_KEYS = {"ips": "samples_per_sec", "speedup": "speedup"}
 TABLE_COLUMNS = ("model", "format", "precision", "provider", "stage", "batch_size", "images/s", "min-max",
                  "p50 ms", "p95 ms", "p99 ms", "speed-up")
-
-
-def _comma_list(choices: tuple[str, ...] | None = None, integers: bool = False):  # noqa: ANN202
-    def convert(ctx: click.Context, param: click.Parameter, value: str) -> list:
-        items = [v.strip() for v in value.split(",") if v.strip()]
-        if integers:
-            try:
-                numbers = [int(v) for v in items]
-            except ValueError:
-                raise click.BadParameter(f"expected comma-separated integers, got {value!r}")
-            if not numbers or min(numbers) < 1:
-                raise click.BadParameter(f"expected positive integers, got {value!r}")
-            return numbers
-        unknown = [v for v in items if choices and v not in choices]
-        if unknown or not items:
-            raise click.BadParameter(f"expected a comma-separated list of {', '.join(choices or ())}, got {value!r}")
-        return list(dict.fromkeys(items))
-    return convert
 
 
 @click.command()
@@ -44,30 +26,28 @@ def _comma_list(choices: tuple[str, ...] | None = None, integers: bool = False):
 @click.option("--synthetic", type=click.IntRange(min=1), default=None,
               help="Measure on N generated JPEGs instead [default: 512 when --images is not given].")
 @click.option("--size", default=None, metavar="WxH", help="Size of the synthetic images [default: the model input].")
-@click.option("--batch-sizes", default="1,32,256", show_default=True, callback=_comma_list(integers=True))
-@click.option("--device", "devices", default="cpu", show_default=True, callback=_comma_list(("cpu", "cuda")),
-              help="Comma-separated devices to measure on.")
+@click.option("--batch-sizes", default="1,32,256", show_default=True, callback=options.comma_list(integers=True))
+@options.device("Comma-separated devices to measure on.", default="cpu", several=True)
 @click.option("--stages", default="infer,decode,scan", show_default=True,
-              callback=_comma_list(("infer", "decode", "scan")))
+              callback=options.comma_list(("infer", "decode", "scan")))
 @click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True,
               help="Untimed batches before timing (decode/scan: one untimed pass when > 0).")
 @click.option("--repeat", type=click.IntRange(min=1), default=5, show_default=True,
               help="Timed passes over the images; the median is reported.")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="Runtime threads for the infer and scan stages [default: every core].")
-@click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Decoding processes for the decode and scan stages [default: one per core for decode; the scan "
-                   "sizes them as `imgcheck scan` does].")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None,
-              help="Write the records as a JSON list of flat objects.")
+@options.threads("Runtime threads for the infer and scan stages [default: every core].")
+@options.workers(help="Decoding processes for the decode and scan stages [default: one per core for decode; the scan "
+                      "sizes them as `imgcheck scan` does].")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Also write the records to FILE as a JSON list of flat objects.")
+@options.json_flag("the records (a list of flat objects)", instead="the table")
 @click.option("--markdown", is_flag=True, help="Print a Markdown table to stdout instead of a rich table.")
 @click.option("--fail-below", multiple=True, metavar="[STAGE.]METRIC=VALUE",
               help="Exit 4 when a record's ips (images/s) or speedup is below VALUE, e.g. ips=5000 or scan.ips=900.")
-@quiet_option
+@options.quiet_option
 @click.pass_context
 def bench(ctx: click.Context, models: tuple[str, ...], images: str | None, synthetic: int | None, size: str | None,
           batch_sizes: list[int], devices: list[str], stages: list[str], warmup: int, repeat: int,
-          threads: int | None, workers: int | None, json_file: str | None, markdown: bool,
+          threads: int | None, workers: int | None, out_file: str | None, as_json: bool, markdown: bool,
           fail_below: tuple[str, ...], quiet: bool) -> None:
     """Measure images/s and per-batch latency of MODELs (.onnx, TorchScript .pt, or a training checkpoint,
     which runs as eager PyTorch; default: the bundled model) for every device, stage and batch size, and
@@ -87,6 +67,11 @@ def bench(ctx: click.Context, models: tuple[str, ...], images: str | None, synth
         models = (str(bundled_model_path()),)
     if images and synthetic:
         raise click.UsageError("use --images DIR or --synthetic N, not both")
+    if as_json and any(model.lower().endswith(".json") for model in models):
+        raise click.UsageError("--json is a flag (the records as JSON on stdout); to write them to a file, use "
+                               "--out FILE")
+    if as_json and markdown:
+        raise click.UsageError("use --json or --markdown, not both (--out FILE writes the JSON beside a table)")
     gates = _parse_gates(fail_below)
     console = stderr_console(quiet)
     entries = [bench_model(path) for path in models]
@@ -109,9 +94,12 @@ def bench(ctx: click.Context, models: tuple[str, ...], images: str | None, synth
     for record in records:
         record.update(cpu=system["cpu"], gpu=", ".join(system["gpus"]) or None,
                       **{f"{lib}_version": system.get(lib) for lib in ("onnxruntime", "torch", "numpy", "pillow")})
-    if json_file:
-        Path(json_file).write_text(json.dumps(records, indent=2) + "\n")
-    _print(records, system, markdown)
+    if out_file:
+        Path(out_file).write_text(json.dumps(records, indent=2) + "\n")
+    if as_json:
+        click.echo(json.dumps(records, indent=2))
+    else:
+        _print(records, system, markdown)
     failed = [message for record in records for message in _breaches(gates, record)]
     for message in failed:
         console.print(f"[bold red]gate failed:[/] {message}", highlight=False, soft_wrap=True)

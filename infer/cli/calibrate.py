@@ -14,7 +14,7 @@ import click
 
 from imgcheck.infer.cli.console import stderr_console
 from imgcheck.infer.cli.evaluation import labels_option
-from imgcheck.infer.cli.options import quiet_option, scan_options
+from imgcheck.infer.cli.options import json_flag, quiet_option, scan_options
 from imgcheck.infer.errors import ImgcheckError
 
 
@@ -27,7 +27,7 @@ from imgcheck.infer.errors import ImgcheckError
               help="Write the calibrated model here (ONNX or TorchScript, like MODEL) [default: only report].")
 @labels_option
 @scan_options
-@click.option("--json", "as_json", is_flag=True, help="Print the calibration record as JSON to stdout.")
+@json_flag("the calibration record")
 @quiet_option
 def calibrate(model_path: str, labeled_dir: str, objective: str, out_path: str | None, labels_file: str | None,
               batch_size: int, workers: int | None, threads: int | None, device: str, no_draft: bool, as_json: bool,
@@ -38,12 +38,10 @@ def calibrate(model_path: str, labeled_dir: str, objective: str, out_path: str |
     never the test set you report. With --out, the new model records the threshold, the objective and
     the set in its ModelMeta provenance; scans then use that threshold.
     """
-    from imgcheck.infer.cli.evaluation import make_labeler
-    from imgcheck.infer.evaluate.labeled_scores import LabeledScores
     from imgcheck.infer.evaluate.metrics import binary_metrics
     from imgcheck.infer.evaluate.threshold import Objective, choose_threshold
     from imgcheck.infer.models.model_file import CHECKPOINT, ModelFile
-    from imgcheck.infer.scan.pipeline import LocalScan, ScanRequest, run_scan
+    from imgcheck.infer.scan.job import ScanJob
 
     try:
         goal = Objective.parse(objective)
@@ -55,12 +53,12 @@ def calibrate(model_path: str, labeled_dir: str, objective: str, out_path: str |
                             "ONNX or TorchScript file.")
     meta = model_file.meta
     console = stderr_console()
-    scores = LabeledScores(make_labeler(labels_file))
-    scanner = LocalScan.for_model(model_file, device=device, workers=workers, threads=threads, batch_size=batch_size,
-                                  draft=not no_draft, provenance=False)  # scores alone choose a threshold
+    job = ScanJob((labeled_dir,), model_file, out=None, labels=labels_file, batch_size=batch_size, workers=workers,
+                  threads=threads, device=device, draft=not no_draft, provenance=False,  # scores alone choose it
+                  scores_only=True)
     status = console.status(f"scoring {labeled_dir} with {model_file.name}")
     with contextlib.nullcontext() if quiet else status:
-        run_scan(ScanRequest((labeled_dir,)), scanner, scores.add)
+        scores = job.run().scores
     y, p = scores.arrays()
     if scores.scored == 0 or len(set(y.tolist())) < 2:
         raise ImgcheckError(f"{labeled_dir}: calibration needs readable REAL and FAKE images; found "

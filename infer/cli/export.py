@@ -43,7 +43,7 @@ def export(checkpoint: Path, formats: tuple[str, ...], out: Path | None, name: s
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise DependencyMissingError("imgcheck export needs torch and onnx: pip install 'imgcheck[train]'")
+        raise DependencyMissingError("imgcheck export needs torch and onnx: pip install -e '.[train]' in the imgcheck clone")
     from imgcheck.export.pipeline import DEFAULT_FORMATS, export_checkpoint
     from imgcheck.export.export_report import report_table, write_report
 

@@ -63,7 +63,7 @@ def import_model(foreign: Path, out: Path, output_kind: str, input_size: tuple[i
     probe batch): a mismatch is one line naming it, exit 1, and no file.
     """
     from imgcheck.infer.meta import IMAGENET_MEAN, IMAGENET_STD
-    from imgcheck.infer.models.foreign import ForeignSpec, import_model as run_import
+    from imgcheck.export.foreign import ForeignSpec, import_model as run_import
 
     names = tuple(n.strip() for n in class_names.split(",")) if class_names else None
     spec = ForeignSpec(output=output_kind, input_size=input_size, mean=mean or IMAGENET_MEAN,

@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 
 from imgcheck.infer.cli.console import stdout_console
+from imgcheck.infer.cli.options import json_flag
 from imgcheck.infer.models.model_file import ModelFile
 
 
 @click.command()
 @click.argument("model", type=click.Path(path_type=Path, dir_okay=False), required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print the ModelMeta as JSON (to stdout) instead of a table.")
+@json_flag("the ModelMeta", instead="a table")
 def info(model: Path | None, as_json: bool) -> None:
     """Show the metadata (ModelMeta) that MODEL carries: preprocessing, labels, threshold, provenance.
 

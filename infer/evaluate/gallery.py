@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from imgcheck.infer.scan.verdict_formats import ERROR, FAKE, REAL, Row
+from imgcheck.infer.verdicts import ERROR, FAKE, REAL, Row
 
 HISTOGRAM_BINS = 50
 DEFAULT_LIMIT = 200

@@ -15,7 +15,7 @@ import numpy as np
 
 from imgcheck.infer.evaluate.labels import Label, Labeler
 from imgcheck.infer.evaluate.metrics import binary_metrics
-from imgcheck.infer.scan.verdict_formats import Row
+from imgcheck.infer.verdicts import Row
 
 METRICS_SCHEMA_VERSION = 1
 SUBGROUP_KINDS = ("folder", "category")

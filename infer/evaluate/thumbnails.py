@@ -37,10 +37,8 @@ def write_thumbnails(folder: str, paths: Iterable[str], side: int = THUMBNAIL_SI
 
 def _source(path: str) -> str | bytes:
     """A local path as it is; an `s3://`, `gs://` or `file://` URI (a Ray scan's input) read through pyarrow."""
-    from imgcheck.infer.scan.ray_engine import is_uri
+    from imgcheck.infer.remote_files import is_uri, read_uri
 
     if is_uri(path):
-        from imgcheck.infer.scan.ray_engine import read_uri
-
         return read_uri(path)
     return path

@@ -47,6 +47,7 @@ class ModelFile:
         self._checkpoint = checkpoint
         self._sha256: str | None = None
         self._graph: OnnxGraph | None = None
+        self._data: bytes | None = None  # an ONNX file's bytes, kept from the read that gave its hash and graph
         self._external_data_checked = False
 
     @classmethod
@@ -104,8 +105,17 @@ class ModelFile:
         return self._graph
 
     def data(self) -> bytes:
-        """The whole file's bytes (for shipping a model to remote workers); not kept."""
-        return _read_bytes(self.path)
+        """The whole file's bytes. An ONNX file's are those its sha256 and graph facts came from, read once and
+        kept until `release_data()` (its runtime session is built from them); other files are read anew."""
+        if self.carrier != ONNX:
+            return _read_bytes(self.path)
+        if self._data is None:
+            self._read_onnx_whole()
+        return self._data
+
+    def release_data(self) -> None:
+        """Let the kept bytes go (a runtime that has built its session from them no longer needs them)."""
+        self._data = None
 
     def check_external_data(self) -> None:
         """Refuse an ONNX file whose external data points outside its folder (done once; other carriers: no-op)."""
@@ -125,6 +135,7 @@ class ModelFile:
         data = _read_bytes(self.path)
         self._sha256 = hashlib.sha256(data).hexdigest()
         self._graph = read_onnx_graph(data, str(self.path))
+        self._data = data
 
     def __repr__(self) -> str:
         return f"ModelFile({str(self.path)!r}, {self.carrier}, arch={self.meta.arch!r})"
@@ -192,7 +203,7 @@ def load_checkpoint_dict(path: str | os.PathLike) -> dict[str, Any]:
         import torch
     except ImportError:
         raise DependencyMissingError(
-            f"{os.fsdecode(path)} is a training checkpoint; reading it needs torch: pip install 'imgcheck[train]' "
+            f"{os.fsdecode(path)} is a training checkpoint; reading it needs torch: pip install -e '.[train]' in the imgcheck clone "
             "(or export it to ONNX on a machine that has torch)."
         )
     try:

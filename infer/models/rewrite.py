@@ -44,6 +44,6 @@ def _resave_torchscript(src: str | os.PathLike, dst: os.PathLike, meta: ModelMet
     try:
         import torch
     except ImportError:
-        raise DependencyMissingError("rewriting a TorchScript file needs torch: pip install 'imgcheck[train]'")
+        raise DependencyMissingError("rewriting a TorchScript file needs torch: pip install -e '.[train]' in the imgcheck clone")
     module = torch.jit.load(os.fsdecode(src), map_location="cpu")
     torch.jit.save(module, os.fspath(dst), _extra_files={TORCHSCRIPT_EXTRA_FILE: meta.to_json()})

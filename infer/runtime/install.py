@@ -17,7 +17,7 @@ from imgcheck.infer.errors import RuntimeSetupError
 CPU_DIST, GPU_DIST = "onnxruntime", "onnxruntime-gpu"
 # Other builds that also ship the `onnxruntime` module.
 OTHER_DISTS = ("onnxruntime-directml", "onnxruntime-openvino", "onnxruntime-silicon", "onnxruntime-qnn")
-INSTALL_HINT = "pip install 'imgcheck[cpu]'   (or 'imgcheck[gpu]' for NVIDIA CUDA)"
+INSTALL_HINT = f"pip install {CPU_DIST}   (or {GPU_DIST} for NVIDIA CUDA; imgcheck's cpu and gpu extras bring them)"
 
 
 def installed_runtime_dists(
@@ -43,7 +43,7 @@ def check_runtime_dists(dists: dict[str, str]) -> str:
         raise RuntimeSetupError(
             f"Several ONNX runtimes are installed ({listed}); they overwrite each other's files and break the "
             f"`onnxruntime` module. Keep exactly one:\n  pip uninstall -y {' '.join(names)}\n"
-            f"  pip install 'imgcheck[cpu]'   (or 'imgcheck[gpu]' on a machine with an NVIDIA GPU)"
+            f"  pip install {CPU_DIST}   (or {GPU_DIST} on a machine with an NVIDIA GPU)"
         )
     return next(iter(dists))
 
@@ -63,13 +63,11 @@ def import_onnxruntime(
     except (ImportError, AttributeError) as exc:
         raise RuntimeSetupError(
             f"{dist} is installed but the `onnxruntime` module is broken ({exc}). Reinstall it:\n"
-            f"  pip uninstall -y {dist}\n  pip install --force-reinstall {_extra_for(dist)}"
+            f"  pip uninstall -y {dist}\n  pip install --force-reinstall {dist}"
         )
     return module
 
 
-def _extra_for(dist: str) -> str:
-    return "'imgcheck[gpu]'" if dist == GPU_DIST else "'imgcheck[cpu]'" if dist == CPU_DIST else dist
 
 
 def runtime_summary() -> str:

@@ -24,15 +24,16 @@ def providers_for(device: str, available: Sequence[str]) -> list[str]:
         return [CPU]
     if device == "cuda" and CUDA not in available:
         raise ImgcheckError("--device cuda: this onnxruntime has no CUDA provider. Install the GPU runtime "
-                            "(pip uninstall -y onnxruntime && pip install 'imgcheck[gpu]') or use --device cpu.")
+                            "(pip uninstall -y onnxruntime && pip install -e '.[gpu]' in the imgcheck clone) or use --device cpu.")
     if device not in ("auto", "cuda"):
         raise ImgcheckError(f"--device must be auto, cpu or cuda, got {device!r}")
     return [CUDA, CPU] if CUDA in available else [CPU]
 
 
 def onnx_session(path: str | os.PathLike, device: str = "cpu", threads: int | None = None,
-                 spinning: bool = False) -> Any:
-    """An onnxruntime InferenceSession for `path` on `device`, with `threads` intra-op threads (None: onnxruntime's
+                 spinning: bool = False, data: bytes | None = None) -> Any:
+    """An onnxruntime InferenceSession for the model at `path` (built from `data`, its bytes already read, when
+    given; from the path itself when its weights live in external files beside it) on `device`, with `threads` intra-op threads (None: onnxruntime's
     default, one per core). Its idle threads spin only with `spinning`: a spinning thread keeps its core busy
     between batches, taking it from the decoding workers (`benchmarks/results/scan_limit.md` measures it)."""
     ort = import_onnxruntime()
@@ -44,7 +45,7 @@ def onnx_session(path: str | os.PathLike, device: str = "cpu", threads: int | No
     requested = providers_for(device, ort.get_available_providers())
     ort.set_default_logger_severity(4)  # a CUDA provider that fails to load logs errors: we report it ourselves
     try:
-        session = ort.InferenceSession(os.fspath(path), options, providers=requested)
+        session = ort.InferenceSession(os.fspath(path) if data is None else data, options, providers=requested)
     except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
         raise ModelFileError(f"{os.fsdecode(path)}: onnxruntime cannot load it ({' '.join(str(exc).split())}).")
     finally:
@@ -85,7 +86,11 @@ class OnnxBackend:
         model_file.check_external_data()  # before onnxruntime reads anything the file points to
         self.model_file = model_file
         self.meta = model_file.meta
-        self.session = onnx_session(model_file.path, device, threads, spinning)
+        # built from the bytes the file's hash and graph facts came from: one read of the file per scan
+        external = bool(model_file.graph().external_data_locations)
+        self.session = onnx_session(model_file.path, device, threads, spinning,
+                                    None if external else model_file.data())
+        model_file.release_data()
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         check_signature(inputs, outputs, self.meta, str(model_file.path))
         self.input_name = inputs[0].name

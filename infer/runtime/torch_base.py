@@ -25,7 +25,7 @@ class TorchBackend:
         try:
             import torch
         except ImportError:
-            raise DependencyMissingError(f"{model_file.path} needs torch to run: pip install 'imgcheck[train]' "
+            raise DependencyMissingError(f"{model_file.path} needs torch to run: pip install -e '.[train]' in the imgcheck clone "
                                          "(or use an ONNX export).")
         self._torch = torch
         if device == "auto":

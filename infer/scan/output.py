@@ -13,6 +13,7 @@ from typing import Any
 
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.atomic_write import write_json
+from imgcheck.infer.scan.discover import SkipSink
 from imgcheck.infer.scan.verdict_formats import OutputFormat, OutputWriteError, Row, VerdictSink, open_output
 
 
@@ -143,3 +144,23 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+@contextlib.contextmanager
+def skip_list(path: str | None) -> Iterator[SkipSink | None]:
+    """`--list-skipped FILE`: a sink that writes each skipped path on its own line (None without the option)."""
+    if path is None:
+        yield None
+        return
+    try:
+        stream = open(path, "w", encoding="utf-8", errors="surrogateescape", newline="\n")
+    except OSError as exc:
+        raise ImgcheckError(f"cannot write --list-skipped {path}: {exc.strerror or exc}")
+    with stream:
+        def write(skipped: str) -> None:
+            try:
+                stream.write(skipped + "\n")
+            except OSError as exc:
+                raise ImgcheckError(f"cannot write --list-skipped {path}: {exc.strerror or exc}")
+
+        yield write

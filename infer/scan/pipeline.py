@@ -30,15 +30,16 @@ from imgcheck.infer.image_files import suffix_key
 from imgcheck.infer.meta import ModelMeta, parse_meta
 from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.provenance.versions import library_versions
-from imgcheck.infer.preprocess import Preprocessor
-from imgcheck.infer.runtime.outputs import combine_tiles
+from imgcheck.infer.preprocess import PixelSource, Preprocessor
 from imgcheck.infer.scan.balance import Split, available_cores, choose_workers, default_threads
 from imgcheck.infer.scan.batch_slots import BatchSlots, lend_to_workers, shared_memory_pays, write_inherited
 from imgcheck.infer.scan.discover import Selection, SkipSink, discover
 from imgcheck.infer.scan.domain import SizeCheck
 from imgcheck.infer.scan.image_facts import FactsProbe, ImageFacts
 from imgcheck.infer.scan.provenance_counts import ProvenanceCounts
-from imgcheck.infer.scan.verdict_formats import FAKE, REAL, OutputFormat, Row
+from imgcheck.infer.scan.scorer import BatchScorer
+from imgcheck.infer.scan.verdict_formats import OutputFormat, Row
+from imgcheck.infer.scan.walk import walk_ahead
 
 
 class Chunk(NamedTuple):
@@ -87,16 +88,19 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def decode_chunk(paths: list[str], pre: Preprocessor | None = None, provenance: bool | None = None) -> Chunk:
+def decode_chunk(paths: list[Any], pre: Preprocessor | None = None, provenance: bool | None = None,
+                 source: Callable[[Any], PixelSource] | None = None) -> Chunk:
     """Decode `paths` to the model's uint8 inputs (`Preprocessor.load_tiles`) and each file's facts (size, and
-    provenance unless `provenance` is False); an unreadable file gets its one-line reason instead."""
+    provenance unless `provenance` is False); an unreadable file gets its one-line reason instead. `source` maps a
+    path to what is read (a URI's bytes, a path in another folder); by default the path itself, or any input
+    `load_tiles` takes (the Python API's images and arrays). The one decode loop of every engine."""
     pre = pre or _worker_preprocessor
     provenance = _worker_provenance if provenance is None else provenance
     pixels, errors, facts = [], [], []
     for path in paths:
         probe = FactsProbe(provenance)
         try:
-            pixels.append(pre.load_tiles(path, probe))
+            pixels.append(pre.load_tiles(path if source is None else source(path), probe))
             errors.append("")
             facts.append(probe.facts)
         except ImageDecodeError as exc:
@@ -146,17 +150,18 @@ def ordered_pool_map(fn: Callable[[T], R], items: Iterable[T], workers: int,
 
 
 def decoded_chunks(paths: Iterable[str], meta: ModelMeta, batch_size: int, workers: int, draft: bool = True,
-                   provenance: bool = True, niceness: int | None = None) -> Iterator[Chunk]:
-    """Decoded batches in input order; `workers` processes decode ahead (0 = in this process), at `niceness`
-    (default DECODER_NICENESS) above this process's."""
+                   provenance: bool = True, niceness: int | None = None, pre: Preprocessor | None = None
+                   ) -> Iterator[Chunk]:
+    """Decoded batches in input order; `workers` processes decode ahead (0 = in this process, with `pre`, the
+    caller's Preprocessor of `meta` and `draft`, made here if not given), at `niceness` (default DECODER_NICENESS)
+    above this process's."""
+    pre = pre or Preprocessor.from_meta(meta, draft=draft)
     if workers == 0:
-        pre = Preprocessor.from_meta(meta, draft=draft)
         for batch in batched(paths, batch_size):
             yield decode_chunk(batch, pre, provenance)
         return
     niceness = DECODER_NICENESS if niceness is None else niceness
     initargs = (meta.to_json(), draft, provenance, niceness)
-    pre = Preprocessor.from_meta(meta)
     slot_bytes = batch_size * pre.tiles * pre.height * pre.width * 3  # ModelMeta holds tiles at 1 for resize
     if not shared_memory_pays(slot_bytes):
         yield from ordered_pool_map(decode_chunk, batched(paths, batch_size), workers, _init_worker, initargs)
@@ -276,9 +281,11 @@ def scan_batches(request: ScanRequest, engine: ScanEngine, on_skip: SkipSink | N
 
 
 def run_scan(request: ScanRequest, engine: ScanEngine, sink: Sink, stats: ScanStats | None = None,
-             on_skip: SkipSink | None = None) -> ScanStats:
+             on_skip: SkipSink | None = None, on_total: Callable[[int], None] | None = None) -> ScanStats:
     """Scan `request` with `engine`, handing each batch's rows to `sink`; returns the counts and timing. Files
-    skipped inside folders are counted in the stats and handed to `on_skip` too (--list-skipped)."""
+    skipped inside folders are counted in the stats and handed to `on_skip` too (--list-skipped). With `on_total`
+    the folders are walked ahead of the scan, in a thread, and `on_total` gets the number of files to scan as soon
+    as the walk ends (for a progress bar's ETA): the folders are still walked once."""
     stats = stats or ScanStats()
 
     def skipped(path: str) -> None:
@@ -286,8 +293,11 @@ def run_scan(request: ScanRequest, engine: ScanEngine, sink: Sink, stats: ScanSt
         if on_skip is not None:
             on_skip(path)
 
+    files = request.files(engine, skipped)
+    if on_total is not None:
+        files = walk_ahead(files, on_total)
     start = time.perf_counter()
-    for rows in scan_batches(request, engine, skipped):
+    for rows in engine.rows(files):
         sink(rows)
         stats.add(rows)
         stats.seconds = time.perf_counter() - start
@@ -315,6 +325,9 @@ class LocalScan:
     split: Split | None = None  # set once rows() has decided it
     list_files = staticmethod(discover)  # what to scan, from paths, folders and globs
 
+    def __post_init__(self) -> None:
+        self.scorer = BatchScorer.for_backend(self.model, self.meta, self.draft)
+
     @classmethod
     def for_model(cls, model_file: ModelFile, *, device: str = "auto", workers: int | None = None,
                   threads: int | None = None, batch_size: int = 256, threshold: float | None = None,
@@ -333,7 +346,7 @@ class LocalScan:
     @property
     def provider(self) -> str:
         """Where the model runs (onnxruntime's provider, or torch's device)."""
-        return getattr(self.model, "provider", "unknown")
+        return self.scorer.provider
 
     def describe(self) -> str:
         workers = "decoding workers sized after the first batch" if self.workers is None \
@@ -342,7 +355,7 @@ class LocalScan:
 
     def rows(self, paths: Iterable[str]) -> Iterator[list[Row]]:
         """Scan `paths` and yield their rows batch by batch, in the order given."""
-        pre = Preprocessor.from_meta(self.meta, draft=self.draft)
+        pre = self.scorer.pre
         paths = iter(paths)
         workers = self.workers
         if workers is None:
@@ -352,7 +365,7 @@ class LocalScan:
             started = time.perf_counter()
             chunk = decode_chunk(first, pre, self.provenance)
             decoded = time.perf_counter()
-            rows = self._score(pre, chunk)
+            rows = self._score(chunk)
             readable = sum(1 for error in chunk.errors if not error)
             self.split = choose_workers(self.cores, (decoded - started) / len(first),
                                         (time.perf_counter() - decoded) / max(1, readable), self.threads)
@@ -361,34 +374,12 @@ class LocalScan:
         else:
             self.split = Split(workers, self.threads, reason="as given (--workers)")
         for chunk in decoded_chunks(paths, self.meta, self.batch_size, workers, self.draft, self.provenance,
-                                    self.niceness):
-            yield self._score(pre, chunk)
+                                    self.niceness, pre):
+            yield self._score(chunk)
 
-    def _score(self, pre: Preprocessor, chunk: Chunk) -> list[Row]:
+    def _score(self, chunk: Chunk) -> list[Row]:
         """The rows of one decoded batch."""
-        p_fake = (combine_tiles(self.model(pre.normalize(chunk.pixels)), self.meta) if len(chunk.pixels)
-                  else np.empty(0, np.float32))
-        return verdict_rows(chunk.paths, p_fake.tolist(), chunk.errors, self.threshold, self.meta, chunk.facts)
-
-
-def verdict_rows(paths: list[str], scores: Iterable[float], errors: list[str], threshold: float, meta: ModelMeta,
-                 facts: Iterable[ImageFacts | None] | None = None) -> list[Row]:
-    """One row per path: ERROR with its reason, else the next score and its verdict (FAKE when >= threshold;
-    verdicts are always REAL/FAKE/ERROR, whatever a model calls its classes) with the file's facts.
-    `scores` holds one value per readable path, in order; `facts` one entry per path; every engine builds its rows
-    here."""
-    scores = iter(scores)
-    facts = iter(facts) if facts is not None else itertools.repeat(None)
-    rows = []
-    for path, error, fact in zip(paths, errors, facts):
-        if error:
-            rows.append(Row(path, None, "ERROR", error))
-        else:
-            p = next(scores)
-            verdict = FAKE if p >= threshold else REAL
-            rows.append(Row(path, p, verdict) if fact is None
-                        else Row(path, p, verdict, "", fact.width, fact.height, fact.provenance))
-    return rows
+        return self.scorer.rows(chunk.paths, chunk.pixels, chunk.errors, self.threshold, chunk.facts)
 
 
 def sidecar(model_file: ModelFile, provider: str, threshold: float, stats: ScanStats, out: str, version: str,

@@ -24,20 +24,20 @@ import numpy as np
 
 from imgcheck.infer.image_files import has_image_suffix
 from imgcheck.infer.scan.discover import Selection, SkipSink, discover
-from imgcheck.infer.errors import DependencyMissingError, ImageDecodeError, ImgcheckError
+from imgcheck.infer.errors import DependencyMissingError, ImgcheckError
 from imgcheck.infer.meta import ModelMeta, parse_meta
 from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.preprocess import Preprocessor
-from imgcheck.infer.runtime.outputs import combine_tiles
-from imgcheck.infer.scan.image_facts import FactsProbe, ImageFacts
+from imgcheck.infer.remote_files import is_uri, read_uri, resolve_uri
+from imgcheck.infer.scan.image_facts import ImageFacts
+from imgcheck.infer.scan.pipeline import decode_chunk
+from imgcheck.infer.scan.scorer import BatchScorer, verdict_rows
 from imgcheck.infer.scan.verdict_formats import Row
 
-INSTALL_HINT = "the ray engine needs Ray Data: pip install 'imgcheck[ray]' (or pip install 'ray[data]')"
-URI_SCHEMES = ("s3", "gs", "gcs", "file")
+INSTALL_HINT = "the ray engine needs Ray Data: pip install -e '.[ray]' in the imgcheck clone (or pip install 'ray[data]')"
 
-# Per worker process: one Preprocessor per (ModelMeta, draft), one pyarrow filesystem per (scheme, bucket).
+# Per worker process: one Preprocessor per (ModelMeta, draft).
 _preprocessors: dict[tuple[str, bool], Preprocessor] = {}
-_filesystems: dict[tuple[str, str], Any] = {}
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,6 @@ def import_ray() -> Any:
     return ray
 
 
-def is_uri(path: str) -> bool:
-    """True for `scheme://...` inputs; those in URI_SCHEMES are listed and read through pyarrow."""
-    scheme, sep, _ = path.partition("://")
-    return bool(sep) and scheme.replace("+", "").isalnum()
-
-
 def list_inputs(paths: Iterable[str], selection: Selection, on_skip: SkipSink | None = None) -> Iterator[str]:
     """Every file to scan: local paths exactly as the local engine walks them, URIs through pyarrow's filesystems
     with the same order (files of a folder by name, then its sub-folders) and include/exclude rules. Inside an
@@ -74,26 +68,6 @@ def list_inputs(paths: Iterable[str], selection: Selection, on_skip: SkipSink | 
     request per object); the others go to `on_skip`, as the local walk's do."""
     for path in paths:
         yield from (_list_uri(path, selection, on_skip) if is_uri(path) else discover([path], selection, on_skip))
-
-
-def resolve_uri(uri: str) -> tuple[Any, str]:
-    """(pyarrow filesystem, path in it) of an `s3://bucket/key`, `gs://bucket/key` or `file:///path` URI.
-
-    The text after the bucket is taken as it is, never URL-parsed: object keys and file names with spaces, `#`
-    or `%` (CIFAKE's `0 (10).jpg`) stay exactly what they are. One filesystem is made per bucket and reused."""
-    scheme, _, rest = uri.partition("://")
-    if scheme.lower() not in URI_SCHEMES:
-        raise ImgcheckError(f"cannot read {uri}: --engine ray reads local paths and {', '.join(URI_SCHEMES)} URIs")
-    bucket = "" if scheme.lower() == "file" else rest.split("/", 1)[0]
-    key = (scheme.lower(), bucket)
-    if key not in _filesystems:
-        from pyarrow import fs as pafs
-
-        try:
-            _filesystems[key] = pafs.FileSystem.from_uri(f"{scheme}://{bucket or '/'}")[0]
-        except (OSError, ValueError) as exc:
-            raise ImgcheckError(f"cannot reach {scheme}://{bucket}: {' '.join(str(exc).split())}") from None
-    return _filesystems[key], rest
 
 
 def _list_uri(uri: str, selection: Selection, on_skip: SkipSink | None = None) -> list[str]:
@@ -125,45 +99,23 @@ def _list_uri(uri: str, selection: Selection, on_skip: SkipSink | None = None) -
 
 def decode_batch(batch: dict[str, np.ndarray], meta_json: str, draft: bool, cwd: str, provenance: bool = True
                  ) -> dict[str, np.ndarray]:
-    """Ray task: decode and resize each path of `batch` with the model's preprocessing, and read its facts (size,
-    provenance); a file that cannot be read gets its one-line reason in `error` (and zero pixels, width and height
-    -1), exactly as in the local engine. Relative paths are read from the driver's folder `cwd` (Ray workers run
-    elsewhere)."""
+    """Ray task: the local engine's `decode_chunk` over the paths of `batch` (URIs read through pyarrow; relative
+    paths from the driver's folder `cwd`, since Ray workers run elsewhere), packed as Ray columns: the pixels per
+    row (zeros for an unreadable file, whose one-line reason is in `error`, width and height -1)."""
     key = (meta_json, draft)
     if key not in _preprocessors:
         _preprocessors[key] = Preprocessor.from_meta(parse_meta(meta_json), draft=draft)
     pre = _preprocessors[key]
     paths = [os.fsdecode(bytes(p)) for p in batch["path"]]
+    chunk = decode_chunk(paths, pre, provenance,
+                         source=lambda path: read_uri(path) if is_uri(path) else os.path.join(cwd, path))
+    readable = np.array([not error for error in chunk.errors], bool)
     pixels = np.zeros((len(paths), pre.tiles, pre.height, pre.width, 3), np.uint8)  # (rows, K tiles, H, W, 3)
-    errors, sizes, found = [], np.full((len(paths), 2), -1, np.int64), []
-    for i, path in enumerate(paths):
-        try:
-            source = read_uri(path) if is_uri(path) else os.path.join(cwd, path)
-            probe = FactsProbe(provenance)
-            pixels[i] = pre.load_tiles(source, probe)
-            errors.append("")
-            sizes[i] = (probe.facts.width, probe.facts.height)
-            found.append(probe.facts.provenance)
-        except ImageDecodeError as exc:
-            errors.append(exc.reason)
-            found.append("")
-    return {"index": batch["index"], "path": batch["path"], "pixels": pixels, "error": np.array(errors, object),
-            "size": sizes, "provenance": np.array(found, object)}
-
-
-def read_uri(uri: str) -> bytes:
-    """The bytes of an `s3://`, `gs://` or `file://` object; ImageDecodeError with a one-line reason if it cannot be
-    read."""
-    try:
-        filesystem, path = resolve_uri(uri)
-        with filesystem.open_input_file(path) as stream:
-            return stream.readall()
-    except ImgcheckError as exc:
-        raise ImageDecodeError(exc.message) from None
-    except FileNotFoundError:
-        raise ImageDecodeError("file not found (deleted or a broken link?)") from None
-    except (OSError, ValueError) as exc:
-        raise ImageDecodeError(f"cannot read: {' '.join(str(exc).split())}") from None
+    pixels[readable] = chunk.pixels.reshape(-1, pre.tiles, pre.height, pre.width, 3)
+    sizes = np.array([(-1, -1) if f is None else (f.width, f.height) for f in chunk.facts], np.int64).reshape(-1, 2)
+    found = np.array(["" if f is None else f.provenance for f in chunk.facts], object)
+    return {"index": batch["index"], "path": batch["path"], "pixels": pixels,
+            "error": np.array(chunk.errors, object), "size": sizes, "provenance": found}
 
 
 class ModelWorker:
@@ -184,15 +136,13 @@ class ModelWorker:
                     fh.write(model_bytes)
                 model_file = ModelFile.open(local_copy)
                 self.backend = load_backend(model_file, device=device, threads=threads)
-        self.pre = Preprocessor.from_meta(model_file.meta)
-        self.meta = model_file.meta
+        self.scorer = BatchScorer.for_backend(self.backend, model_file.meta)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         readable = np.array([not e for e in batch["error"]], bool)
         p_fake = np.full(len(readable), np.nan, np.float64)
         if readable.any():
-            tiles = batch["pixels"][readable].reshape(-1, *batch["pixels"].shape[2:])
-            p_fake[readable] = combine_tiles(self.backend(self.pre.normalize(tiles)), self.meta)
+            p_fake[readable] = self.scorer.p_fake(batch["pixels"][readable].reshape(-1, *batch["pixels"].shape[2:]))
         return {"index": batch["index"], "path": batch["path"], "p_fake": p_fake, "error": batch["error"],
                 "size": batch["size"], "provenance": batch["provenance"],
                 "provider": np.array([self.backend.provider] * len(readable), object)}
@@ -238,8 +188,6 @@ class RayScan:
 
     def rows(self, paths: Iterable[str]) -> Iterator[list[Row]]:
         """Scan `paths` and yield their rows batch by batch, in the order given."""
-        from imgcheck.infer.scan.pipeline import verdict_rows
-
         items = [os.fsencode(p) for p in paths]
         if not items:
             return
@@ -259,7 +207,7 @@ class RayScan:
                     expected += 1
                 if ready:
                     yield verdict_rows([r[1] for r in ready], [r[2] for r in ready if not r[3]],
-                                       [r[3] for r in ready], self.threshold, self.meta, [r[4] for r in ready])
+                                       [r[3] for r in ready], self.threshold, [r[4] for r in ready])
             if pending or expected != len(items):
                 raise ImgcheckError(f"the Ray scan returned {expected} of {len(items)} rows in order; rerun with "
                                     "--resume to finish")

@@ -21,30 +21,16 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import BinaryIO, ClassVar, NamedTuple, Union
+from typing import BinaryIO, ClassVar, Union
+
+from imgcheck.infer.verdicts import ERROR, FAKE, REAL, VERDICTS, Row  # noqa: F401 - re-exported for writers' users
 
 FIELDS = ("path", "p_fake", "verdict", "error", "width", "height", "provenance")
 LEGACY_FIELDS = FIELDS[:4]  # the header before width, height and provenance
-REAL, FAKE, ERROR = "REAL", "FAKE", "ERROR"
-VERDICTS = (REAL, FAKE, ERROR)
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _ESCAPE = "'"
 _ESCAPED_STARTS = (*FORMULA_TRIGGERS, _ESCAPE)
 _NEEDS_QUOTES = re.compile('[,"\r\n]')  # a cell holding any of these is quoted
-
-
-class Row(NamedTuple):
-    """One scanned file: p_fake is None exactly when verdict is ERROR; width, height (the stored image's size) and
-    provenance (its findings, '' for none) are known for readable files only. A NamedTuple: a scan builds one per
-    file, four times faster than a frozen dataclass."""
-
-    path: str
-    p_fake: float | None
-    verdict: str
-    error: str = ""
-    width: int | None = None
-    height: int | None = None
-    provenance: str = ""
 
 
 def escape_formula(cell: str) -> str:

@@ -15,7 +15,7 @@ from imgcheck.infer.runtime import load_backend
 from imgcheck.infer.models.formats import FORMATS
 from imgcheck.infer.models.model_file import read_meta
 from imgcheck.trainer.checkpoint import save_checkpoint
-from imgcheck.trainer.models import ARCHS, build_model, default_meta
+from imgcheck.infer.models.architectures import ARCHS, build_model, default_meta
 
 SLOW_ARCHS = {"resnet50_v1", "resnet50_v2", "resnet101_v1", "resnet101_v2"}
 

@@ -82,7 +82,7 @@ def test_a_training_checkpoint_runs_as_eager_torch(trained_cnn):
     import torch
 
     from imgcheck.trainer.checkpoint import load_checkpoint
-    from imgcheck.trainer.models import build_model
+    from imgcheck.infer.models.architectures import build_model
 
     checkpoint_path, _ = trained_cnn
     model_file = ModelFile.open(checkpoint_path)  # a ModelFile can be handed over, and is read once

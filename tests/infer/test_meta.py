@@ -127,7 +127,7 @@ def test_malformed_json_gets_a_clear_error_naming_the_source(mutate, fragment):
 
 def test_newer_schema_says_how_to_upgrade():
     data = {**tiny_meta().to_dict(), "schema_version": SCHEMA_VERSION + 1}
-    with pytest.raises(ModelMetaError, match=r"pip install -U imgcheck"):
+    with pytest.raises(ModelMetaError, match=r"Upgrade imgcheck"):
         parse_meta(data)
 
 

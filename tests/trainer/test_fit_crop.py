@@ -11,9 +11,10 @@ from imgcheck.infer.cli.root import cli
 from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.preprocess import Preprocessor, tiles_of
 from imgcheck.infer.scan.pipeline import decode_chunk
+from imgcheck.trainer.config import TrainConfig
 from imgcheck.trainer.data import Sample
 from imgcheck.trainer.dataset import crop_batches, decode_native, tile_batches
-from imgcheck.trainer.run import TrainConfig, run_training
+from imgcheck.trainer.run import run_training
 from tiny_models import tiny_meta
 
 
@@ -110,7 +111,7 @@ def test_an_exported_crop_model_scans_a_large_image_through_its_tiles(runner, tm
     p_scan = float(scan.stdout.splitlines()[1].split(",")[1])
     # the PyTorch model on the same four native tiles, combined by the mean of their logits
     from imgcheck.trainer.checkpoint import load_checkpoint
-    from imgcheck.trainer.models import build_model
+    from imgcheck.infer.models.architectures import build_model
 
     checkpoint, meta = load_checkpoint(out / "best.pt")
     model = build_model(meta.arch)

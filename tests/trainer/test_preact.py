@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from imgcheck.export.pipeline import export_checkpoint
-from imgcheck.trainer.models import build_model
-from imgcheck.trainer.run import TrainConfig, run_training
+from imgcheck.infer.models.architectures import build_model
+from imgcheck.trainer.config import TrainConfig
+from imgcheck.trainer.run import run_training
 from synthetic_data import make_dataset
 
 

@@ -6,7 +6,8 @@ import torch
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.evaluate.metrics import METRIC_KEYS
 from imgcheck.infer.models.model_file import read_meta
-from imgcheck.trainer.run import OPTIMISTIC_NOTE, TrainConfig, run_training
+from imgcheck.trainer.config import TrainConfig
+from imgcheck.trainer.run import OPTIMISTIC_NOTE, run_training
 from synthetic_data import make_dataset
 
 

@@ -11,7 +11,8 @@ from PIL import Image
 from imgcheck.infer.cli.root import cli
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.models.model_file import read_meta
-from imgcheck.trainer.run import TrainConfig, load_config, run_training
+from imgcheck.trainer.config import TrainConfig
+from imgcheck.trainer.run import load_config, run_training
 from imgcheck.trainer.sources import SourceSpec, load_pools
 from synthetic_data import make_dataset
 

@@ -15,7 +15,7 @@ QUICK = ["--synthetic", "16", "--repeat", "2", "--warmup", "1", "--workers", "0"
 
 def _bench(runner, tmp_path, *args):
     out = tmp_path / "bench.json"
-    result = runner.invoke(cli, ["bench", *map(str, args), *QUICK, "--json", str(out)])
+    result = runner.invoke(cli, ["bench", *map(str, args), *QUICK, "--out", str(out)])
     return result, (json.loads(out.read_text()) if out.exists() else None)
 
 
@@ -46,7 +46,7 @@ def test_an_onnx_file_and_its_torchscript_twin_give_one_record_each(runner, tiny
 
 def test_a_training_checkpoint_runs_as_eager_pytorch(runner, tmp_path):
     from imgcheck.trainer.checkpoint import save_checkpoint
-    from imgcheck.trainer.models import build_model, default_meta
+    from imgcheck.infer.models.architectures import build_model, default_meta
 
     checkpoint = save_checkpoint(tmp_path / "best.pt", build_model("cnn").state_dict(), default_meta("cnn"), epoch=1)
     result, records = _bench(runner, tmp_path, checkpoint, "--stages", "infer,scan", "--batch-sizes", "4")
@@ -72,6 +72,21 @@ def test_markdown_output(runner, tiny_files, tmp_path):
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[2].startswith("| model | format |") and lines[4].startswith("| tiny.onnx | onnx | fp32 |")
+
+
+def test_json_prints_the_records_to_stdout_instead_of_the_table(runner, tiny_files, tmp_path):
+    result, written = _bench(runner, tmp_path, tiny_files["onnx"], "--stages", "infer", "--batch-sizes", "2", "--json")
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)  # nothing else on stdout
+    assert [(r["stage"], r["batch_size"]) for r in records] == [("infer", 2)] and set(records[0]) == RECORD_FIELDS
+    assert [r["model"] for r in written] == [r["model"] for r in records]  # --out writes the same records
+
+
+def test_json_is_a_flag_and_out_takes_the_file(runner, tiny_files, tmp_path):
+    old = runner.invoke(cli, ["bench", str(tiny_files["onnx"]), "--json", str(tmp_path / "b.json")])
+    assert old.exit_code == 2 and "use --out FILE" in old.stderr
+    both = runner.invoke(cli, ["bench", str(tiny_files["onnx"]), "--json", "--markdown"])
+    assert both.exit_code == 2 and "--json or --markdown, not both" in both.stderr
 
 
 def test_usage_errors(runner, tiny_files, tmp_path):

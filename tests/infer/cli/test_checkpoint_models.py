@@ -36,7 +36,7 @@ def test_a_checkpoint_works_everywhere_a_model_is_accepted(runner, trained_cnn, 
     assert refused.exit_code == 1 and "export it" in refused.stderr
 
     bench = runner.invoke(cli, ["bench", str(checkpoint), "--synthetic", "8", "--batch-sizes", "4", "--repeat", "1",
-                                "--warmup", "0", "--workers", "0", "--json", str(tmp_path / "b.json"), "--quiet"])
+                                "--warmup", "0", "--workers", "0", "--out", str(tmp_path / "b.json"), "--quiet"])
     assert bench.exit_code == 0, bench.output
     assert {r["format"] for r in json.loads((tmp_path / "b.json").read_text())} == {"eager", "-"}
 

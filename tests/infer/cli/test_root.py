@@ -143,4 +143,4 @@ def test_info_on_a_checkpoint_without_torch_says_what_to_install(tiny_files):
     result = subprocess.run([sys.executable, "-c", _WITHOUT_TORCH, "info", str(tiny_files["checkpoint"])],
                             capture_output=True, text=True)
     assert result.returncode == 1
-    assert "needs torch: pip install 'imgcheck[train]'" in result.stderr and "Traceback" not in result.stderr
+    assert "needs torch: pip install -e '.[train]'" in result.stderr and "Traceback" not in result.stderr

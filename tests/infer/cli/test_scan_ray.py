@@ -9,7 +9,7 @@ from hostile_corpus import build_corpus
 from PIL import Image
 
 from imgcheck.infer.cli.root import cli
-from imgcheck.infer.scan.ray_engine import is_uri
+from imgcheck.infer.remote_files import is_uri
 
 
 def _mixed_folder(root):
@@ -90,7 +90,7 @@ def test_uris_are_told_from_paths():
 def test_uri_paths_are_taken_as_written(tmp_path):
     pytest.importorskip("pyarrow")
     from imgcheck.infer.errors import ImgcheckError
-    from imgcheck.infer.scan.ray_engine import resolve_uri
+    from imgcheck.infer.remote_files import resolve_uri
 
     odd = tmp_path / "a b" / "0 (10)#1 50%.png"
     odd.parent.mkdir()
@@ -107,7 +107,7 @@ def test_a_missing_ray_is_one_clear_error(runner, tiny_files, tmp_path, monkeypa
     Image.new("RGB", (8, 8)).save(image)
     result = runner.invoke(cli, ["scan", str(image), "--engine", "ray", "--model", str(tiny_files["onnx"]), "--out",
                                  str(tmp_path / "v.csv")])
-    assert result.exit_code == 1 and "pip install 'imgcheck[ray]'" in result.stderr
+    assert result.exit_code == 1 and "pip install -e '.[ray]'" in result.stderr
     assert not os.path.exists(tmp_path / "v.csv")
 
 

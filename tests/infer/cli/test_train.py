@@ -1,11 +1,15 @@
+import dataclasses
 import json
 import subprocess
 import sys
 
+import click
 import pytest
 import torch
 
 from imgcheck.infer.cli.root import cli
+from imgcheck.infer.cli.train import config_from_options, train
+from imgcheck.trainer.config import TrainConfig
 from synthetic_data import make_dataset
 
 
@@ -52,7 +56,7 @@ def test_train_without_torch_says_what_to_install(tmp_path):
     result = subprocess.run([sys.executable, "-c", code, "train", "--out", str(tmp_path / "r")], capture_output=True,
                             text=True)
     assert result.returncode == 1
-    assert "imgcheck train needs torch: pip install 'imgcheck[train]'" in result.stderr
+    assert "imgcheck train needs torch: pip install -e '.[train]'" in result.stderr
 
 
 def test_any_input_size_reaches_the_checkpoint_the_export_and_the_scan(runner, data_dir, tmp_path):
@@ -84,3 +88,41 @@ def test_an_input_size_the_arch_cannot_take_is_refused_before_any_work(runner, d
                                  str(tmp_path / "run")])
     assert result.exit_code == 1 and fragment in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_every_setting_is_one_train_option_with_the_settings_default():
+    ctx = click.Context(train)
+    by_name: dict[str, list[click.Parameter]] = {}
+    for param in train.params:
+        by_name.setdefault(param.name, []).append(param)
+    fields = dataclasses.fields(TrainConfig)
+    for field in fields:
+        assert len(by_name.get(field.name, [])) == 1, f"TrainConfig.{field.name}: not exactly one option"
+        (param,) = by_name[field.name]
+        assert param.type_cast_value(ctx, param.get_default(ctx)) == field.default, field.name
+        assert param.help == field.metadata["cli"].help, field.name
+    assert set(by_name) - {field.name for field in fields} == {"no_target", "resume_dir", "quiet"}  # not settings
+
+
+def _parsed(*args: str) -> TrainConfig:
+    settings = dict(train.make_context("train", list(args)).params)
+    no_target = settings.pop("no_target")
+    del settings["resume_dir"], settings["quiet"]
+    return config_from_options(settings, no_target)
+
+
+def test_the_options_make_the_config_a_python_caller_would():
+    assert _parsed() == TrainConfig()  # the report's recipe
+    assert _parsed("--arch", "resnet18_v1", "--input-size", "64x48", "--source", "gen=g/FAKE", "--no-target",
+                   "--train-size", "all", "--threshold-on-val", "f1", "--compile") == TrainConfig(
+        arch="resnet18_v1", input_size=(64, 48), sources=("gen=g/FAKE",), target_acc=None, train_size=None,
+        threshold_objective="f1", compile=True)
+    assert TrainConfig(arch="resnet18_v1").out == "runs/resnet18_v1"  # --out's default, runs/ARCH
+
+
+def test_train_help_needs_no_torch():
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from imgcheck.infer.cli.root import cli; cli(['train', '--help'], prog_name='imgcheck')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "--threshold-on-val OBJECTIVE" in result.stdout and "[default: 32; x>=1]" in result.stdout

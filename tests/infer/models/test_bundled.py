@@ -60,6 +60,6 @@ def test_scan_bench_and_info_default_to_it(runner, tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "v.csv.json").read_text())["model"]["path"] == str(bundled_model_path())
     bench = runner.invoke(cli, ["bench", "--synthetic", "8", "--stages", "infer", "--batch-sizes", "4", "--repeat", "1",
-                                "--workers", "0", "--json", str(tmp_path / "b.json")])
+                                "--workers", "0", "--json"])
     assert bench.exit_code == 0, bench.output
-    assert json.loads((tmp_path / "b.json").read_text())[0]["model"] == "cnn_bn_wide-cifake.onnx"
+    assert json.loads(bench.stdout)[0]["model"] == "cnn_bn_wide-cifake.onnx"

@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imgcheck.infer.errors import DependencyMissingError, ImgcheckError
+from imgcheck.infer.errors import DependencyMissingError, ImgcheckError, ModelFileError
 from imgcheck.infer.meta import IMAGENET_MEAN, IMAGENET_STD, ModelMeta, Provenance
+from imgcheck.infer.models.model_file import ModelFile
 
 DEFAULT_SIZE = (32, 32)  # (H, W): CIFAKE's, and the report's
 
@@ -181,6 +182,18 @@ def build_model(arch: str, *, pretrained: bool = False, weights_file: str | os.P
     return model
 
 
+def module_from_checkpoint(model_file: ModelFile) -> nn.Module:
+    """The eval-mode logit model a training checkpoint holds: its registered arch with the weights the ModelFile
+    already loaded. The one place a checkpoint becomes a module (the eager runtime and every export use it)."""
+    model = build_model(model_file.meta.arch)
+    try:
+        model.load_state_dict(model_file.checkpoint()["state_dict"])
+    except (KeyError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ModelFileError(f"{model_file.path}: its weights do not fit a {model_file.meta.arch} model ({first}).")
+    return model.eval()
+
+
 def arch_spec(arch: str) -> ArchSpec:
     """The registry entry of `arch`, or a clear error listing the known names."""
     if arch not in ARCHS:
@@ -235,7 +248,7 @@ def _timm_resnet(spec: ArchSpec, pretrained: bool) -> nn.Module:
     try:
         import timm
     except ImportError:
-        raise DependencyMissingError(f"{spec.name} is built by timm: pip install 'imgcheck[train]'")
+        raise DependencyMissingError(f"{spec.name} is built by timm: pip install -e '.[train]' in the imgcheck clone")
     # pretrained=True downloads timm's ImageNet weights from the Hugging Face hub (the head is re-made for 1 class)
     return _OneLogit(timm.create_model(spec.timm_name, pretrained=pretrained, num_classes=1))
 

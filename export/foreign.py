@@ -321,7 +321,7 @@ class _TorchScriptImport(_Import):
             import torch
         except ImportError:
             raise DependencyMissingError(f"{src} is TorchScript; importing it needs torch: pip install "
-                                         "'imgcheck[train]' (or import its ONNX export)")
+                                         "-e '.[train]' in the imgcheck clone (or import its ONNX export)")
         self.torch = torch
         try:
             with warnings.catch_warnings():

@@ -6,7 +6,7 @@ from torch import nn
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.trainer.checkpoint import save_checkpoint
 from imgcheck.infer.cli.train import ARCH_NAMES
-from imgcheck.trainer.models import ARCHS, ReportCNN, build_model, count_parameters, default_meta
+from imgcheck.infer.models.architectures import ARCHS, ReportCNN, build_model, count_parameters, default_meta
 
 # The report's Table 2: (layer, output shape without the batch axis)
 TABLE_2 = [
@@ -156,7 +156,7 @@ def test_pretrained_preact_asks_timm_for_its_weights(monkeypatch):
 
 
 def test_residual_stem_is_fixed_high_pass_and_flat_images_leave_no_residual():
-    from imgcheck.trainer.models import ResidualStem
+    from imgcheck.infer.models.architectures import ResidualStem
     stem = ResidualStem()
     flat = torch.full((2, 3, 16, 16), 0.7)
     out = stem(flat)

@@ -1,0 +1,66 @@
+"""The one batch scorer: decoded uint8 model inputs -> normalised batch -> the model -> tiles combined -> p_fake ->
+verdict rows. The local engine, the Ray engine's model actors and `imgcheck.Detector` all score through it."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from imgcheck.infer.meta import ModelMeta
+from imgcheck.infer.preprocess import Preprocessor
+from imgcheck.infer.runtime.outputs import combine_tiles
+from imgcheck.infer.scan.image_facts import ImageFacts
+from imgcheck.infer.verdicts import ERROR, Row, verdict_of
+
+
+@dataclass(frozen=True)
+class BatchScorer:
+    """A model (a runtime backend: float32 NCHW -> per-input p_fake) with the preprocessing its ModelMeta names."""
+
+    model: Callable[[np.ndarray], np.ndarray]
+    meta: ModelMeta
+    pre: Preprocessor
+
+    @classmethod
+    def for_backend(cls, model: Callable[[np.ndarray], np.ndarray], meta: ModelMeta, draft: bool = True
+                    ) -> BatchScorer:
+        """The scorer of `model`, with the one Preprocessor this process makes for it."""
+        return cls(model, meta, Preprocessor.from_meta(meta, draft=draft))
+
+    @property
+    def provider(self) -> str:
+        """Where the model runs (onnxruntime's provider, or torch's device)."""
+        return getattr(self.model, "provider", "unknown")
+
+    def p_fake(self, pixels: np.ndarray) -> np.ndarray:
+        """p_fake per image for uint8 model inputs (N * K, H, W, 3), K tiles an image (1 for resize models)."""
+        if not len(pixels):
+            return np.empty(0, np.float32)
+        return combine_tiles(self.model(self.pre.normalize(pixels)), self.meta)
+
+    def rows(self, paths: list[str], pixels: np.ndarray, errors: list[str], threshold: float,
+             facts: Iterable[ImageFacts | None] | None = None) -> list[Row]:
+        """The verdict rows of one decoded batch (`pixels` holds the readable paths' inputs, in order)."""
+        return verdict_rows(paths, self.p_fake(pixels).tolist(), errors, threshold, facts)
+
+
+def verdict_rows(paths: list[str], scores: Iterable[float], errors: list[str], threshold: float,
+                 facts: Iterable[ImageFacts | None] | None = None) -> list[Row]:
+    """One row per path: ERROR with its reason, else the next score and its verdict (`verdict_of`) with the file's
+    facts. `scores` holds one value per readable path, in order; `facts` one entry per path; every engine builds
+    its rows here."""
+    scores = iter(scores)
+    facts = iter(facts) if facts is not None else itertools.repeat(None)
+    rows = []
+    for path, error, fact in zip(paths, errors, facts):
+        if error:
+            rows.append(Row(path, None, ERROR, error))
+        else:
+            p = next(scores)
+            verdict = verdict_of(p, threshold)
+            rows.append(Row(path, p, verdict) if fact is None
+                        else Row(path, p, verdict, "", fact.width, fact.height, fact.provenance))
+    return rows

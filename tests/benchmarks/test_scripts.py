@@ -1,0 +1,52 @@
+"""Every benchmark script compiles, runs as `python benchmarks/NAME.py` with the harness importable, and leaves
+the results folder, the command record and Markdown tables to the harness (one place for each)."""
+
+import py_compile
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = ROOT / "benchmarks"
+SCRIPTS = sorted(p for p in BENCHMARKS.rglob("*.py") if p.name != "harness.py")
+# what only the harness may do: name the results folder, build a command line, draw a table's rule, read the clock
+OWN_COPIES = {
+    "a RESULTS constant": re.compile(r"^RESULTS\s*=", re.MULTILINE),
+    "a hand-made table rule": re.compile(r"\|\s*:?-{3}"),
+    "a hand-made command line": re.compile(r"""["']python ["']\s*\+|shlex\.join\(\[\s*["']python["']"""),
+    "a timer of its own": re.compile(r"perf_counter"),
+}
+
+
+def test_there_are_scripts_to_check():
+    assert len(SCRIPTS) >= 10
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(BENCHMARKS)))
+def test_each_script_compiles(script, tmp_path):
+    py_compile.compile(str(script), cfile=str(tmp_path / "out.pyc"), doraise=True)
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(BENCHMARKS)))
+def test_no_script_keeps_its_own_copy_of_what_the_harness_does(script):
+    source = script.read_text()
+    found = [what for what, pattern in OWN_COPIES.items() if pattern.search(source)]
+    assert not found, f"{script.name} has {', '.join(found)}: use benchmarks/harness.py"
+
+
+def test_a_script_run_as_a_file_imports_the_harness():
+    result = subprocess.run([sys.executable, "benchmarks/cli_startup.py", "--help"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "--repeats" in result.stdout
+
+
+def test_the_shell_scripts_write_bench_records_with_out_not_json():
+    for script in BENCHMARKS.glob("*.sh"):
+        text = script.read_text()
+        flagged = re.search(r"--json\s+[^-\s\\]", text)  # --json followed by a value
+        assert not flagged, f"{script.name}: `imgcheck bench --json` is a flag now; write the record with --out FILE"
+    assert "--out" in (BENCHMARKS / "bench_cpu.sh").read_text()
