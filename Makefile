@@ -39,7 +39,7 @@ test-fast: venv
 
 # One of the report's ResNet rows: train it (the report's recipe, one run read two ways), export it (ONNX fp32 and
 # int8, TorchScript), scan CIFAKE test and Shoes, and re-render benchmarks/results/reproduce_report.md. Needs data/
-# (README: Reproducing the report). On this 2-core CPU resnet18_v1 took 50 min beside other work; train_speed.md
+# (docs/train.md: Reproducing the report). On this 2-core CPU resnet18_v1 took 50 min beside other work; train_speed.md
 # puts the training steps of a ResNet-101 run at about 90 min on an idle machine (an estimate).
 ARCH ?= resnet18_v1
 resnet: venv

@@ -308,7 +308,7 @@ def render(rows: list, commands: dict[str, list[str]]) -> list[str]:
     trained = {arch for arch, _, summary, _, _ in rows if summary}
     missing = [arch for arch in ARCH_NOTES if arch not in trained]
     if missing:
-        lines += ["", f"Not run yet: {', '.join(missing)}. Each is one `--archs ARCH:recipe` run (see the README for "
+        lines += ["", f"Not run yet: {', '.join(missing)}. Each is one `--archs ARCH:recipe` run (see docs/train.md for "
                   "the time each takes on this CPU); rows are added as their runs finish."]
     reading = RESULTS / "reproduce_report" / "reading.md"  # written by hand from the numbers above
     if reading.exists():

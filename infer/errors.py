@@ -8,7 +8,7 @@ import click
 
 
 class ExitCode(IntEnum):
-    """Process exit codes; the README documents each one."""
+    """Process exit codes; docs/scan.md (Exit codes) documents each one."""
 
     OK = 0
     ERROR = 1  # any ImgcheckError, or an unexpected failure

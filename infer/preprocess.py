@@ -11,7 +11,7 @@ crop for K = 1, else a grid spread over the image; images smaller than the input
 sees each decoded file's image as opened (its metadata, and its stored size before any reduced-scale decoding), so
 a scan reads provenance and size from the same open as the pixels.
 
-Colour rules (documented in the README):
+Colour rules (documented in docs/export.md):
 * only the first frame of animated files (GIF, WebP, ...) is used;
 * EXIF orientation is applied (an unreadable EXIF block is ignored, the pixels are kept as stored);
 * transparency (RGBA, LA, PA, palette or RGB/L images with a transparent colour) is composited over white;

@@ -1,7 +1,7 @@
 """The binary metric suite (scikit-learn); the positive class (FAKE) is label 1.
 
 Keys are stable: training summaries, scan metrics files, comparisons and CI gates read them by name.
-README "Metrics" documents each one.
+docs/evaluate.md ("Metrics") documents each one.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Hardening: a generated corpus of hostile files scans to completion with provenance on, one row per regular file,
-a reason on every ERROR (the kinds are in tests/hostile_corpus.py and in the README's table)."""
+a reason on every ERROR (the kinds are in tests/hostile_corpus.py and in docs/hardening.md)."""
 
 import os
 import threading
