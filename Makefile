@@ -1,12 +1,13 @@
 # The README's two commands: `make demo` and `make test`. Both set up .venv with pip on first use, each with only
 # what it needs: the demo scans with the bundled ONNX model (the `cpu` extra: onnxruntime, no torch); the tests
-# also train and export (`train`), and run pytest and the Ray engine (`dev`, `ray`).
+# also train and export (`train`), import Hugging Face models (`hub`), and run pytest and the Ray engine (`dev`,
+# `ray`).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.imgcheck-installed
 DEMO_STAMP := $(VENV)/.imgcheck-demo-installed
-EXTRAS ?= cpu,train,dev,ray
+EXTRAS ?= cpu,train,hub,dev,ray
 DEMO_EXTRAS ?= cpu
 DEMO_DIR ?= demo
 

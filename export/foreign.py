@@ -305,7 +305,7 @@ class _OnnxImport(_Import):
         one_by_one = self.run_raw(probe)
         if isinstance(together, BaseException) or together.shape != one_by_one.shape or not np.allclose(
                 together, one_by_one, atol=1e-4):
-            detail = f" ({_short(together)})" if isinstance(together, BaseException) else ""
+            detail = f" ({short_reason(together)})" if isinstance(together, BaseException) else ""
             self.fail(f"--dynamic-batch: the graph hard-codes its batch of {self.fixed_batch} inside{detail}; import "
                       f"without --dynamic-batch to run it {self.fixed_batch} image(s) at a time")
         self.notes.append(f"rewrote the fixed batch of {self.fixed_batch} to a dynamic one (checked on a batch of "
@@ -328,7 +328,7 @@ class _TorchScriptImport(_Import):
                 warnings.simplefilter("ignore", FutureWarning)  # torch deprecates torch.jit; the files still load
                 self.module = torch.jit.load(str(src), map_location="cpu").eval()
         except Exception as exc:
-            self.fail(f"torch.jit cannot load it ({_short(exc)})")
+            self.fail(f"torch.jit cannot load it ({short_reason(exc)})")
         schema = getattr(getattr(self.module, "forward", None), "schema", None)
         if schema is not None:
             inputs = [a for a in schema.arguments[1:] if not a.has_default_value()]
@@ -344,7 +344,7 @@ class _TorchScriptImport(_Import):
             try:
                 out = self.module(self.torch.from_numpy(batch))
             except Exception as exc:
-                self.fail(f"it fails on a probe batch shaped {list(batch.shape)} ({_short(exc)})")
+                self.fail(f"it fails on a probe batch shaped {list(batch.shape)} ({short_reason(exc)})")
         if isinstance(out, (tuple, list)):
             out = out[-1]  # the last output is the score, as for ONNX
         if not isinstance(out, self.torch.Tensor) or not out.is_floating_point():
@@ -368,7 +368,7 @@ def _probe_batch(meta: ModelMeta) -> np.ndarray:
     return Preprocessor.from_meta(meta).normalize(pixels)
 
 
-def _short(exc: BaseException, limit: int = 160) -> str:
+def short_reason(exc: BaseException, limit: int = 160) -> str:
     """An exception's message on one line, cut to `limit` characters."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"

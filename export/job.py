@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import warnings
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ class ExportJob:
     opset: int | None = None
     calibration: np.ndarray | None = None  # float32 model inputs for int8 calibration
     int8_scheme: str = "auto"  # a name in imgcheck.export.int8_schemes.SCHEMES, or auto (by this CPU)
+    output_name: str = "p_fake"  # the graph's output: p_fake [N]; imported models name their per-class output
     _onnx_fp32: Path | None = field(default=None, repr=False)
 
     def onnx_fp32(self) -> Path:
@@ -73,7 +75,13 @@ def job_from_checkpoint(path: str | os.PathLike, workdir: Path, opset: int | Non
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
-    """Silence exporters' progress prints and warnings: a CLI shows its own report, not theirs."""
+    """Silence exporters' progress prints, warnings and log records (onnxruntime's quantizer logs through the root
+    logger, once per LayerNorm of a transformer): a CLI shows its own report, not theirs."""
+    previous = logging.root.manager.disable
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        yield
+        logging.disable(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.disable(previous)

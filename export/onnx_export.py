@@ -10,15 +10,16 @@ import torch
 from imgcheck.export.job import ExportJob, quiet
 from imgcheck.export.metadata import attach_to_onnx
 
-INPUT_NAME, OUTPUT_NAME = "image", "p_fake"
+INPUT_NAME = "image"  # the output is named by the job (ExportJob.output_name)
 
 
 def export_onnx(job: ExportJob, path: Path) -> None:
-    """float32 ONNX: input `image` [N, 3, H, W] (dynamic N), output `p_fake` [N], ModelMeta in metadata_props."""
+    """float32 ONNX: input `image` [N, 3, H, W] (dynamic N), output `p_fake` [N] (or what `job.output_name` names:
+    an imported model's per-class probabilities [N, K]), ModelMeta in metadata_props."""
     example = torch.zeros(2, *job.meta.input_size)
     with quiet():
         program = torch.onnx.export(
-            job.model, (example,), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            job.model, (example,), input_names=[INPUT_NAME], output_names=[job.output_name],
             dynamic_shapes={"image": {0: torch.export.Dim("batch", min=1)}}, opset_version=job.opset,
             dynamo=True, verbose=False, optimize=True,
         )

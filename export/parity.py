@@ -24,6 +24,7 @@ from imgcheck.infer.meta import ModelMeta
 from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.infer.image_files import has_image_suffix, label_from_path
 
+SEEDED = 64  # random-pixel inputs that open every check set
 MIN_AGREEMENT = 0.995
 MAX_AUC_DELTA = 0.002
 
@@ -62,7 +63,7 @@ class Parity:
         return asdict(self)
 
 
-def build_check_set(meta: ModelMeta, count: int = 64, seed: int = 0, folder: str | os.PathLike | None = None,
+def build_check_set(meta: ModelMeta, count: int = SEEDED, seed: int = 0, folder: str | os.PathLike | None = None,
                     limit: int | None = None) -> CheckSet:
     """The seeded batch (`count` random images) plus the readable images under `folder` (at most `limit`,
     drawn evenly from the sorted file list)."""

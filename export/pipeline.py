@@ -14,9 +14,11 @@ from imgcheck.export.int8_schemes import resolve_scheme
 from imgcheck.export.job import ExportJob, job_from_checkpoint
 from imgcheck.export.parity import CheckSet, ExportParityError, Parity, build_check_set, compare
 from imgcheck.infer.errors import ImgcheckError
+from imgcheck.infer.meta import ModelMeta
 from imgcheck.infer.models.formats import FORMATS, ModelFormat
 from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.runtime import load_backend
+from imgcheck.infer.runtime.outputs import to_p_fake
 from imgcheck.infer.timing import images_per_second
 
 DEFAULT_FORMATS = ("onnx", "torchscript")
@@ -65,7 +67,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
         if calibration is None:
             raise ImgcheckError("--int8 needs --calibration DIR: images (ideally from the training data) to calibrate on.")
         job.calibration = build_check_set(job.meta, count=0, folder=calibration, limit=calibration_limit).inputs
-    reference = _torch_outputs(job.model, check.inputs)
+    reference = _torch_outputs(job.model, check.inputs, job.meta)
     temporaries: list[Path] = []
     records: list[ExportRecord] = []
     try:
@@ -104,6 +106,8 @@ def _export_one(fmt: ModelFormat, job: ExportJob, temporary: Path, final: Path, 
 
 
 @torch.no_grad()
-def _torch_outputs(model: torch.nn.Module, inputs: np.ndarray) -> np.ndarray:
+def _torch_outputs(model: torch.nn.Module, inputs: np.ndarray, meta: ModelMeta) -> np.ndarray:
+    """p_fake of the PyTorch model, read from its raw output as the runtime reads the exported file's (to_p_fake):
+    one probability per image for `imgcheck export`, per-class scores for imported models."""
     outputs = [model(torch.from_numpy(inputs[i : i + BATCH])).numpy() for i in range(0, len(inputs), BATCH)]
-    return np.concatenate(outputs).reshape(-1)
+    return to_p_fake(np.concatenate(outputs), meta)

@@ -23,16 +23,23 @@ from imgcheck.infer.errors import ModelMetaError
 from imgcheck.infer.version import imgcheck_version as _installed_version
 
 # Version 2 added per-class outputs (softmax, logits), more than two classes, and native-resolution crops
-# (fit, tiles, tile_combine); version 3 the training images' sizes (provenance.train_image_sizes). A record is
-# written with the lowest version that can express it (a version-1 record leaves the version-2 fields out, a
-# version-2 record the version-3 field), so files that need nothing new stay readable by older imgcheck releases.
-SCHEMA_VERSION = 3
+# (fit, tiles, tile_combine); version 3 the training images' sizes (provenance.train_image_sizes); version 4 the
+# resize rules of imported models (resize, resize_size, crop_offset) and p_fake summed over several classes
+# (positive_classes). A record is written with the lowest version that can express it (a version-1 record leaves
+# the version-2 fields out, and so on), so files that need nothing new stay readable by older imgcheck releases.
+SCHEMA_VERSION = 4
 # How an image meets the model: the whole image resized to the input size, or native-resolution crops of it
 # (`tiles` of them at inference, spread over the image, their scores combined by `tile_combine`).
 FITS = ("resize", "crop")
 TILE_RULES = ("mean_logit", "max")
 _V2_DEFAULTS = {"fit": "resize", "tiles": 1, "tile_combine": "mean_logit"}  # optional: absent in version-1 records
 _V3_PROVENANCE_FIELD = "train_image_sizes"  # optional: absent in version-1 and version-2 records
+# How the image is resized before it is normalised (fit resize only; see ModelMeta): the whole image to (H, W)
+# or to a resize_size square, or its shorter side to resize_size; then, where the result is larger, the centre
+# (H, W) crop, its offsets rounded down (transformers) or to the nearest, ties to even (torchvision's CenterCrop).
+RESIZE_RULES = ("fixed", "shortest_edge")
+CROP_OFFSETS = ("floor", "round")
+_V4_DEFAULTS = {"resize": "fixed", "resize_size": None, "crop_offset": "floor", "positive_classes": None}
 ONNX_METADATA_KEY = "imgcheck"
 TORCHSCRIPT_EXTRA_FILE = "imgcheck.json"
 CHECKPOINT_KEY = "meta"
@@ -75,11 +82,26 @@ class Provenance:
 class ModelMeta:
     """Everything needed to feed a model and read its output, and where the model came from.
 
-    `input_size` is (C, H, W). Pixels are resized to (H, W) with `interpolation`/`antialias`, scaled to
-    [0, 1] and normalised per channel as ``(x - mean) / std``. `output` says what the model's (last) output is:
-    the probability of `positive_class` or its logit (one value per image), or one probability (`softmax`) or
-    raw score (`logits`) per class of `class_names`; inference turns it into p_fake, the probability of
-    `positive_class`. An image is `positive_class` when p_fake is at least `threshold`.
+    `input_size` is (C, H, W). Pixels are resized with `interpolation`/`antialias` by the `resize` rule, scaled
+    to [0, 1] and normalised per channel as ``(x - mean) / std``. The `resize` rules (fit resize only):
+
+    * ``"fixed"``, `resize_size` None: the whole image resized to (H, W), its aspect ratio not kept;
+    * ``"fixed"``, `resize_size` S: the whole image resized to S x S, then the centre (H, W) crop (DeiT's 256 -> 224);
+    * ``"shortest_edge"``, `resize_size` S: the shorter side resized to S and the longer to
+      ``int(S * long / short)`` (transformers' ``get_resize_output_image_size(default_to_square=False)``,
+      torchvision's ``Resize(S)``), then the centre (H, W) crop (CLIP: S 224, crop 224; ConvNeXt: 256 -> 224).
+
+    A crop starts ``room // 2`` pixels in (`crop_offset` ``"floor"``, transformers) or ``round(room / 2)``, ties
+    to even (``"round"``, torchvision's CenterCrop, which timm uses), where room is the resized side minus the crop.
+    `resize_size` is at least max(H, W), so the crop never needs padding: transformers pads a smaller image with
+    zeros (and its two backends place the padding differently); imgcheck refuses such a rule instead.
+
+    `output` says what the model's (last) output is: the probability of `positive_class` or its logit (one value
+    per image), or one probability (`softmax`) or raw score (`logits`) per class of `class_names`; inference turns
+    it into p_fake, the probability of `positive_class` - or, with per-class outputs and `positive_classes`, the
+    sum of those classes' probabilities (one REAL class and several generator classes: every class but REAL, so
+    p_fake = 1 - p(REAL)). None means (positive_class,). An image is `positive_class` when p_fake is at least
+    `threshold`.
     """
 
     arch: str
@@ -95,6 +117,10 @@ class ModelMeta:
     fit: str = "resize"
     tiles: int = 1
     tile_combine: str = "mean_logit"
+    resize: str = "fixed"
+    resize_size: int | None = None
+    crop_offset: str = "floor"
+    positive_classes: tuple[str, ...] | None = None
     provenance: Provenance = field(default_factory=Provenance)
     imgcheck_version: str = field(default_factory=_installed_version)
     schema_version: int = SCHEMA_VERSION
@@ -120,6 +146,9 @@ class ModelMeta:
                 record.pop(name)
         if self.schema_version < 3:
             record["provenance"].pop(_V3_PROVENANCE_FIELD)
+        if self.schema_version < 4:
+            for name in _V4_DEFAULTS:
+                record.pop(name)
         try:
             return json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -133,8 +162,9 @@ class ModelMeta:
 
     @property
     def negative_class(self) -> str:
-        """The class name that is not the positive one (with more than two classes: "not <positive>")."""
-        others = [name for name in self.class_names if name != self.positive_class]
+        """The class name outside the positive ones, if there is one; otherwise "not <positive_class>"."""
+        positives = self.positive_classes or (self.positive_class,)
+        others = [name for name in self.class_names if name not in positives]
         return others[0] if len(others) == 1 else f"not {self.positive_class}"
 
     @property
@@ -142,9 +172,17 @@ class ModelMeta:
         """The index of `positive_class` in `class_names`: the column of p_fake in per-class outputs."""
         return self.class_names.index(self.positive_class)
 
+    @property
+    def positive_indices(self) -> tuple[int, ...]:
+        """The columns of per-class outputs whose probabilities sum to p_fake (`positive_classes`, in class order)."""
+        positives = self.positive_classes or (self.positive_class,)
+        return tuple(index for index, name in enumerate(self.class_names) if name in positives)
+
 
 def _lowest_schema_version(meta: ModelMeta) -> int:
     """The oldest schema version that can express `meta` (what it is written with)."""
+    if any(getattr(meta, name) != default for name, default in _V4_DEFAULTS.items()):
+        return 4
     if meta.provenance.train_image_sizes is not None:
         return 3
     uses_v2 = (meta.output in PER_CLASS_OUTPUTS or len(meta.class_names) != 2
@@ -198,6 +236,9 @@ def parse_meta(raw: str | bytes | Mapping[str, Any], source: str = "model") -> M
     if fit == "resize" and tiles != 1:
         c.fail("tiles", f"must be 1 when fit is resize (the whole image is one input), got {tiles}")
     tile_combine = c.choice(data, "tile_combine", TILE_RULES)
+    data = {**_V4_DEFAULTS, **data}
+    resize, resize_size, crop_offset = _parse_resize(data, c, input_size, fit)
+    positive_classes = _parse_positive_classes(data.get("positive_classes"), c, class_names, positive_class, output)
     provenance = _parse_provenance(data.get("provenance"), c)
     version_text = c.text(data, "imgcheck_version")
     meta = object.__new__(ModelMeta)  # skip __post_init__: these values are already validated
@@ -205,7 +246,8 @@ def parse_meta(raw: str | bytes | Mapping[str, Any], source: str = "model") -> M
         ("arch", arch), ("input_size", input_size), ("interpolation", interpolation), ("antialias", antialias),
         ("mean", mean), ("std", std), ("class_names", class_names), ("positive_class", positive_class),
         ("output", output), ("threshold", threshold), ("fit", fit), ("tiles", tiles), ("tile_combine", tile_combine),
-        ("provenance", provenance),
+        ("resize", resize), ("resize_size", resize_size), ("crop_offset", crop_offset),
+        ("positive_classes", positive_classes), ("provenance", provenance),
         ("imgcheck_version", version_text), ("schema_version", version),
     ):
         object.__setattr__(meta, name, value)
@@ -240,12 +282,54 @@ def _load_json(raw: str | bytes | Mapping[str, Any], source: str) -> dict[str, A
 
 
 def _check_keys(data: Mapping[str, Any], allowed: set[str], source: str, what: str) -> None:
-    missing = sorted(allowed - set(data) - {"provenance", *_V2_DEFAULTS})
+    missing = sorted(allowed - set(data) - {"provenance", *_V2_DEFAULTS, *_V4_DEFAULTS})
     unknown = sorted(set(data) - allowed)
     if missing:
         raise ModelMetaError(f"{source}: {what} lacks field(s) {', '.join(missing)}. {_FIX}")
     if unknown:
         raise ModelMetaError(f"{source}: {what} has unknown field(s) {', '.join(unknown)}. {_FIX}")
+
+
+def _parse_resize(data: Mapping[str, Any], c: _Checker, input_size: tuple[int, ...], fit: str
+                  ) -> tuple[str, int | None, str]:
+    """resize, resize_size and crop_offset (version 4), checked against each other, input_size and fit."""
+    resize = c.choice(data, "resize", RESIZE_RULES)
+    resize_size = c.optional(data, "resize_size", int)
+    crop_offset = c.choice(data, "crop_offset", CROP_OFFSETS)
+    if resize == "shortest_edge" and resize_size is None:
+        c.fail("resize_size", "is required when resize is shortest_edge (the length of the shorter side)")
+    if resize_size is not None and resize_size < max(input_size[1:]):
+        c.fail("resize_size", f"must be at least the input's larger side {max(input_size[1:])} so that the centre "
+                              f"crop needs no padding, got {resize_size}")
+    if resize_size is None and crop_offset != "floor":
+        c.fail("crop_offset", f"applies only to a centre crop (resize_size set); leave it floor, got {crop_offset!r}")
+    if fit != "resize" and (resize != "fixed" or resize_size is not None):
+        c.fail("resize", f"must be fixed with no resize_size when fit is {fit} (tiles are never resampled)")
+    return resize, resize_size, crop_offset
+
+
+def _parse_positive_classes(raw: Any, c: _Checker, class_names: tuple[str, ...], positive_class: str,
+                            output: str) -> tuple[str, ...] | None:
+    """positive_classes (version 4): null, or names of class_names, positive_class among them, in class order;
+    (positive_class,) alone is the same as null and is read as null."""
+    if raw is None:
+        return None
+    name = "positive_classes"
+    if not isinstance(raw, list) or not raw or not all(isinstance(v, str) for v in raw):
+        c.fail(name, f"must be a non-empty list of class names or null, got {raw!r}")
+    if output not in PER_CLASS_OUTPUTS:
+        c.fail(name, f"applies only to per-class outputs ({', '.join(PER_CLASS_OUTPUTS)}), not {output}")
+    unknown = [v for v in raw if v not in class_names]
+    if unknown:
+        c.fail(name, f"must name classes of class_names ({', '.join(class_names)}); unknown: {', '.join(unknown)}")
+    if len(set(raw)) != len(raw):
+        c.fail(name, f"must not repeat a class, got {raw!r}")
+    if positive_class not in raw:
+        c.fail(name, f"must include positive_class {positive_class!r}, got {raw!r}")
+    if len(raw) == len(class_names):
+        c.fail(name, f"must leave at least one class out (p_fake would always be 1), got {raw!r}")
+    ordered = tuple(v for v in class_names if v in raw)
+    return None if ordered == (positive_class,) else ordered
 
 
 def _parse_provenance(raw: Any, c: _Checker) -> Provenance:

@@ -1,6 +1,8 @@
 """The one preprocessing path, shared by training and inference (numpy and Pillow only, no torch).
 
     fit resize: source --decode_image--> RGB PIL image --resize_to_input--> uint8 (H, W, 3) --normalize--> (3, H, W)
+                (resize_to_input: the meta's resize rule - to (H, W), or a square or the shorter side, then
+                the centre crop)
     fit crop:   source --decode_image (native size)--> uint8 (h, w, 3) --tiles_of--> uint8 (K, H, W, 3) --normalize-->
 
 `load_pixels` is decode + resize: what the trainer caches as uint8 for a resize model. `load_native` decodes at
@@ -81,6 +83,15 @@ class Preprocessor:
     draft: bool = True  # JPEGs far larger than the input decode at reduced size (see decode_image); resize fit only
     fit: str = "resize"  # or "crop": native-resolution crops, never resampled
     tiles: int = 1  # crops scored per image at inference (crop fit)
+    resize: str = "fixed"  # ModelMeta.resize: "fixed" or "shortest_edge" (then the centre crop to height x width)
+    resize_size: int | None = None  # ModelMeta.resize_size: the square's side, or the shorter side's length
+    crop_offset: str = "floor"  # ModelMeta.crop_offset: how the centre crop's start is rounded
+
+    def pixel_rule(self) -> tuple:
+        """Every setting that decides the uint8 pixels this preprocessor makes (a cache of decoded pixels is valid
+        for another preprocessor only when their rules are equal)."""
+        return (self.height, self.width, self.interpolation, self.antialias, self.fit, self.tiles, self.resize,
+                self.resize_size, self.crop_offset)
 
     @classmethod
     def from_meta(cls, meta: ModelMeta, max_pixels: int = DEFAULT_MAX_PIXELS, draft: bool = True) -> Preprocessor:
@@ -91,7 +102,8 @@ class Preprocessor:
         scale = (np.float32(1.0) / (np.float32(255.0) * std)).astype(np.float32)
         shift = (-mean / std).astype(np.float32)
         return cls(height, width, meta.interpolation, meta.antialias, scale, shift, max_pixels,
-                   draft and meta.fit == "resize", meta.fit, meta.tiles)
+                   draft and meta.fit == "resize", meta.fit, meta.tiles, meta.resize, meta.resize_size,
+                   meta.crop_offset)
 
     def load_pixels(self, source: PixelSource, inspect: Inspector | None = None) -> np.ndarray:
         """Decode `source` and resize it to the model's input: uint8 array (H, W, 3).
@@ -103,8 +115,17 @@ class Preprocessor:
             return resize_to_input(to_rgb(_first_frame(source)), self)
         if isinstance(source, np.ndarray):
             return resize_to_input(image_from_array(source), self)
-        draft_size = (2 * self.width, 2 * self.height) if self.draft else None
-        return resize_to_input(decode_image(source, self.max_pixels, draft_size, inspect), self)
+        return resize_to_input(decode_image(source, self.max_pixels, self._draft_size(), inspect), self)
+
+    def _draft_size(self) -> tuple[int, int] | None:
+        """Twice the size the image is resized to before any crop: (2W, 2H), or 2S by 2S for a resize_size S (the
+        shorter side's target: a draft keeps both decoded sides at least 2S, so the longer one at least twice its
+        target too, the draft scaling both sides alike); None without draft."""
+        if not self.draft:
+            return None
+        if self.resize_size is None:
+            return 2 * self.width, 2 * self.height
+        return 2 * self.resize_size, 2 * self.resize_size
 
     def load_native(self, source: PixelSource, max_side: int | None = None, inspect: Inspector | None = None
                     ) -> np.ndarray:
@@ -270,14 +291,55 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 
 def resize_to_input(img: Image.Image, pre: Preprocessor) -> np.ndarray:
-    """Resize an RGB image to the model's (H, W) and return uint8 pixels shaped (H, W, 3)."""
-    size = (pre.width, pre.height)
+    """Resize an RGB image by the model's resize rule and return uint8 pixels shaped (H, W, 3).
+
+    The uint8 image is resized with Pillow (the meta's filter, no reducing gap) to `resized_size`, then, where
+    that is larger than (H, W), its centre (H, W) is cropped: exactly what transformers' PIL backend does. A
+    shortest-edge resize that would make more than `max_pixels` pixels (a 100000x10 strip) is refused as unreadable."""
+    size = resized_size(img.size, pre)
+    if pre.resize == "shortest_edge" and size[0] * size[1] > pre.max_pixels:
+        raise ImageDecodeError(f"aspect ratio too extreme: {img.width}x{img.height} resized to shortest edge "
+                               f"{pre.resize_size} would be {size[0]}x{size[1]} pixels (limit {pre.max_pixels:,})")
     if img.size != size:
         if pre.antialias or pre.interpolation == "nearest":
             img = img.resize(size, resample=_PIL_FILTERS[pre.interpolation], reducing_gap=None)
         else:  # point-sampled bilinear; ModelMeta allows no other non-antialiased filter
-            return _bilinear_point_sampled(np.asarray(img), pre.height, pre.width)
-    return np.asarray(img, dtype=np.uint8)
+            return centre_crop(_bilinear_point_sampled(np.asarray(img), size[1], size[0]), pre)
+    return centre_crop(np.asarray(img, dtype=np.uint8), pre)
+
+
+def resized_size(image_size: tuple[int, int], pre: Preprocessor) -> tuple[int, int]:
+    """(width, height) an image of `image_size` (width, height) is resized to, before the centre crop.
+
+    shortest_edge: the shorter side becomes resize_size S, the longer ``int(S * long / short)`` - the same float
+    expression as transformers' ``get_resize_output_image_size(default_to_square=False)`` and torchvision's
+    ``Resize(S)``, so the same truncation. fixed: S x S with a resize_size, else the input's (W, H)."""
+    if pre.resize == "shortest_edge":
+        width, height = image_size
+        short, long = (width, height) if width <= height else (height, width)
+        new_short, new_long = pre.resize_size, int(pre.resize_size * long / short)
+        return (new_short, new_long) if width <= height else (new_long, new_short)
+    if pre.resize_size is not None:
+        return pre.resize_size, pre.resize_size
+    return pre.width, pre.height
+
+
+def centre_crop(pixels: np.ndarray, pre: Preprocessor) -> np.ndarray:
+    """The centre (H, W) of uint8 `pixels` (h, w, 3), at least that large (ModelMeta keeps resize_size >= H, W).
+
+    Each start is ``room // 2`` (crop_offset floor: transformers, both backends) or ``round(room / 2)``, ties to
+    even (round: torchvision's CenterCrop, which timm's eval transform uses), room being the side minus the crop."""
+    h, w = pixels.shape[:2]
+    if (h, w) == (pre.height, pre.width):
+        return pixels
+    if h < pre.height or w < pre.width:
+        raise ValueError(f"cannot centre-crop {w}x{h} pixels to {pre.width}x{pre.height} without padding")
+    top, left = (_crop_start(h - pre.height, pre.crop_offset), _crop_start(w - pre.width, pre.crop_offset))
+    return np.ascontiguousarray(pixels[top:top + pre.height, left:left + pre.width])
+
+
+def _crop_start(room: int, rule: str) -> int:
+    return room // 2 if rule == "floor" else int(round(room / 2.0))
 
 
 def _bilinear_point_sampled(pixels: np.ndarray, height: int, width: int) -> np.ndarray:

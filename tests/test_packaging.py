@@ -40,11 +40,12 @@ def test_console_script_and_extras(wheel):
     entry_points = wheel.read(f"{dist_info}/entry_points.txt").decode()
     assert "imgcheck = imgcheck.infer.cli.root:main" in entry_points
     metadata = wheel.read(f"{dist_info}/METADATA").decode()
-    for extra in ("cpu", "gpu", "train", "dev"):
+    for extra in ("cpu", "gpu", "train", "hub", "dev"):
         assert f"Provides-Extra: {extra}" in metadata
     assert "onnxruntime>=" in metadata and "onnxruntime-gpu>=" in metadata
     base = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert not any("torch" in line or "onnxruntime" in line for line in base)  # scanning base install has neither
+    assert not any(name in line for line in base for name in ("transformers", "safetensors", "huggingface"))
     for extra in ("cpu", "gpu"):  # provenance is on by default: whoever installs a runtime gets C2PA too
         assert f'Requires-Dist: c2pa-python>=0.38; extra == "{extra}"' in metadata
     assert any("defusedxml" in line for line in base)

@@ -85,10 +85,9 @@ def cached_pixels(samples: Sequence[Sample], preprocessor: Preprocessor, cache_d
 
 
 def cache_key(samples: Sequence[Sample], preprocessor: Preprocessor) -> str:
-    """A digest of every file's path, size and mtime, and of the resize policy: any change, new key."""
+    """A digest of every file's path, size and mtime, and of the preprocessor's pixel rule: any change, new key."""
     digest = hashlib.sha256()
-    policy = (preprocessor.height, preprocessor.width, preprocessor.interpolation, preprocessor.antialias)
-    digest.update(json.dumps(policy).encode())
+    digest.update(json.dumps(preprocessor.pixel_rule()).encode())
     for sample in samples:
         stat = os.stat(sample.path)
         digest.update(f"{sample.path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))

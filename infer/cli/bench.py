@@ -111,6 +111,7 @@ def _measure(entries, folder: str, batch_sizes: list[int], devices: list[str], s
              warmup: int, repeat: int, threads: int, workers: int | None,
              console) -> list[dict[str, Any]]:  # noqa: ANN001
     from imgcheck.infer.bench.measure import ready_tensors, time_decode, time_infer, time_scan
+    from imgcheck.infer.preprocess import Preprocessor
     from imgcheck.infer.scan.balance import available_cores
     from imgcheck.infer.scan.discover import Selection, discover
 
@@ -133,8 +134,8 @@ def _measure(entries, folder: str, batch_sizes: list[int], devices: list[str], s
                 continue
             base = _describe(entry, device, backend, decoders)
             scan_backend = backend if "scan" in stages else None  # the same threads as `imgcheck scan` gives it
-            preprocessing = json.dumps([entry.meta.input_size, entry.meta.interpolation, entry.meta.antialias,
-                                        entry.meta.mean, entry.meta.std])
+            preprocessing = json.dumps([Preprocessor.from_meta(entry.meta).pixel_rule(), entry.meta.mean,
+                                        entry.meta.std])
             for batch_size in batch_sizes:
                 if "infer" in stages:
                     if preprocessing not in tensors:

@@ -1,14 +1,30 @@
-"""`imgcheck import FOREIGN --out MODEL`: give a foreign ONNX or TorchScript classifier a ModelMeta."""
+"""`imgcheck import SOURCE --out MODEL`: a detector made elsewhere becomes a model file that carries ModelMeta.
+
+SOURCE is an ONNX or TorchScript file (its metadata is declared with --output and friends), a Hugging Face model
+folder or Hub id `hf:org/name[@revision]`, or, with `--timm ARCH --weights FILE`, a timm classifier. The work is
+in imgcheck.export (`foreign`, `hub`, `timm_import`, `hub_import`); this command parses, calls and reports.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+from imgcheck.export.int8_schemes import SCHEME_CHOICES
 
 from imgcheck.infer.cli.console import stderr_console
 from imgcheck.infer.cli.options import InputSizeType, quiet_option
 from imgcheck.infer.meta import INTERPOLATIONS, OUTPUT_KINDS
+
+if TYPE_CHECKING:
+    from imgcheck.export.hub_import import ImportedModel
+
+HUB_PREFIX = "hf:"  # imgcheck.export.hub_source.HUB_PREFIX, without importing it for --help
+# Options that describe a foreign file, and options of Hugging Face and timm imports: each refused with the other.
+FOREIGN_ONLY = ("output_kind", "input_size", "mean", "std", "interpolation", "fake_index", "dynamic_batch")
+PYTORCH_ONLY = ("fake_labels", "real_label", "check_images", "fmt", "calibration", "int8_scheme")
 
 
 def _floats(count: int):  # noqa: ANN202 - a click callback
@@ -26,50 +42,170 @@ def _floats(count: int):  # noqa: ANN202 - a click callback
 
 
 @click.command("import")
-@click.argument("foreign", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("source", required=False)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the copy that carries ModelMeta (never the input itself).")
-@click.option("--output", "output_kind", type=click.Choice(OUTPUT_KINDS), required=True,
-              help="What the model's last output is: one P(fake) (probability), one logit (logit), or per-class "
-                   "probabilities (softmax) or raw scores (logits).")
+              help="Where to write the model file that carries ModelMeta (never the input itself).")
+@click.option("--timm", "timm_arch", default=None, metavar="ARCH",
+              help="Import a timm classifier: the architecture name (e.g. resnet50.a1_in1k); needs --weights.")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="With --timm: its weights, a .safetensors file or a state dict torch loads with weights_only.")
+@click.option("--fake-label", "fake_labels", multiple=True, metavar="NAME",
+              help="Hugging Face or timm: a class that is AI-generated, when its name does not say (repeatable).")
+@click.option("--real-label", default=None, metavar="NAME",
+              help="Hugging Face or timm: the class of real images; every other class then counts as FAKE.")
+@click.option("--check-images", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Hugging Face or timm: real images on which the export must score as PyTorch does "
+                   "[default: the repository's samples/ folder, where imgcheck runs from a clone].")
+@click.option("--format", "fmt", type=click.Choice(("onnx", "onnx-fp16", "onnx-int8")), default="onnx",
+              show_default=True, help="Hugging Face or timm: the file to write (float32, float16, or static int8).")
+@click.option("--calibration", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="With --format onnx-int8: images to calibrate on (through the model's preprocessing).")
+@click.option("--int8-scheme", type=click.Choice(SCHEME_CHOICES), default="auto", show_default=True,
+              help="With --format onnx-int8: weights u8u8, u8s8 or u8s8-reduce-range; auto picks by this CPU.")
+@click.option("--output", "output_kind", type=click.Choice(OUTPUT_KINDS), default=None,
+              help="ONNX/TorchScript (required there): what the model's last output is: one P(fake) (probability), "
+                   "one logit (logit), or per-class probabilities (softmax) or raw scores (logits).")
 @click.option("--input-size", type=InputSizeType(), default=None,
-              help="The size the model takes, N or HxW [default: the model's fixed input shape].")
+              help="ONNX/TorchScript: the size the model takes, N or HxW [default: the model's fixed input shape].")
 @click.option("--mean", callback=_floats(3), default=None, metavar="R,G,B",
-              help="Per-channel mean of pixels scaled to [0, 1] [default: ImageNet's].")
+              help="ONNX/TorchScript: per-channel mean of pixels scaled to [0, 1] [default: ImageNet's].")
 @click.option("--std", callback=_floats(3), default=None, metavar="R,G,B",
-              help="Per-channel standard deviation [default: ImageNet's].")
+              help="ONNX/TorchScript: per-channel standard deviation [default: ImageNet's].")
 @click.option("--interpolation", type=click.Choice(INTERPOLATIONS), default="bilinear", show_default=True,
-              help="How images are resized to the input size.")
+              help="ONNX/TorchScript: how images are resized to the input size.")
 @click.option("--fake-index", type=click.IntRange(min=0), default=None,
-              help="With per-class outputs: the index of the AI-generated class [default: 1].")
+              help="ONNX/TorchScript with per-class outputs: the index of the AI-generated class [default: 1].")
 @click.option("--class-names", default=None, metavar="A,B,...",
-              help="The class names, in output order [default: REAL,FAKE].")
+              help="ONNX/TorchScript or timm: the class names, in output order [default: REAL,FAKE].")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="FAKE when p_fake >= this (calibrate it later with `imgcheck calibrate`).")
-@click.option("--arch", default=None, help="A name for the architecture [default: imported:<file stem>].")
+@click.option("--arch", default=None,
+              help="A name for the architecture [default: imported:<file stem>, hf:<model_type> or timm:<ARCH>].")
 @click.option("--dynamic-batch", is_flag=True,
-              help="If the input has a fixed batch size, rewrite it to take any batch (checked; ONNX only).")
+              help="ONNX: if the input has a fixed batch size, rewrite it to take any batch (checked).")
 @click.option("--force", is_flag=True, help="Replace an existing --out.")
 @quiet_option
-def import_model(foreign: Path, out: Path, output_kind: str, input_size: tuple[int, int] | None,
-                 mean: tuple[float, ...] | None, std: tuple[float, ...] | None, interpolation: str,
-                 fake_index: int | None, class_names: str | None, threshold: float, arch: str | None,
-                 dynamic_batch: bool, force: bool, quiet: bool) -> None:
-    """Write a copy of FOREIGN, an ONNX or TorchScript image classifier without imgcheck metadata (exported from
-    timm, torchvision, Hugging Face, ...), that carries a ModelMeta describing its preprocessing and output;
-    scan, calibrate, bench and info then accept the copy.
+@click.pass_context
+def import_model(ctx: click.Context, source: str | None, out: Path, timm_arch: str | None, weights: Path | None,
+                 fake_labels: tuple[str, ...], real_label: str | None, check_images: Path | None, fmt: str,
+                 calibration: Path | None, int8_scheme: str, output_kind: str | None,
+                 input_size: tuple[int, int] | None, mean: tuple[float, ...] | None, std: tuple[float, ...] | None,
+                 interpolation: str, fake_index: int | None, class_names: str | None, threshold: float,
+                 arch: str | None, dynamic_batch: bool, force: bool, quiet: bool) -> None:
+    """Write a model file with imgcheck's metadata (ModelMeta) for a detector made elsewhere; scan, calibrate,
+    bench and info then accept it. SOURCE is one of:
 
-    What is declared is checked against the model before anything is written (its inputs and outputs, then a
-    probe batch): a mismatch is one line naming it, exit 1, and no file.
+    \b
+    * an ONNX or TorchScript file (exported from timm, torchvision, ...):
+      declare what it takes and outputs with --output (required),
+      --input-size, --mean, --std, ...; the file is copied with ModelMeta;
+    * a Hugging Face image classifier: a local folder (config.json,
+      model.safetensors, preprocessor_config.json) or a Hub id, written
+      hf:org/name or hf:org/name@revision (only the hf: prefix makes a Hub
+      id: anything else is a path). Labels come from id2label, the
+      preprocessing from its image processor;
+    * nothing, with --timm ARCH --weights FILE: a timm classifier with one
+      logit or two classes.
+
+    A Hugging Face or timm model is exported to one ONNX file (dynamic batch) and written only if it scores the
+    --check-images as the PyTorch model does (the export parity gate). Every refusal is one line, exit 1, and no
+    file.
     """
+    names = tuple(n.strip() for n in class_names.split(",")) if class_names else None
+    given = {name for name in ctx.params if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
+    if timm_arch is not None or weights is not None:
+        if timm_arch is None or weights is None:
+            raise click.UsageError("--timm ARCH and --weights FILE go together.")
+        if source is not None:
+            raise click.UsageError(f"give SOURCE or --timm ARCH --weights FILE, not both (got {source!r}).")
+        _refuse_options(given, FOREIGN_ONLY, "--timm")
+        def read_timm():  # noqa: ANN202
+            from imgcheck.export.timm_import import read_timm_model
+
+            return read_timm_model(timm_arch, weights, names, fake_labels, real_label, threshold, name=arch)
+
+        _import_pytorch(read_timm, out, fmt, check_images, calibration, int8_scheme, force, quiet)
+        return
+    if source is None:
+        raise click.UsageError("Missing argument 'SOURCE' (a model file, a Hugging Face folder or hf:org/name), "
+                               "or give --timm ARCH --weights FILE.")
+    path = Path(source)
+    if source.startswith(HUB_PREFIX) or path.is_dir():
+        _refuse_options(given, FOREIGN_ONLY, "a Hugging Face model")
+        if names is not None:
+            raise click.UsageError("--class-names: a Hugging Face model's classes are its config's id2label; settle "
+                                   "their sides with --fake-label/--real-label.")
+        def read_hub():  # noqa: ANN202
+            from imgcheck.export.hub import read_hub_model
+
+            return read_hub_model(source, fake_labels, real_label, threshold, arch=arch)
+
+        _import_pytorch(read_hub, out, fmt, check_images, calibration, int8_scheme, force, quiet)
+        return
+    if not path.exists():
+        hint = f" (a Hub id is written {HUB_PREFIX}{source})" if source.count("/") == 1 else ""
+        raise click.BadParameter(f"no such file or folder {source!r}{hint}.", param_hint="'SOURCE'")
+    _refuse_options(given, PYTORCH_ONLY, "an ONNX or TorchScript file")
+    if output_kind is None:
+        raise click.UsageError("Missing option '--output': say what the model's last output is (probability, logit, "
+                               "softmax or logits).")
+    _import_foreign(path, out, output_kind, input_size, mean, std, interpolation, fake_index, names, threshold,
+                    arch, dynamic_batch, force, quiet)
+
+
+def _refuse_options(given: set[str], names: tuple[str, ...], what: str) -> None:
+    wrong = [name for name in names if name in given]
+    if wrong:
+        flags = ", ".join("--" + {"output_kind": "output", "fmt": "format", "fake_labels": "fake-label"}.get(
+            name, name.replace("_", "-")) for name in wrong)
+        raise click.UsageError(f"{flags} {'does' if len(wrong) == 1 else 'do'} not apply to {what}.")
+
+
+def _import_pytorch(read: Callable[[], ImportedModel], out: Path, fmt: str, check_images: Path | None,
+                    calibration: Path | None, int8_scheme: str, force: bool, quiet: bool) -> None:
+    """Read a Hugging Face or timm model, print what was read, export it behind the parity gate, report."""
+    from imgcheck.infer.errors import DependencyMissingError
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise DependencyMissingError("importing a Hugging Face or timm model needs torch, onnx and transformers: "
+                                     "pip install -e '.[train,hub]' in the imgcheck clone")
+    from imgcheck.export.hub_import import write_import
+
+    console = stderr_console(quiet)
+    say = lambda text: console.print(text, soft_wrap=True, highlight=False, markup=False)  # noqa: E731
+    with console.status("reading the model"):
+        imported = read()
+    for key, value in imported.read.items():
+        say(f"{key}: {value}")
+    with console.status(f"exporting {fmt} and comparing it with PyTorch"):
+        outcome = write_import(imported, out, fmt, check_images=check_images, calibration=calibration, force=force,
+                               int8_scheme=int8_scheme)
+    parity = outcome.parity
+    say(f"parity ({parity.format} vs PyTorch): max |dp_fake| {parity.max_abs_diff:.2g}, verdicts agree on "
+        f"{parity.verdict_agreement:.2%}, over {outcome.image_count} images from {outcome.check_images} and "
+        f"{parity.n - outcome.image_count} random-pixel inputs (bound: {parity.bound}): passed")
+    meta = outcome.meta
+    fakes = meta.positive_classes or (meta.positive_class,)
+    p_fake = " + ".join(f"P({name})" for name in fakes) if meta.output != "logit" else \
+        f"sigmoid(logit of {meta.positive_class})"
+    say(f"wrote {outcome.path}: {meta.arch}, input {meta.input_size[1]}x{meta.input_size[2]}, {meta.output} output "
+        f"(p_fake = {p_fake}), threshold {meta.threshold:g}")
+
+
+def _import_foreign(path: Path, out: Path, output_kind: str, input_size: tuple[int, int] | None,
+                    mean: tuple[float, ...] | None, std: tuple[float, ...] | None, interpolation: str,
+                    fake_index: int | None, names: tuple[str, ...] | None, threshold: float, arch: str | None,
+                    dynamic_batch: bool, force: bool, quiet: bool) -> None:
+    """An ONNX or TorchScript file: a copy with the declared ModelMeta (imgcheck.export.foreign)."""
     from imgcheck.infer.meta import IMAGENET_MEAN, IMAGENET_STD
     from imgcheck.export.foreign import ForeignSpec, import_model as run_import
 
-    names = tuple(n.strip() for n in class_names.split(",")) if class_names else None
     spec = ForeignSpec(output=output_kind, input_size=input_size, mean=mean or IMAGENET_MEAN,
                        std=std or IMAGENET_STD, interpolation=interpolation, fake_index=fake_index, class_names=names,
                        threshold=threshold, arch=arch, dynamic_batch=dynamic_batch)
-    result = run_import(foreign, out, spec, force=force)
+    result = run_import(path, out, spec, force=force)
     console = stderr_console(quiet)
     meta = result.meta
     console.print(f"wrote {result.path}: {meta.arch}, input {meta.input_size[1]}x{meta.input_size[2]}, "

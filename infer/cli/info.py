@@ -50,13 +50,16 @@ def _meta_table(file_info: ModelFile):  # -> rich.table.Table
     section("preprocessing")
     channels, height, width = meta.input_size
     table.add_row("input", f"{channels}x{height}x{width} (C, H, W), float32, NCHW")
-    table.add_row("resize", f"{meta.interpolation}, antialias={'on' if meta.antialias else 'off'}")
+    table.add_row("resize", f"{meta.interpolation}, antialias={'on' if meta.antialias else 'off'}, "
+                  + _resize_rule(meta))
     table.add_row("mean", _floats(meta.mean))
     table.add_row("std", _floats(meta.std))
     section("output")
     table.add_row("classes", ", ".join(meta.class_names) + f" (positive: {meta.positive_class})")
     per_class = meta.output in ("softmax", "logits")
-    table.add_row("output", f"{meta.output} per class (p_fake: {meta.positive_class}, index {meta.positive_index})"
+    positives = " + ".join(meta.positive_classes or (meta.positive_class,))
+    table.add_row("output", f"{meta.output} per class (p_fake: {positives}, index "
+                            f"{', '.join(map(str, meta.positive_indices))})"
                   if per_class else f"{meta.output} of {meta.positive_class}")
     table.add_row("threshold", f"{meta.threshold:g} ({meta.positive_class} when p >= threshold)")
     section("provenance")
@@ -75,6 +78,19 @@ def _meta_table(file_info: ModelFile):  # -> rich.table.Table
         table.add_row(name, value if isinstance(value, str) else json.dumps(value))
     table.add_row("imgcheck", f"{meta.imgcheck_version} (schema {meta.schema_version})")
     return table
+
+
+def _resize_rule(meta) -> str:  # noqa: ANN001 - a ModelMeta
+    """How an image becomes the input, in words."""
+    _, height, width = meta.input_size
+    if meta.fit == "crop":
+        return f"native-resolution {height}x{width} crops ({meta.tiles} per image, {meta.tile_combine})"
+    if meta.resize == "shortest_edge":
+        return f"shorter side to {meta.resize_size}, then the centre {height}x{width} ({meta.crop_offset} offset)"
+    if meta.resize_size is not None:
+        return (f"whole image to {meta.resize_size}x{meta.resize_size}, then the centre {height}x{width} "
+                f"({meta.crop_offset} offset)")
+    return f"whole image to {height}x{width}"
 
 
 def _floats(values: tuple[float, ...]) -> str:

@@ -8,8 +8,10 @@ from imgcheck.infer.meta import ModelMeta
 
 
 def to_p_fake(raw: np.ndarray, meta: ModelMeta) -> np.ndarray:
-    """float32 (N,) p_fake from a batch's raw output: as is (`probability`), the sigmoid of a `logit`, the positive
-    class's column of `softmax` probabilities, or the softmax of per-class `logits` at that column."""
+    """float32 (N,) p_fake from a batch's raw output: as is (`probability`), the sigmoid of a `logit`, or for
+    per-class outputs the sum of the positive classes' probabilities (`meta.positive_indices`: `positive_classes`,
+    or `positive_class` alone): columns of `softmax` probabilities, or of the softmax of `logits`, computed in
+    float64 with the row's largest logit subtracted first (no overflow)."""
     raw = np.asarray(raw, np.float32)
     if meta.output == "probability":
         return raw.reshape(-1)
@@ -17,11 +19,12 @@ def to_p_fake(raw: np.ndarray, meta: ModelMeta) -> np.ndarray:
         logit = raw.reshape(-1).astype(np.float64)
         return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
     scores = raw.reshape(len(raw), -1)
-    if meta.output == "softmax":
-        return scores[:, meta.positive_index].copy()
+    columns = list(meta.positive_indices)
+    if meta.output == "softmax":  # one column: its float32 values exactly (a float64 sum of one value is exact)
+        return scores[:, columns].astype(np.float64).sum(axis=1).astype(np.float32)
     shifted = scores.astype(np.float64) - scores.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
-    return (exp[:, meta.positive_index] / exp.sum(axis=1)).astype(np.float32)
+    return (exp[:, columns].sum(axis=1) / exp.sum(axis=1)).astype(np.float32)
 
 
 def combine_tiles(p_tiles: np.ndarray, meta: ModelMeta) -> np.ndarray:
