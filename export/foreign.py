@@ -25,6 +25,7 @@ from imgcheck.infer.errors import DependencyMissingError, ImgcheckError
 from imgcheck.infer.meta import IMAGENET_MEAN, IMAGENET_STD, PER_CLASS_OUTPUTS, ModelMeta, Provenance
 from imgcheck.infer.models.model_file import CHECKPOINT, ONNX, ModelFile, file_sha256, sniff
 from imgcheck.infer.models.safety import output_shape_problem
+from imgcheck.infer.version import install_extra
 
 PROBE_BATCH = 2
 
@@ -320,8 +321,8 @@ class _TorchScriptImport(_Import):
         try:
             import torch
         except ImportError:
-            raise DependencyMissingError(f"{src} is TorchScript; importing it needs torch: pip install "
-                                         "-e '.[train]' in the imgcheck clone (or import its ONNX export)")
+            raise DependencyMissingError(f"{src} is TorchScript; importing it needs torch: {install_extra('train')} "
+                                         "(or import its ONNX export)")
         self.torch = torch
         try:
             with warnings.catch_warnings():

@@ -26,6 +26,7 @@ from imgcheck.export.safe_weights import WeightsError, load_state_dict, some_key
 from imgcheck.infer.errors import DependencyMissingError, ImgcheckError, ModelMetaError
 from imgcheck.infer.meta import ModelMeta, Provenance
 from imgcheck.infer.models.processor_rules import meta_fields_from_hf_processor
+from imgcheck.infer.version import install_extra
 
 OUTPUT_NAME = "probabilities"
 HEAD_SUFFIX = "ForImageClassification"
@@ -201,6 +202,6 @@ def _transformers() -> Any:
     try:
         import transformers
     except ImportError:
-        raise DependencyMissingError("importing a Hugging Face model needs transformers and safetensors: pip install "
-                                     "-e '.[hub]' in the imgcheck clone")
+        raise DependencyMissingError("importing a Hugging Face model needs transformers and safetensors: "
+                                     f"{install_extra('hub')}")
     return transformers

@@ -17,6 +17,7 @@ from typing import Any
 
 from imgcheck.export.foreign import short_reason
 from imgcheck.infer.errors import DependencyMissingError, ImgcheckError
+from imgcheck.infer.version import install_extra
 
 HUB_PREFIX = "hf:"
 CONFIG, PREPROCESSOR = "config.json", "preprocessor_config.json"
@@ -78,8 +79,8 @@ def fetch(repo_id: str, revision: str | None) -> Path:
     try:
         import huggingface_hub
     except ImportError:
-        raise DependencyMissingError("a Hub id needs huggingface_hub: pip install -e '.[hub]' in the imgcheck clone "
-                                     "(or pass a downloaded model folder)")
+        raise DependencyMissingError(f"a Hub id needs huggingface_hub: {install_extra('hub')} (or pass a downloaded "
+                                     "model folder)")
     def download(patterns: list[str]) -> Path:
         try:
             return Path(huggingface_hub.snapshot_download(repo_id, revision=revision, allow_patterns=patterns))

@@ -22,6 +22,7 @@ from imgcheck.export.safe_weights import load_state_dict, load_strict, weights_r
 from imgcheck.infer.errors import DependencyMissingError, ImgcheckError, ModelMetaError
 from imgcheck.infer.meta import ModelMeta, Provenance
 from imgcheck.infer.models.processor_rules import meta_fields_from_timm_cfg
+from imgcheck.infer.version import install_extra
 
 DEFAULT_CLASS_NAMES = ("REAL", "FAKE")
 
@@ -49,7 +50,7 @@ def read_timm_model(arch: str, weights: str | os.PathLike, class_names: tuple[st
     try:
         import timm
     except ImportError:
-        raise DependencyMissingError("--timm needs timm and torch: pip install -e '.[train]' in the imgcheck clone")
+        raise DependencyMissingError(f"--timm needs timm and torch: {install_extra('train')}")
     weights = Path(weights)
     if not timm.is_model(arch):
         raise TimmModelError(f"--timm {arch}: not an architecture timm {timm.__version__} knows (list them with "

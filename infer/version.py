@@ -10,6 +10,12 @@ from importlib.metadata import PackageNotFoundError, version
 DISTRIBUTION = "imgcheck-detector"
 
 
+def install_extra(extras: str) -> str:
+    """How to add imgcheck's `extras` (e.g. "train" or "train,hub") to an installation made from the clone: the
+    one place that spells it (the distribution is not on PyPI, whose `imgcheck` is another project)."""
+    return f"pip install -e '.[{extras}]' in the imgcheck clone"
+
+
 @cache
 def imgcheck_version() -> str:
     """The version of the installed imgcheck distribution ("0+unknown" when run from an uninstalled tree)."""

@@ -2,7 +2,8 @@
 
 `build_corpus(root)` writes every kind under `root` and returns the kinds; each says which files it made and
 the expected outcome: a verdict (REAL or FAKE), an ERROR row whose reason contains a given text, or no row
-at all (not a regular file found inside a folder, or a folder). The hardening table in docs/hardening.md lists the same kinds.
+at all (not a regular file found inside a folder, or a folder). The hardening table in docs/hardening.md lists the
+same kinds.
 """
 
 from __future__ import annotations

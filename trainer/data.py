@@ -19,6 +19,7 @@ from pathlib import Path
 from imgcheck.infer.evaluate.cifake import parse_cifake_category
 from imgcheck.infer.errors import DependencyMissingError, ImgcheckError
 from imgcheck.infer.image_files import CLASS_NAMES, class_of_folder, has_image_suffix, label_from_path
+from imgcheck.infer.version import install_extra
 
 SPLITS = ("train", "test")
 KAGGLE_HANDLE = "birdy654/cifake-real-and-ai-generated-synthetic-images"
@@ -42,7 +43,7 @@ def resolve_data_root(spec: str, allow_flat: bool = False) -> Path:
         try:
             import kagglehub
         except ImportError:
-            raise DependencyMissingError("--data kaggle needs kagglehub: pip install -e '.[train]' in the imgcheck clone")
+            raise DependencyMissingError(f"--data kaggle needs kagglehub: {install_extra('train')}")
         return find_split_root(Path(kagglehub.dataset_download(KAGGLE_HANDLE)))
     root = Path(spec)
     if not root.is_dir():

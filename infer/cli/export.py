@@ -9,6 +9,7 @@ from imgcheck.export.int8_schemes import SCHEME_CHOICES
 
 from imgcheck.infer.cli.console import stderr_console
 from imgcheck.infer.errors import DependencyMissingError
+from imgcheck.infer.version import install_extra
 
 FORMAT_CHOICES = ("onnx", "torchscript")
 
@@ -43,7 +44,7 @@ def export(checkpoint: Path, formats: tuple[str, ...], out: Path | None, name: s
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise DependencyMissingError("imgcheck export needs torch and onnx: pip install -e '.[train]' in the imgcheck clone")
+        raise DependencyMissingError(f"imgcheck export needs torch and onnx: {install_extra('train')}")
     from imgcheck.export.pipeline import DEFAULT_FORMATS, export_checkpoint
     from imgcheck.export.export_report import report_table, write_report
 

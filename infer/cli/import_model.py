@@ -17,6 +17,7 @@ from imgcheck.export.int8_schemes import SCHEME_CHOICES
 from imgcheck.infer.cli.console import stderr_console
 from imgcheck.infer.cli.options import InputSizeType, quiet_option
 from imgcheck.infer.meta import INTERPOLATIONS, OUTPUT_KINDS
+from imgcheck.infer.version import install_extra
 
 if TYPE_CHECKING:
     from imgcheck.export.hub_import import ImportedModel
@@ -170,7 +171,7 @@ def _import_pytorch(read: Callable[[], ImportedModel], out: Path, fmt: str, chec
         import torch  # noqa: F401
     except ImportError:
         raise DependencyMissingError("importing a Hugging Face or timm model needs torch, onnx and transformers: "
-                                     "pip install -e '.[train,hub]' in the imgcheck clone")
+                                     f"{install_extra('train,hub')}")
     from imgcheck.export.hub_import import write_import
 
     console = stderr_console(quiet)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from imgcheck.infer.version import install_extra
+
 C2PA_SKIPPED = ("[yellow]C2PA skipped:[/] c2pa-python is not installed, so C2PA manifests are not read; provenance "
-                "reports XMP, PNG text and EXIF only (pip install -e '.[cpu]' in the imgcheck clone or pip install c2pa-python)")
+                f"reports XMP, PNG text and EXIF only ({install_extra('cpu')} or pip install c2pa-python)")
 
 
 def summary_table(stats, out: str):  # noqa: ANN001, ANN201 - a ScanStats; a rich Table

@@ -18,6 +18,7 @@ from imgcheck.infer.cli import options
 from imgcheck.infer.cli.options import InputSizeType
 from imgcheck.infer.errors import DependencyMissingError
 from imgcheck.trainer.config import ARCH_NAMES, CliOption, TrainConfig
+from imgcheck.infer.version import install_extra
 
 __all__ = ["ARCH_NAMES", "SizeType", "config_from_options", "train"]
 
@@ -119,7 +120,7 @@ def train(no_target: bool, resume_dir: str | None, quiet: bool, **settings: Any)
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise DependencyMissingError("imgcheck train needs torch: pip install -e '.[train]' in the imgcheck clone")
+        raise DependencyMissingError(f"imgcheck train needs torch: {install_extra('train')}")
     from imgcheck.trainer.run import load_config, run_training
 
     if resume_dir:

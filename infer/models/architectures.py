@@ -20,6 +20,7 @@ from torch import nn
 from imgcheck.infer.errors import DependencyMissingError, ImgcheckError, ModelFileError
 from imgcheck.infer.meta import IMAGENET_MEAN, IMAGENET_STD, ModelMeta, Provenance
 from imgcheck.infer.models.model_file import ModelFile
+from imgcheck.infer.version import install_extra
 
 DEFAULT_SIZE = (32, 32)  # (H, W): CIFAKE's, and the report's
 
@@ -248,7 +249,7 @@ def _timm_resnet(spec: ArchSpec, pretrained: bool) -> nn.Module:
     try:
         import timm
     except ImportError:
-        raise DependencyMissingError(f"{spec.name} is built by timm: pip install -e '.[train]' in the imgcheck clone")
+        raise DependencyMissingError(f"{spec.name} is built by timm: {install_extra('train')}")
     # pretrained=True downloads timm's ImageNet weights from the Hugging Face hub (the head is re-made for 1 class)
     return _OneLogit(timm.create_model(spec.timm_name, pretrained=pretrained, num_classes=1))
 

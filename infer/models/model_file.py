@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from imgcheck.infer.errors import DependencyMissingError, ModelFileError, ModelMetaError
 from imgcheck.infer.meta import CHECKPOINT_KEY, ONNX_METADATA_KEY, TORCHSCRIPT_EXTRA_FILE, ModelMeta, parse_meta
 from imgcheck.infer.models.onnx_proto import OnnxGraph, OnnxHeader, read_onnx_graph, read_onnx_header
+from imgcheck.infer.version import install_extra
 
 if TYPE_CHECKING:
     from imgcheck.infer.models.formats import ModelFormat
@@ -203,7 +204,7 @@ def load_checkpoint_dict(path: str | os.PathLike) -> dict[str, Any]:
         import torch
     except ImportError:
         raise DependencyMissingError(
-            f"{os.fsdecode(path)} is a training checkpoint; reading it needs torch: pip install -e '.[train]' in the imgcheck clone "
+            f"{os.fsdecode(path)} is a training checkpoint; reading it needs torch: {install_extra('train')} "
             "(or export it to ONNX on a machine that has torch)."
         )
     try:

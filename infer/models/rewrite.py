@@ -14,6 +14,7 @@ from imgcheck.infer.errors import DependencyMissingError, ModelFileError
 from imgcheck.infer.meta import ONNX_METADATA_KEY, TORCHSCRIPT_EXTRA_FILE, ModelMeta
 from imgcheck.infer.models.model_file import ONNX, TORCHSCRIPT, ModelFile
 from imgcheck.infer.models.onnx_proto import copy_with_metadata
+from imgcheck.infer.version import install_extra
 
 
 def write_model_with_meta(model_file: ModelFile, dst: str | os.PathLike, meta: ModelMeta) -> None:
@@ -44,6 +45,6 @@ def _resave_torchscript(src: str | os.PathLike, dst: os.PathLike, meta: ModelMet
     try:
         import torch
     except ImportError:
-        raise DependencyMissingError("rewriting a TorchScript file needs torch: pip install -e '.[train]' in the imgcheck clone")
+        raise DependencyMissingError(f"rewriting a TorchScript file needs torch: {install_extra('train')}")
     module = torch.jit.load(os.fsdecode(src), map_location="cpu")
     torch.jit.save(module, os.fspath(dst), _extra_files={TORCHSCRIPT_EXTRA_FILE: meta.to_json()})

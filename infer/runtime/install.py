@@ -68,8 +68,6 @@ def import_onnxruntime(
     return module
 
 
-
-
 def runtime_summary() -> str:
     """The installed runtime distribution(s) as one line, for version banners."""
     found = installed_runtime_dists()

@@ -11,6 +11,7 @@ import numpy as np
 from imgcheck.infer.errors import ImgcheckError, ModelFileError
 from imgcheck.infer.runtime.install import import_onnxruntime
 from imgcheck.infer.runtime.outputs import to_p_fake
+from imgcheck.infer.version import install_extra
 
 if TYPE_CHECKING:
     from imgcheck.infer.models.model_file import ModelFile
@@ -24,7 +25,7 @@ def providers_for(device: str, available: Sequence[str]) -> list[str]:
         return [CPU]
     if device == "cuda" and CUDA not in available:
         raise ImgcheckError("--device cuda: this onnxruntime has no CUDA provider. Install the GPU runtime "
-                            "(pip uninstall -y onnxruntime && pip install -e '.[gpu]' in the imgcheck clone) or use --device cpu.")
+                            f"(pip uninstall -y onnxruntime && {install_extra('gpu')}) or use --device cpu.")
     if device not in ("auto", "cuda"):
         raise ImgcheckError(f"--device must be auto, cpu or cuda, got {device!r}")
     return [CUDA, CPU] if CUDA in available else [CPU]
@@ -33,8 +34,8 @@ def providers_for(device: str, available: Sequence[str]) -> list[str]:
 def onnx_session(path: str | os.PathLike, device: str = "cpu", threads: int | None = None,
                  spinning: bool = False, data: bytes | None = None) -> Any:
     """An onnxruntime InferenceSession for the model at `path` (built from `data`, its bytes already read, when
-    given; from the path itself when its weights live in external files beside it) on `device`, with `threads` intra-op threads (None: onnxruntime's
-    default, one per core). Its idle threads spin only with `spinning`: a spinning thread keeps its core busy
+    given; from the path itself when its weights live in external files beside it) on `device`, with `threads`
+    intra-op threads (None: onnxruntime's default, one per core). Its idle threads spin only with `spinning`: a spinning thread keeps its core busy
     between batches, taking it from the decoding workers (`benchmarks/results/scan_limit.md` measures it)."""
     ort = import_onnxruntime()
     options = ort.SessionOptions()

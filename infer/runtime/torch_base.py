@@ -8,6 +8,7 @@ import numpy as np
 
 from imgcheck.infer.errors import DependencyMissingError, ImgcheckError
 from imgcheck.infer.runtime.outputs import to_p_fake
+from imgcheck.infer.version import install_extra
 
 if TYPE_CHECKING:
     from imgcheck.infer.models.model_file import ModelFile
@@ -25,8 +26,8 @@ class TorchBackend:
         try:
             import torch
         except ImportError:
-            raise DependencyMissingError(f"{model_file.path} needs torch to run: pip install -e '.[train]' in the imgcheck clone "
-                                         "(or use an ONNX export).")
+            raise DependencyMissingError(f"{model_file.path} needs torch to run: {install_extra('train')} (or use "
+                                         "an ONNX export).")
         self._torch = torch
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"

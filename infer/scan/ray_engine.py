@@ -33,8 +33,9 @@ from imgcheck.infer.scan.image_facts import ImageFacts
 from imgcheck.infer.scan.pipeline import decode_chunk
 from imgcheck.infer.scan.scorer import BatchScorer, verdict_rows
 from imgcheck.infer.scan.verdict_formats import Row
+from imgcheck.infer.version import install_extra
 
-INSTALL_HINT = "the ray engine needs Ray Data: pip install -e '.[ray]' in the imgcheck clone (or pip install 'ray[data]')"
+INSTALL_HINT = f"the ray engine needs Ray Data: {install_extra('ray')} (or pip install 'ray[data]')"
 
 # Per worker process: one Preprocessor per (ModelMeta, draft).
 _preprocessors: dict[tuple[str, bool], Preprocessor] = {}

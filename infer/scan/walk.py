@@ -12,7 +12,8 @@ _DONE = object()
 
 def walk_ahead(files: Iterable[str], on_total: Callable[[int], None]) -> Iterator[str]:
     """The items of `files`, in order, drawn by a background thread that runs ahead of the consumer (the paths
-    not yet scanned wait in memory); `on_total` gets their number as soon as the walk has ended. An error in the walk is raised here, where the consumer reads."""
+    not yet scanned wait in memory); `on_total` gets their number as soon as the walk has ended. An error in the
+    walk is raised here, where the consumer reads."""
     handed: queue.SimpleQueue = queue.SimpleQueue()
     stop = threading.Event()
 
