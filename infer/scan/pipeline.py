@@ -274,18 +274,20 @@ class ScanRequest:
 Sink = Callable[[list[Row]], None]
 
 
-def scan_batches(request: ScanRequest, engine: ScanEngine, on_skip: SkipSink | None = None
-                 ) -> Iterator[list[Row]]:
-    """The rows of `request`, batch by batch, in input order."""
-    return engine.rows(request.files(engine, on_skip))
+def scan_batches(request: ScanRequest, engine: ScanEngine, on_skip: SkipSink | None = None,
+                 on_total: Callable[[int], None] | None = None) -> Iterator[list[Row]]:
+    """The rows of `request`, batch by batch, in input order. With `on_total` the folders are walked ahead of the
+    scan, in a thread, and `on_total` gets the number of files to scan as soon as the walk ends (for a progress
+    bar's ETA): the folders are still walked once."""
+    files = request.files(engine, on_skip)
+    return engine.rows(files if on_total is None else walk_ahead(files, on_total))
 
 
 def run_scan(request: ScanRequest, engine: ScanEngine, sink: Sink, stats: ScanStats | None = None,
              on_skip: SkipSink | None = None, on_total: Callable[[int], None] | None = None) -> ScanStats:
     """Scan `request` with `engine`, handing each batch's rows to `sink`; returns the counts and timing. Files
-    skipped inside folders are counted in the stats and handed to `on_skip` too (--list-skipped). With `on_total`
-    the folders are walked ahead of the scan, in a thread, and `on_total` gets the number of files to scan as soon
-    as the walk ends (for a progress bar's ETA): the folders are still walked once."""
+    skipped inside folders are counted in the stats and handed to `on_skip` too (--list-skipped); `on_total` is
+    `scan_batches`'."""
     stats = stats or ScanStats()
 
     def skipped(path: str) -> None:
@@ -293,11 +295,8 @@ def run_scan(request: ScanRequest, engine: ScanEngine, sink: Sink, stats: ScanSt
         if on_skip is not None:
             on_skip(path)
 
-    files = request.files(engine, skipped)
-    if on_total is not None:
-        files = walk_ahead(files, on_total)
     start = time.perf_counter()
-    for rows in engine.rows(files):
+    for rows in scan_batches(request, engine, skipped, on_total):
         sink(rows)
         stats.add(rows)
         stats.seconds = time.perf_counter() - start
