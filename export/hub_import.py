@@ -94,14 +94,7 @@ def write_import(imported: ImportedModel, out: str | os.PathLike, fmt: str = "on
 
 def describe_preprocessing(meta: ModelMeta) -> str:
     """The resize rule in words: `shortest edge to 256 (bicubic), centre crop 224x224, mean ..., std ...`."""
-    _, height, width = meta.input_size
-    size = f"{height}x{width}"
-    if meta.resize == "shortest_edge":
-        geometry = f"shortest edge to {meta.resize_size} ({meta.interpolation}), centre crop {size}"
-    elif meta.resize_size is not None:
-        geometry = f"resize to {meta.resize_size}x{meta.resize_size} ({meta.interpolation}), centre crop {size}"
-    else:
-        geometry = f"resize to {size} ({meta.interpolation})"
+    geometry = meta.describe_resize()
     numbers = lambda values: ",".join(f"{v:.4g}" for v in values)  # noqa: E731
     return f"{geometry}, mean {numbers(meta.mean)}, std {numbers(meta.std)} (pixels scaled to [0, 1])"
 

@@ -178,6 +178,18 @@ class ModelMeta:
         positives = self.positive_classes or (self.positive_class,)
         return tuple(index for index, name in enumerate(self.class_names) if name in positives)
 
+    def describe_resize(self) -> str:
+        """How an image becomes the input, in words: `shortest edge to 256 (bicubic), centre crop 224x224`."""
+        _, height, width = self.input_size
+        size = f"{height}x{width}"
+        if self.fit == "crop":
+            return f"native-resolution {size} crops ({self.tiles} per image, {self.tile_combine})"
+        if self.resize == "shortest_edge":
+            return f"shortest edge to {self.resize_size} ({self.interpolation}), centre crop {size}"
+        if self.resize_size is not None:
+            return f"resize to {self.resize_size}x{self.resize_size} ({self.interpolation}), centre crop {size}"
+        return f"resize to {size} ({self.interpolation})"
+
 
 def _lowest_schema_version(meta: ModelMeta) -> int:
     """The oldest schema version that can express `meta` (what it is written with)."""

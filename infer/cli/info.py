@@ -50,8 +50,8 @@ def _meta_table(file_info: ModelFile):  # -> rich.table.Table
     section("preprocessing")
     channels, height, width = meta.input_size
     table.add_row("input", f"{channels}x{height}x{width} (C, H, W), float32, NCHW")
-    table.add_row("resize", f"{meta.interpolation}, antialias={'on' if meta.antialias else 'off'}, "
-                  + _resize_rule(meta))
+    crop = f", {meta.crop_offset} crop offset" if meta.resize_size is not None else ""
+    table.add_row("resize", f"{meta.describe_resize()}, antialias={'on' if meta.antialias else 'off'}{crop}")
     table.add_row("mean", _floats(meta.mean))
     table.add_row("std", _floats(meta.std))
     section("output")
@@ -78,19 +78,6 @@ def _meta_table(file_info: ModelFile):  # -> rich.table.Table
         table.add_row(name, value if isinstance(value, str) else json.dumps(value))
     table.add_row("imgcheck", f"{meta.imgcheck_version} (schema {meta.schema_version})")
     return table
-
-
-def _resize_rule(meta) -> str:  # noqa: ANN001 - a ModelMeta
-    """How an image becomes the input, in words."""
-    _, height, width = meta.input_size
-    if meta.fit == "crop":
-        return f"native-resolution {height}x{width} crops ({meta.tiles} per image, {meta.tile_combine})"
-    if meta.resize == "shortest_edge":
-        return f"shorter side to {meta.resize_size}, then the centre {height}x{width} ({meta.crop_offset} offset)"
-    if meta.resize_size is not None:
-        return (f"whole image to {meta.resize_size}x{meta.resize_size}, then the centre {height}x{width} "
-                f"({meta.crop_offset} offset)")
-    return f"whole image to {height}x{width}"
 
 
 def _floats(values: tuple[float, ...]) -> str:

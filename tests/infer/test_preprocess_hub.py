@@ -225,3 +225,13 @@ def test_p_fake_sums_the_positive_classes_for_softmax_and_logits():
     np.testing.assert_allclose(to_p_fake(logits, two), probs[:, 1] + probs[:, 3], rtol=1e-6, atol=1e-7)
     single = _hub_meta(output="softmax")  # positive_class alone: its column, exactly as before
     assert np.array_equal(to_p_fake(probs.astype(np.float32), single), probs.astype(np.float32)[:, 1])
+
+
+@pytest.mark.parametrize(("fields", "words"), [
+    ({}, "resize to 224x224 (bicubic)"),
+    ({"resize": "shortest_edge", "resize_size": 256}, "shortest edge to 256 (bicubic), centre crop 224x224"),
+    ({"resize_size": 256}, "resize to 256x256 (bicubic), centre crop 224x224"),
+])
+def test_the_resize_rule_in_words(fields, words):
+    meta = ModelMeta(arch="x", input_size=(3, 224, 224), interpolation="bicubic", **fields)
+    assert meta.describe_resize() == words
