@@ -65,16 +65,21 @@ def import_model(src: str | os.PathLike, out: str | os.PathLike, spec: ForeignSp
     src, out = Path(src), Path(out)
     if out.exists() and out.resolve() == src.resolve():
         raise ImgcheckError(f"--out {out} is the model being imported; imgcheck never overwrites its input.")
-    if out.exists() and not force:
-        raise ImgcheckError(f"{out} already exists; pass --force to replace it.")
-    if not out.parent.is_dir():
-        raise ImgcheckError(f"cannot write {out}: the folder {out.parent} does not exist.")
+    check_out(out, force)
     carrier, _, _ = sniff(src)
     if carrier == CHECKPOINT:
         raise ImportRefused(f"{src} is a torch checkpoint, not an exported model: export it to ONNX or TorchScript "
                             "first (an imgcheck checkpoint needs no import: every command reads it).")
     importer = _OnnxImport(src, spec) if carrier == ONNX else _TorchScriptImport(src, spec)
     return importer.write(out)
+
+
+def check_out(out: Path, force: bool) -> None:
+    """Refuse an `--out` that exists (unless `force`) or whose folder does not: every import writes one file."""
+    if out.exists() and not force:
+        raise ImgcheckError(f"{out} already exists; pass --force to replace it.")
+    if not out.parent.is_dir():
+        raise ImgcheckError(f"cannot write {out}: the folder {out.parent} does not exist.")
 
 
 class _Import:

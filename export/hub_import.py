@@ -17,6 +17,7 @@ from typing import Any
 
 from torch import nn
 
+from imgcheck.export.foreign import check_out
 from imgcheck.export.job import ExportJob
 from imgcheck.export.parity import SEEDED, Parity
 from imgcheck.export.pipeline import export_checkpoint
@@ -65,12 +66,9 @@ def write_import(imported: ImportedModel, out: str | os.PathLike, fmt: str = "on
     out = Path(out)
     if fmt not in IMPORT_FORMATS:
         raise ImgcheckError(f"unknown format {fmt!r}; choose from {', '.join(IMPORT_FORMATS)}.")
-    if out.exists() and not force:
-        raise ImgcheckError(f"{out} already exists; pass --force to replace it.")
+    check_out(out, force)
     if out.is_dir():
         raise ImgcheckError(f"--out {out} is a folder; give the path of the ONNX file to write.")
-    if not out.parent.is_dir():
-        raise ImgcheckError(f"cannot write {out}: the folder {out.parent} does not exist.")
     folder = Path(check_images) if check_images is not None else default_check_images()
     if folder is None:
         raise ImgcheckError("the parity gate of an import compares the export with PyTorch on real images: pass "
