@@ -47,7 +47,7 @@ class ClassProbabilities(nn.Module):
         return torch.softmax(self.classifier(pixel_values=image).logits, dim=-1)
 
 
-def read_hub_model(source: str | os.PathLike, fake_labels: tuple[str, ...] = (), real_label: str | None = None,
+def read_hub_model(source: str | os.PathLike | Location, fake_labels: tuple[str, ...] = (), real_label: str | None = None,
                    threshold: float = 0.5, arch: str | None = None) -> ImportedModel:
     """Read the model at `source` (a snapshot folder, or `hf:org/name[@revision]`) into an ImportedModel."""
     _transformers()  # before any work: the `hub` extra is installed

@@ -18,6 +18,7 @@ from typing import Any
 from torch import nn
 
 from imgcheck.export.foreign import check_out
+from imgcheck.export.int8_schemes import resolve_scheme
 from imgcheck.export.job import ExportJob
 from imgcheck.export.parity import SEEDED, Parity
 from imgcheck.export.pipeline import export_checkpoint
@@ -75,9 +76,9 @@ def write_import(imported: ImportedModel, out: str | os.PathLike, fmt: str = "on
                             "--check-images DIR (a few dozen images like those you will scan).")
     if not folder.is_dir():
         raise ImgcheckError(f"--check-images {folder}: no such folder.")
-    if fmt == "onnx-int8" and calibration is None:
+    if fmt == "onnx-int8" and calibration is None and not resolve_scheme(int8_scheme).dynamic:
         raise ImgcheckError("--format onnx-int8 needs --calibration DIR: images to calibrate the int8 model on "
-                            "(not the --check-images ones).")
+                            "(not the --check-images ones), or --int8-scheme dynamic (transformers: no calibration).")
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         job = ExportJob(imported.model, imported.meta, staging, opset, output_name=imported.output_name)

@@ -1,7 +1,10 @@
-"""The int8 schemes of onnxruntime's static quantizer that imgcheck offers, and which one a CPU gets by default.
+"""The int8 schemes of onnxruntime's quantizer that imgcheck offers, and which one a CPU gets by default.
 
-Activations are always unsigned 8-bit; the weights are unsigned (U8U8) or signed (U8S8), the latter optionally
-with `reduce_range` (7-bit weights). Which CPUs compute U8S8 exactly is `imgcheck.infer.int8_cpu`'s to say (VNNI
+Static schemes (calibrated, QDQ, every layer but the first convolution) suit convolutional networks. Activations are
+always unsigned 8-bit; the weights are unsigned (U8U8) or signed (U8S8), the latter optionally with `reduce_range`
+(7-bit weights). The dynamic schemes quantize only the MatMuls, with activation ranges computed per batch at run
+time and no calibration: the scheme for transformers (ViT, Swin), whose time is in MatMuls and whose activations a
+static calibration fits badly. Which CPUs compute U8S8 exactly is `imgcheck.infer.int8_cpu`'s to say (VNNI
 and AMX do; x86 without them saturates), and a scan warns when a U8S8 file meets a CPU that does not.
 `benchmarks/results/int8_schemes.md` measures parity and speed of each on the machine it ran on.
 """
@@ -16,12 +19,14 @@ from imgcheck.infer.int8_cpu import has_vnni
 
 @dataclass(frozen=True)
 class Int8Scheme:
-    """One quantizer setting: signed or unsigned weights, with or without reduce_range."""
+    """One quantizer setting: static or dynamic, signed or unsigned weights, with or without reduce_range."""
 
     name: str
     signed_weights: bool
     reduce_range: bool
     description: str
+    dynamic: bool = False  # onnxruntime's quantize_dynamic of the MatMuls; no calibration images
+
 
 
 SCHEMES = {
@@ -29,13 +34,18 @@ SCHEMES = {
     "u8s8": Int8Scheme("u8s8", True, False, "unsigned activations, signed weights"),
     "u8s8-reduce-range": Int8Scheme("u8s8-reduce-range", True, True,
                                     "unsigned activations, signed 7-bit weights (reduce_range)"),
+    "dynamic": Int8Scheme("dynamic", True, False, "MatMuls only, activations quantized at run time, signed weights",
+                          dynamic=True),
+    "dynamic-reduce-range": Int8Scheme("dynamic-reduce-range", True, True,
+                                       "MatMuls only, activations quantized at run time, signed 7-bit weights",
+                                       dynamic=True),
 }
 SCHEME_CHOICES = ("auto", *SCHEMES)
 
 
 def default_scheme(flags: Iterable[str]) -> Int8Scheme:
-    """The scheme for a CPU with `flags`: U8S8 where VNNI or AMX computes it exactly, U8U8 elsewhere (without VNNI,
-    U8S8 flipped 7% of a CIFAKE CNN's verdicts through saturation; U8U8 under 1%)."""
+    """The static scheme for a CPU with `flags`: U8S8 where VNNI or AMX computes it exactly, U8U8 elsewhere
+    (without VNNI, U8S8 flipped 7% of a CIFAKE CNN's verdicts through saturation; U8U8 under 1%)."""
     return SCHEMES["u8s8" if has_vnni(flags) else "u8u8"]
 
 

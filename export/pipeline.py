@@ -56,14 +56,14 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     if unknown:
         raise ImgcheckError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
     out = Path(out_dir)
-    scheme = resolve_scheme(int8_scheme).name  # an unknown name is refused before any work
+    scheme = resolve_scheme(int8_scheme)  # an unknown name is refused before any work
     job = job or job_from_checkpoint(checkpoint, out, opset)  # a refused checkpoint leaves no folder behind
-    job.int8_scheme = scheme
+    job.int8_scheme = scheme.name
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     stem = name or job.meta.arch
     check = build_check_set(job.meta, folder=check_images)
-    if "onnx-int8" in formats:
+    if "onnx-int8" in formats and not scheme.dynamic:
         if calibration is None:
             raise ImgcheckError("--int8 needs --calibration DIR: images (ideally from the training data) to calibrate on.")
         job.calibration = build_check_set(job.meta, count=0, folder=calibration, limit=calibration_limit).inputs

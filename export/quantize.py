@@ -1,25 +1,31 @@
-"""Static int8 quantization (onnxruntime, QDQ format, per-channel weights), calibrated on real images.
+"""int8 quantization with onnxruntime: static (QDQ format, per-channel weights, calibrated on real images) or
+dynamic (the MatMuls only, activations quantized at run time), as the scheme says (`imgcheck.export.int8_schemes`).
 
-Two choices keep the int8 model's verdicts within the parity gate:
+Two choices keep a static int8 model's verdicts within the parity gate:
 * the weights' sign follows the CPU (`imgcheck.export.int8_schemes`): signed (U8S8) where VNNI or AMX computes it
   exactly, unsigned (U8U8) on x86 CPUs without VNNI, where onnxruntime computes U8S8 with VPMADDUBSW, whose 16-bit
   saturation flipped 7% of a CIFAKE CNN's verdicts (U8U8: under 1%);
 * the first convolution stays in float: it sees raw pixels and is the most sensitive layer.
-Dynamic quantization is not offered: it leaves convolutions in float and runs them 3-4x slower on CPU.
+Dynamic quantization leaves convolutions in float (quantized dynamically they run 3-4x slower on CPU), so it is
+offered for MatMul-bound models (transformers) only by name, never by default.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from imgcheck.export.int8_schemes import Int8Scheme, resolve_scheme
 
+from imgcheck.export.int8_schemes import Int8Scheme, resolve_scheme
 from imgcheck.export.job import ExportJob, quiet
 from imgcheck.export.metadata import attach_to_onnx
 from imgcheck.export.onnx_export import INPUT_NAME
 from imgcheck.infer.errors import ImgcheckError
+
+if TYPE_CHECKING:
+    import onnx
 
 
 class _Batches:
@@ -34,31 +40,43 @@ class _Batches:
 
 
 def export_onnx_int8(job: ExportJob, path: Path) -> None:
-    """Quantize the float32 ONNX export to int8 (QDQ, per-channel, `job.int8_scheme`), calibrated on
-    `job.calibration`, and attach the ModelMeta."""
+    """Quantize the float32 ONNX export to int8 by `job.int8_scheme` (static: calibrated on `job.calibration`),
+    and attach the ModelMeta."""
     import onnx
 
-    if job.calibration is None or len(job.calibration) == 0:
+    scheme = resolve_scheme(job.int8_scheme)
+    if not scheme.dynamic and (job.calibration is None or len(job.calibration) == 0):
         raise ImgcheckError("int8 export needs calibration images: --int8 --calibration DIR")
-    quantize_onnx(job.onnx_fp32(), path, job.calibration, resolve_scheme(job.int8_scheme), job.workdir)
+    quantize_onnx(job.onnx_fp32(), path, job.calibration, scheme, job.workdir)
     proto = onnx.load(str(path))
     attach_to_onnx(proto, job.meta)
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, str(path))
 
 
-def quantize_onnx(source: Path, dest: Path, calibration: np.ndarray, scheme: Int8Scheme,
+def quantize_onnx(source: Path, dest: Path, calibration: np.ndarray | None, scheme: Int8Scheme,
                   workdir: Path | None = None) -> None:
-    """Write the static int8 (QDQ, per-channel weights, MinMax calibration on `calibration`, float32 model
-    inputs) version of the float32 ONNX file `source` to `dest`, by `scheme`; the first convolution stays float."""
+    """Write the int8 version of the float32 ONNX file `source` to `dest`, by `scheme`: static (QDQ, per-channel
+    weights, MinMax calibration on `calibration`, the first convolution in float) or dynamic (per-channel signed
+    weights of the MatMuls, activations quantized per batch); float32 model inputs and outputs either way."""
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     prepared = (workdir or dest.parent) / f".{os.getpid()}-prepared.onnx"
     try:
         with quiet():
             quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+            if scheme.dynamic:
+                matmuls = weight_matmuls(onnx.load(str(prepared)))
+                if not matmuls:
+                    raise ImgcheckError(f"the {scheme.name} int8 scheme quantizes MatMuls, and this model has none "
+                                        "with weights (a convolutional network?): choose a static scheme "
+                                        "(--int8-scheme auto) with --calibration DIR.")
+                quantize_dynamic(str(prepared), str(dest), per_channel=True, reduce_range=scheme.reduce_range,
+                                 weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                                 nodes_to_quantize=matmuls)
+                return
             first_conv = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type == "Conv"][:1]
             quantize_static(str(prepared), str(dest), _Batches(calibration), quant_format=QuantFormat.QDQ,
                             per_channel=True, reduce_range=scheme.reduce_range, activation_type=QuantType.QUInt8,
@@ -66,3 +84,12 @@ def quantize_onnx(source: Path, dest: Path, calibration: np.ndarray, scheme: Int
                             calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=first_conv)
     finally:
         prepared.unlink(missing_ok=True)
+
+
+def weight_matmuls(model: onnx.ModelProto) -> list[str]:
+    """The MatMul nodes with a weight (an initializer) among their inputs: the ones dynamic quantization turns to
+    int8. MatMuls of two activations (attention's scores and mix) stay float: both sides would be quantized at run
+    time, which costs accuracy for a small share of the work; so do Gemm layers (a classifier on pooled features)."""
+    weights = {initializer.name for initializer in model.graph.initializer}
+    return [node.name for node in model.graph.node
+            if node.op_type == "MatMul" and any(name in weights for name in node.input)]

@@ -8,6 +8,7 @@ onnxruntime; a Detector loads its runtime when it is made.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Iterable, Iterator
@@ -15,25 +16,29 @@ from typing import NamedTuple
 
 import numpy as np
 
+from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.meta import ModelMeta
 from imgcheck.infer.models.bundled import open_model_file
 from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.preprocess import PixelSource
+from imgcheck.infer.runtime.outputs import no_class_scores_reason
 from imgcheck.infer.scan.job import ModelSource, ScanJob, ScanResult
 from imgcheck.infer.scan.pipeline import batched, decode_chunk
-from imgcheck.infer.scan.scorer import BatchScorer
+from imgcheck.infer.scan.scorer import BatchScorer, class_dicts
 from imgcheck.infer.verdicts import ERROR, Row, verdict_of
 
 __all__ = ["Detector", "Prediction", "ScanJob", "ScanResult", "scan"]
 
 
 class Prediction(NamedTuple):
-    """One input's result: p_fake (NaN when the input could not be read), the verdict (REAL, FAKE or ERROR) and
-    the reason for an ERROR ("" otherwise)."""
+    """One input's result: p_fake (NaN when the input could not be read), the verdict (REAL, FAKE or ERROR), the
+    reason for an ERROR ("" otherwise) and, when asked for (`keep_classes`), each class's probability by name
+    (None otherwise, and on ERROR)."""
 
     p_fake: float
     verdict: str
     error: str = ""
+    classes: dict[str, float] | None = None
 
 
 class Detector:
@@ -66,23 +71,31 @@ class Detector:
         """Where the model runs (onnxruntime's execution provider, or torch's device)."""
         return self.backend.provider
 
-    def predict(self, inputs: Iterable[PixelSource], batch_size: int = 64) -> list[Prediction]:
+    def predict(self, inputs: Iterable[PixelSource], batch_size: int = 64, keep_classes: bool = False
+                ) -> list[Prediction]:
         """One Prediction per input, in order. An input is a path, an image file's bytes, a binary stream, a PIL
         image or a uint8 array (H, W), (H, W, 3) or (H, W, 4); one that cannot be read gets p_fake NaN, verdict
-        ERROR and its reason, and never stops the others."""
+        ERROR and its reason, and never stops the others. `keep_classes` adds each class's probability (a model
+        with one score per class only; others raise ImgcheckError), p_fake unchanged."""
+        reason = no_class_scores_reason(self.meta) if keep_classes else None
+        if reason:
+            raise ImgcheckError(f"keep_classes: {reason}.")
         if isinstance(inputs, (str, os.PathLike, bytes, np.ndarray)) or hasattr(inputs, "load") or hasattr(
                 inputs, "read"):
             inputs = [inputs]  # one input given alone: a path, bytes, an array, a PIL image or a binary stream
         results: list[Prediction] = []
         for items in batched(inputs, batch_size):
             chunk = decode_chunk(items, self._scorer.pre, provenance=False)
-            scores = iter(self._scorer.p_fake(chunk.pixels).tolist())
+            p_fake, probabilities = self._scorer.scores(chunk.pixels, keep_classes)
+            scores = iter(p_fake.tolist())
+            named = (iter(class_dicts(probabilities, self.meta.class_names)) if probabilities is not None
+                     else itertools.repeat(None))
             for error in chunk.errors:
                 if error:
                     results.append(Prediction(math.nan, ERROR, error))
                 else:
                     p = next(scores)
-                    results.append(Prediction(p, verdict_of(p, self.threshold)))
+                    results.append(Prediction(p, verdict_of(p, self.threshold), "", next(named)))
         return results
 
     def __repr__(self) -> str:
@@ -92,13 +105,15 @@ class Detector:
 def scan(paths: Iterable[str | os.PathLike] | str | os.PathLike, model: ModelSource = None, *,
          device: str = "auto", workers: int | None = None, threads: int | None = None, batch_size: int = 256,
          threshold: float | None = None, recursive: bool = True, include: Iterable[str] = (),
-         exclude: Iterable[str] = (), draft: bool = True, provenance: bool = True) -> Iterator[Row]:
+         exclude: Iterable[str] = (), draft: bool = True, provenance: bool = True,
+         keep_classes: bool = False) -> Iterator[Row]:
     """The rows `imgcheck scan` writes, one per file under `paths` (files, folders, globs), in the same order:
-    `Row(path, p_fake, verdict, error, width, height, provenance)`, written nowhere. Options mean what the CLI's
-    do (`provenance=False` is --no-provenance); `workers=0` decodes in this process, `workers=None` sizes the
+    `Row(path, p_fake, verdict, error, width, height, provenance, classes)`, written nowhere. Options mean what the
+    CLI's do (`provenance=False` is --no-provenance, `keep_classes=True` --keep-classes: `classes` is then each
+    class's probability by name, else None); `workers=0` decodes in this process, `workers=None` sizes the
     decoding processes from the first batch, and `threads` is the runtime's (default: every core). To write the
     files the CLI writes (verdicts, sidecar, metrics, report) run a `ScanJob`."""
     job = ScanJob(paths, model, out=None, device=device, workers=workers, threads=threads, batch_size=batch_size,
                   threshold=threshold, recursive=recursive, include=tuple(include), exclude=tuple(exclude),
-                  draft=draft, provenance=provenance)
+                  draft=draft, provenance=provenance, keep_classes=keep_classes)
     yield from job.rows()

@@ -15,8 +15,9 @@ def verdict_of(p_fake: float, threshold: float) -> str:
 
 class Row(NamedTuple):
     """One scanned file: p_fake is None exactly when verdict is ERROR; width, height (the stored image's size) and
-    provenance (its findings, '' for none) are known for readable files only. A NamedTuple: a scan builds one per
-    file, four times faster than a frozen dataclass."""
+    provenance (its findings, '' for none) are known for readable files only; classes, the probability of each of
+    the model's classes by name (in ModelMeta.class_names order), only when the scan keeps them (--keep-classes),
+    and never on ERROR rows. A NamedTuple: a scan builds one per file, four times faster than a frozen dataclass."""
 
     path: str
     p_fake: float | None
@@ -25,3 +26,4 @@ class Row(NamedTuple):
     width: int | None = None
     height: int | None = None
     provenance: str = ""
+    classes: dict[str, float] | None = None

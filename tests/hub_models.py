@@ -106,3 +106,37 @@ def write_config(folder: Path, config: dict, weights: bool = True, processor: di
 
         save_file({"w": torch.zeros(1)}, str(folder / "model.safetensors"))
     return folder
+
+
+# A timm model saved as timm saves it, with preprocessing that differs from the architecture's own (test_vit's and
+# test_resnet's are 160 px, crop_pct 0.95, mean/std 0.5): the import must take the saved one.
+TIMM_DATA_CONFIG = {"input_size": (3, 64, 64), "crop_pct": 0.9, "mean": (0.4, 0.5, 0.6), "std": (0.2, 0.25, 0.3)}
+
+
+def save_timm_model(folder: Path, arch: str, classes: int, seed: int = 0, gain: float = 8.0, safe: bool = True,
+                    label_names: list[str] | None = None, data_config: dict | None = TIMM_DATA_CONFIG,
+                    **model_args):  # noqa: ANN201 - a torch module
+    """A random timm `arch` with a `classes`-output head (its weights times `gain`, so that scores spread over
+    images), saved with timm's save_for_hf: config.json (pretrained_cfg from `data_config`, `label_names`) and
+    model.safetensors, or pytorch_model.bin when not `safe`. Returns the model, in eval mode."""
+    import timm
+    import torch
+
+    torch.manual_seed(seed)
+    model = timm.create_model(arch, pretrained=False, num_classes=classes, **model_args).eval()
+    with torch.no_grad():
+        model.get_classifier().weight.mul_(gain)
+    timm.models.save_for_hf(model, str(folder), safe_serialization=safe, data_config=data_config,
+                            model_config={"label_names": label_names} if label_names else None)
+    return model
+
+
+def timm_outputs(model, images: list[Path], data_config: dict | None = None) -> np.ndarray:  # noqa: ANN001
+    """timm's own eval transform (resolve_data_config + create_transform, on PIL images) and model: raw outputs."""
+    import torch
+    from timm.data import create_transform, resolve_data_config
+
+    transform = create_transform(**resolve_data_config(dict(data_config or {}), model=model))
+    batch = torch.stack([transform(Image.open(p).convert("RGB")) for p in images])
+    with torch.no_grad():
+        return model(batch).numpy()

@@ -23,10 +23,12 @@ FORMAT_CHOICES = ("onnx", "torchscript")
 @click.option("--name", default=None, help="File name stem [default: the model's arch].")
 @click.option("--opset", type=click.IntRange(min=7), default=None, help="ONNX opset [default: the exporter's].")
 @click.option("--fp16", is_flag=True, help="Also write an ONNX file with float16 weights (float32 input/output).")
-@click.option("--int8", is_flag=True, help="Also write a static int8 (QDQ, per-channel) ONNX file; needs --calibration.")
-@click.option("--int8-scheme", type=click.Choice(SCHEME_CHOICES), default="auto",
-              show_default=True, help="Weights of the int8 file: u8u8 (unsigned), u8s8 (signed), u8s8-reduce-range "
-                                      "(signed, 7-bit); auto: u8s8 where the CPU has VNNI or AMX, else u8u8.")
+@click.option("--int8", is_flag=True,
+              help="Also write an int8 ONNX file (--int8-scheme); a static scheme needs --calibration.")
+@click.option("--int8-scheme", type=click.Choice(SCHEME_CHOICES), default="auto", show_default=True,
+              help="The int8 quantizer. Static (calibrated): u8u8 (unsigned weights), u8s8 (signed), "
+                   "u8s8-reduce-range (signed, 7-bit); auto: u8s8 where the CPU has VNNI or AMX, else u8u8. "
+                   "dynamic, dynamic-reduce-range: the MatMuls only, no calibration (transformers).")
 @click.option("--calibration", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Images to calibrate int8 on (through the shared preprocessing).")
 @click.option("--atol", type=float, default=1e-4, show_default=True, help="fp32 parity bound on |delta p_fake|.")

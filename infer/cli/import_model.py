@@ -1,8 +1,9 @@
 """`imgcheck import SOURCE --out MODEL`: a detector made elsewhere becomes a model file that carries ModelMeta.
 
 SOURCE is an ONNX or TorchScript file (its metadata is declared with --output and friends), a Hugging Face model
-folder or Hub id `hf:org/name[@revision]`, or, with `--timm ARCH --weights FILE`, a timm classifier. The work is
-in imgcheck.export (`foreign`, `hub`, `timm_import`, `hub_import`); this command parses, calls and reports.
+folder or Hub id `hf:org/name[@revision]`, or, with `--timm ARCH --weights FILE`, a timm classifier; `--timm` also
+takes a timm model saved by timm, a folder or a Hub id `hf-hub:org/name[@revision]`. The work is in imgcheck.export
+(`foreign`, `hub`, `timm_import`, `hub_import`); this command parses, calls and reports.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from imgcheck.export.hub_import import ImportedModel
 
 HUB_PREFIX = "hf:"  # imgcheck.export.hub_source.HUB_PREFIX, without importing it for --help
+TIMM_HUB_PREFIX = "hf-hub:"  # imgcheck.export.hub_source.TIMM_HUB_PREFIX
 # Options that describe a foreign file, and options of Hugging Face and timm imports: each refused with the other.
 FOREIGN_ONLY = ("output_kind", "input_size", "mean", "std", "interpolation", "fake_index", "dynamic_batch")
 PYTORCH_ONLY = ("fake_labels", "real_label", "check_images", "fmt", "calibration", "int8_scheme")
@@ -46,10 +48,12 @@ def _floats(count: int):  # noqa: ANN202 - a click callback
 @click.argument("source", required=False)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the model file that carries ModelMeta (never the input itself).")
-@click.option("--timm", "timm_arch", default=None, metavar="ARCH",
-              help="Import a timm classifier: the architecture name (e.g. resnet50.a1_in1k); needs --weights.")
+@click.option("--timm", "timm_arch", default=None, metavar="ARCH|hf-hub:ID|DIR",
+              help="Import a timm classifier: an architecture name (e.g. resnet50.a1_in1k) with --weights, or a "
+                   "model saved by timm (config.json + model.safetensors): a Hub id hf-hub:org/name[@revision] or a "
+                   "folder; its pretrained_cfg gives the preprocessing, its label_names (if any) the classes.")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="With --timm: its weights, a .safetensors file or a state dict torch loads with weights_only.")
+              help="With --timm ARCH: its weights, a .safetensors file or a state dict torch loads with weights_only.")
 @click.option("--fake-label", "fake_labels", multiple=True, metavar="NAME",
               help="Hugging Face or timm: a class that is AI-generated, when its name does not say (repeatable).")
 @click.option("--real-label", default=None, metavar="NAME",
@@ -58,11 +62,14 @@ def _floats(count: int):  # noqa: ANN202 - a click callback
               help="Hugging Face or timm: real images on which the export must score as PyTorch does "
                    "[default: the repository's samples/ folder, where imgcheck runs from a clone].")
 @click.option("--format", "fmt", type=click.Choice(("onnx", "onnx-fp16", "onnx-int8")), default="onnx",
-              show_default=True, help="Hugging Face or timm: the file to write (float32, float16, or static int8).")
+              show_default=True, help="Hugging Face or timm: the file to write (float32, float16, or int8 by --int8-scheme).")
 @click.option("--calibration", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="With --format onnx-int8: images to calibrate on (through the model's preprocessing).")
+              help="With --format onnx-int8 and a static scheme: images to calibrate on (through the model's "
+                   "preprocessing).")
 @click.option("--int8-scheme", type=click.Choice(SCHEME_CHOICES), default="auto", show_default=True,
-              help="With --format onnx-int8: weights u8u8, u8s8 or u8s8-reduce-range; auto picks by this CPU.")
+              help="With --format onnx-int8: static (calibrated) u8u8, u8s8 or u8s8-reduce-range, auto picking by this "
+                   "CPU (convolutional networks); dynamic or dynamic-reduce-range, the MatMuls only and no "
+                   "calibration (transformers).")
 @click.option("--output", "output_kind", type=click.Choice(OUTPUT_KINDS), default=None,
               help="ONNX/TorchScript (required there): what the model's last output is: one P(fake) (probability), "
                    "one logit (logit), or per-class probabilities (softmax) or raw scores (logits).")
@@ -105,8 +112,13 @@ def import_model(ctx: click.Context, source: str | None, out: Path, timm_arch: s
       hf:org/name or hf:org/name@revision (only the hf: prefix makes a Hub
       id: anything else is a path). Labels come from id2label, the
       preprocessing from its image processor;
-    * nothing, with --timm ARCH --weights FILE: a timm classifier with one
-      logit or two classes.
+    * nothing, with --timm: a timm classifier with one logit or two
+      classes, given as --timm ARCH --weights FILE (the architecture's
+      preprocessing), or saved by timm (save_for_hf, push_to_hf_hub) as
+      --timm hf-hub:org/name[@revision] or --timm FOLDER (config.json's
+      pretrained_cfg and label_names, which may also name one REAL class
+      and several FAKE ones). Without label_names, --class-names (default
+      REAL,FAKE) names the two classes.
 
     A Hugging Face or timm model is exported to one ONNX file (dynamic batch) and written only if it scores the
     --check-images as the PyTorch model does (the export parity gate). Every refusal is one line, exit 1, and no
@@ -115,36 +127,43 @@ def import_model(ctx: click.Context, source: str | None, out: Path, timm_arch: s
     names = tuple(n.strip() for n in class_names.split(",")) if class_names else None
     given = {name for name in ctx.params if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
     if timm_arch is not None or weights is not None:
-        if timm_arch is None or weights is None:
-            raise click.UsageError("--timm ARCH and --weights FILE go together.")
+        saved = timm_arch is not None and _is_saved_timm(timm_arch)
+        if timm_arch is None or (weights is None and not saved):
+            raise click.UsageError("--timm ARCH and --weights FILE go together (a timm model saved by timm, "
+                                   f"--timm {TIMM_HUB_PREFIX}org/name or --timm FOLDER, needs no --weights).")
+        if saved and weights is not None:
+            raise click.UsageError(f"--weights: --timm {timm_arch} is a timm model saved by timm, which holds its own "
+                                   "weights.")
         if source is not None:
             raise click.UsageError(f"give SOURCE or --timm ARCH --weights FILE, not both (got {source!r}).")
         _refuse_options(given, FOREIGN_ONLY, "--timm")
         def read_timm():  # noqa: ANN202
-            from imgcheck.export.timm_import import read_timm_model
+            from imgcheck.export.timm_import import read_timm_model, read_timm_repo
 
+            if saved:
+                return read_timm_repo(timm_arch, names, fake_labels, real_label, threshold, name=arch)
             return read_timm_model(timm_arch, weights, names, fake_labels, real_label, threshold, name=arch)
 
         _import_pytorch(read_timm, out, fmt, check_images, calibration, int8_scheme, force, quiet)
         return
     if source is None:
         raise click.UsageError("Missing argument 'SOURCE' (a model file, a Hugging Face folder or hf:org/name), "
-                               "or give --timm ARCH --weights FILE.")
+                               f"or give --timm ARCH --weights FILE, --timm {TIMM_HUB_PREFIX}org/name or --timm "
+                               "FOLDER.")
     path = Path(source)
     if source.startswith(HUB_PREFIX) or path.is_dir():
         _refuse_options(given, FOREIGN_ONLY, "a Hugging Face model")
-        if names is not None:
-            raise click.UsageError("--class-names: a Hugging Face model's classes are its config's id2label; settle "
-                                   "their sides with --fake-label/--real-label.")
         def read_hub():  # noqa: ANN202
-            from imgcheck.export.hub import read_hub_model
+            from imgcheck.export.saved_model import read_saved_model
 
-            return read_hub_model(source, fake_labels, real_label, threshold, arch=arch)
+            return read_saved_model(source, names, fake_labels, real_label, threshold, arch=arch)
 
         _import_pytorch(read_hub, out, fmt, check_images, calibration, int8_scheme, force, quiet)
         return
     if not path.exists():
         hint = f" (a Hub id is written {HUB_PREFIX}{source})" if source.count("/") == 1 else ""
+        if source.startswith(TIMM_HUB_PREFIX):
+            hint = f" (a timm Hub id is imported with --timm {source})"
         raise click.BadParameter(f"no such file or folder {source!r}{hint}.", param_hint="'SOURCE'")
     _refuse_options(given, PYTORCH_ONLY, "an ONNX or TorchScript file")
     if output_kind is None:
@@ -152,6 +171,12 @@ def import_model(ctx: click.Context, source: str | None, out: Path, timm_arch: s
                                "softmax or logits).")
     _import_foreign(path, out, output_kind, input_size, mean, std, interpolation, fake_index, names, threshold,
                     arch, dynamic_batch, force, quiet)
+
+
+def _is_saved_timm(text: str) -> bool:
+    """--timm names a model saved by timm (a Hub id or a folder), not an architecture (whose name holds no path
+    separator)."""
+    return text.startswith((HUB_PREFIX, TIMM_HUB_PREFIX)) or any(c in text for c in "/\\") or Path(text).is_dir()
 
 
 def _refuse_options(given: set[str], names: tuple[str, ...], what: str) -> None:

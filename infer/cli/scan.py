@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 @click.option("--provenance/--no-provenance", default=True, show_default=True,
               help="Read what each file's metadata says of its origin (C2PA, XMP, PNG text, EXIF) into the "
                    "provenance column.")
+@click.option("--keep-classes", is_flag=True,
+              help="Add each class's probability after the fixed columns (CSV: p:<class>; JSONL: classes), for "
+                   "models with one score per class; p_fake is unchanged.")
 @click.option("--list-skipped", type=click.Path(dir_okay=False), default=None,
               help="Write the paths of the files skipped inside folders (not images), one per line, to this file.")
 @quiet_option
@@ -58,7 +61,8 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
          workers: int | None, threads: int | None, device: str, no_draft: bool, engine: str,
          ray_address: str | None,
          num_workers: int | None, gpus_per_worker: float, threshold: float | None, resume: bool,
-         formula_escape: bool, strict: bool, provenance: bool, list_skipped: str | None, quiet: bool,
+         formula_escape: bool, strict: bool, provenance: bool, keep_classes: bool, list_skipped: str | None,
+         quiet: bool,
          labels_file: str | None, metrics_file: str | None, metrics_json: bool, report_dir: str | None,
          report_limit: int, fail_under: tuple[str, ...], fail_over: tuple[str, ...]) -> None:
     """Scan images (files, folders, globs) and write one verdict row per file, with its size and what
@@ -95,7 +99,7 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
                   formula_escape=formula_escape, strict=strict, provenance=provenance, list_skipped=list_skipped,
                   labels=labels_file, metrics=metrics_file, report=report_dir, report_limit=report_limit,
                   fail_under=fail_under, fail_over=fail_over, evaluate=not quiet or metrics_json,
-                  require_labels=metrics_json, quiet=quiet)
+                  require_labels=metrics_json, quiet=quiet, keep_classes=keep_classes)
     console = stderr_console()
     try:
         result = job.run(ConsoleReporter(console, quiet))

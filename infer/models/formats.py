@@ -52,7 +52,7 @@ FORMATS: dict[str, ModelFormat] = {
                     "ONNX, float16 weights and compute, float32 input and output"),
         ModelFormat("onnx-int8", "onnx", ".int8.onnx", "onnxruntime", "int8", True, False,
                     "imgcheck.export.quantize:export_onnx_int8", _ONNX_BACKEND,
-                    "ONNX, static int8 QDQ quantization (per-channel weights), float32 input and output"),
+                    "ONNX, int8 (static QDQ, or dynamic MatMuls), per-channel weights, float32 input and output"),
         ModelFormat("torchscript", "torchscript", ".torchscript.pt", "torch", "fp32", True, True,
                     "imgcheck.export.torchscript_export:export_torchscript",
                     "imgcheck.infer.runtime.torchscript:TorchScriptBackend", "TorchScript, float32"),

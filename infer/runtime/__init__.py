@@ -1,7 +1,9 @@
 """Runtimes: one module per runtime behind one interface, built from a `ModelFile` by `load_backend`.
 
 A backend is a callable from float32 (N, 3, H, W) batches (made by imgcheck.infer.preprocess) to float32 (N,)
-p_fake, with `provider` (where it runs), `synchronize()` (wait for queued device work) and `parameter_count()`.
+p_fake, with `raw(batch)` (the model's output that p_fake is read from, by `outputs.to_p_fake`; per-class outputs
+also give `outputs.class_probabilities`), `provider` (where it runs), `synchronize()` (wait for queued device work)
+and `parameter_count()`.
 Which backend runs a file is its format registry row's `backend` (`imgcheck.infer.models.formats`).
 """
 
@@ -21,6 +23,8 @@ class Backend(Protocol):
     provider: str
 
     def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def raw(self, batch: np.ndarray) -> np.ndarray: ...
 
     def synchronize(self) -> None: ...
 

@@ -103,7 +103,11 @@ class OnnxBackend:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """p_fake for a float32 (N, 3, H, W) batch."""
-        return to_p_fake(run_in_batches_of(self._run, batch, self.fixed_batch), self.meta)
+        return to_p_fake(self.raw(batch), self.meta)
+
+    def raw(self, batch: np.ndarray) -> np.ndarray:
+        """The graph's last output for a float32 (N, 3, H, W) batch, as it is (one row per input)."""
+        return run_in_batches_of(self._run, batch, self.fixed_batch)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([self.output_name], {self.input_name: batch})[0]

@@ -41,12 +41,16 @@ class TorchBackend:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """p_fake for a float32 (N, 3, H, W) batch."""
+        return to_p_fake(self.raw(batch), self.meta)
+
+    def raw(self, batch: np.ndarray) -> np.ndarray:
+        """The module's output for a float32 (N, 3, H, W) batch, as float32 on the host (one row per input)."""
         # torch's thread count is process-wide: another backend may have changed it since this one was made
         if self.threads and self._torch.get_num_threads() != self.threads:
             self._torch.set_num_threads(self.threads)
         with self._torch.inference_mode():
             out = self.module(self._torch.from_numpy(batch).to(self.device))
-        return to_p_fake(out.float().cpu().numpy(), self.meta)
+        return out.float().cpu().numpy()
 
     def synchronize(self) -> None:
         """Wait for queued CUDA work (the clock must not stop before the GPU does)."""

@@ -21,9 +21,11 @@ from imgcheck.infer.evaluate.gallery import Gallery
 from imgcheck.infer.evaluate.gates import Gate, breaches, parse_gates
 from imgcheck.infer.evaluate.labeled_scores import LabeledScores
 from imgcheck.infer.evaluate.labels import LabelFile, Labeler
+from imgcheck.infer.meta import ModelMeta
 from imgcheck.infer.models.bundled import open_model_file
 from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.progress import NoProgress, ProgressHandle
+from imgcheck.infer.runtime.outputs import no_class_scores_reason
 from imgcheck.infer.scan.discover import Selection
 from imgcheck.infer.scan.domain import SizeCheck, TrainingSizes
 from imgcheck.infer.scan.output import (check_folder_exists, check_resume_provenance, is_special_file,
@@ -126,6 +128,7 @@ class ScanJob:
     scores_only: bool = False  # collect the labeled scores (result.scores) and nothing more (calibrate's use)
     quiet: bool = False  # keeps Ray's own logs to errors
     sidecar: bool = True  # write <out>.json (a regular output file only)
+    keep_classes: bool = False  # one more column per class of a per-class model: its probability
 
     def __post_init__(self) -> None:
         self.paths = tuple(os.fspath(p) for p in ([self.paths] if isinstance(self.paths, (str, os.PathLike))
@@ -149,10 +152,19 @@ class ScanJob:
         """True when the labeled rows are collected: metrics wanted, needed, or a report to draw."""
         return self.evaluate or self.needs_labels or self.report is not None or self.scores_only
 
-    def writer_format(self) -> OutputFormat:
-        """The verdict file's format: `output_format`, else by the suffix of `out` (.jsonl), else csv."""
+    def writer_format(self, meta: ModelMeta | None = None) -> OutputFormat:
+        """The verdict file's format: `output_format`, else by the suffix of `out` (.jsonl), else csv; with
+        `keep_classes`, a column for each class of `meta`."""
         name = self.output_format or ("jsonl" if (self.out or "").endswith(".jsonl") else "csv")
-        return OUTPUT_FORMATS[name](self.formula_escape)
+        class_names = meta.class_names if self.keep_classes and meta is not None else ()
+        return OUTPUT_FORMATS[name](self.formula_escape, class_names)
+
+    def check_model(self, meta: ModelMeta) -> None:
+        """Refuse options the model cannot honour, before any work: --keep-classes with a single-output model."""
+        reason = no_class_scores_reason(meta) if self.keep_classes else None
+        if reason:
+            raise ScanUsageError(f"--keep-classes: {reason}. Drop --keep-classes, or scan with a model that "
+                                 "outputs one score per class.")
 
     def check(self) -> None:
         """Refuse contradictory options before any work, saying what to change."""
@@ -185,10 +197,10 @@ class ScanJob:
             import_ray()  # a clear error before any work when the extra is missing
             options = RayOptions(self.ray_address, self.num_workers, self.gpus_per_worker, self.workers, self.quiet)
             return RayScan.for_model(model_file, options, batch_size=self.batch_size, threshold=self.threshold,
-                                     draft=self.draft, provenance=self.provenance)
+                                     draft=self.draft, provenance=self.provenance, keep_classes=self.keep_classes)
         return LocalScan.for_model(model_file, device=self.device, workers=self.workers, threads=self.threads,
                                    batch_size=self.batch_size, threshold=self.threshold, draft=self.draft,
-                                   provenance=self.provenance)
+                                   provenance=self.provenance, keep_classes=self.keep_classes)
 
     def request(self, skip: frozenset[str] = frozenset()) -> ScanRequest:
         """What to scan, less the paths in `skip` (a resumed scan's kept rows)."""
@@ -197,17 +209,19 @@ class ScanJob:
     def rows(self) -> Iterator[Row]:
         """The rows this scan would write, one per file in order, written nowhere (the Python API's `scan`)."""
         self.check()
-        engine = self.make_engine(self.open_model())
+        model_file = self.open_model()
+        self.check_model(model_file.meta)
+        engine = self.make_engine(model_file)
         for rows in scan_batches(self.request(), engine):
             yield from rows
 
     def run(self, reporter: ScanReporter | None = None, engine: ScanEngine | None = None,
             model_file: ModelFile | None = None) -> ScanResult:
         """Scan, write everything asked for, and return what was done. `engine` (with the `model_file` it runs,
-        when a sidecar is to be written) replaces the engine the options describe, as `bench` times one."""
+        when a sidecar is to be written) replaces the engine the options describe, as `bench` times one (it must
+        keep the classes exactly when `keep_classes` asks for them)."""
         reporter = reporter or ScanReporter()
         self.check()
-        fmt = self.writer_format()
         scores = LabeledScores(Labeler(LabelFile(self.labels) if self.labels else None))  # a bad file fails now
         if self.out is not None and not self.stream_output:
             check_folder_exists(self.out)
@@ -215,8 +229,13 @@ class ScanJob:
             check_resume_provenance(self.out, self.provenance)
         if engine is None:
             model_file = self.open_model()
+            self.check_model(model_file.meta)
             engine = self.make_engine(model_file)
+        elif engine.keep_classes != self.keep_classes:
+            raise ScanUsageError(f"the engine given has keep_classes={engine.keep_classes} and this job "
+                                 f"keep_classes={self.keep_classes}; build the engine with the job's")
         meta = model_file.meta if model_file is not None else engine.meta
+        fmt = self.writer_format(meta)
         threshold = engine.threshold
         stats = ScanStats(provenance=ProvenanceCounts(checked=self.provenance, c2pa=_c2pa_installed()),
                           sizes=SizeCheck(TrainingSizes.of(meta)))

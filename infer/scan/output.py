@@ -4,6 +4,7 @@ for every way writing can fail (a missing folder, a full disk, a live second sca
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import stat
@@ -14,7 +15,8 @@ from typing import Any
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.atomic_write import write_json
 from imgcheck.infer.scan.discover import SkipSink
-from imgcheck.infer.scan.verdict_formats import OutputFormat, OutputWriteError, Row, VerdictSink, open_output
+from imgcheck.infer.scan.verdict_formats import (ClassColumnsMismatch, OutputFormat, OutputWriteError, Row, VerdictSink,
+                                                open_output)
 
 
 @contextlib.contextmanager
@@ -40,6 +42,8 @@ def open_verdict_output(out: str, fmt: OutputFormat, resume: bool, stream_output
     try:
         try:
             sink, done = open_output(out, fmt, resume, _format_written(out, fmt) if resume else None)
+        except ClassColumnsMismatch as exc:
+            raise ImgcheckError(f"cannot resume {out}: {exc}, or scan without --resume to start afresh.")
         except (OSError, ValueError) as exc:
             raise ImgcheckError(f"cannot write {out}: {getattr(exc, 'strerror', None) or exc}")
         with sink.stream:
@@ -74,7 +78,9 @@ def _format_written(out: str, fmt: OutputFormat) -> OutputFormat:
             record = json.load(fh)
     except (OSError, ValueError):
         return fmt
-    return type(fmt)(bool(record.get("csv_formula_escape", False))) if isinstance(record, dict) else fmt
+    if not isinstance(record, dict):
+        return fmt
+    return dataclasses.replace(fmt, formula_escape=bool(record.get("csv_formula_escape", False)))
 
 
 def check_resume_provenance(out: str, provenance: bool) -> None:

@@ -239,6 +239,7 @@ class ScanEngine(Protocol):
     """What `imgcheck scan` needs from an engine: `LocalScan` below, or `ray_engine.RayScan`."""
 
     threshold: float  # FAKE when p_fake >= this
+    keep_classes: bool  # each row carries the probability of every class (--keep-classes)
 
     @property
     def provider(self) -> str: ...  # where the model ran, for the sidecar
@@ -322,6 +323,7 @@ class LocalScan:
     cores: int = field(default_factory=available_cores)
     niceness: int | None = None  # the decoding workers' priority below this process (None: DECODER_NICENESS)
     split: Split | None = None  # set once rows() has decided it
+    keep_classes: bool = False  # rows carry each class's probability (a per-class model's; --keep-classes)
     list_files = staticmethod(discover)  # what to scan, from paths, folders and globs
 
     def __post_init__(self) -> None:
@@ -330,7 +332,7 @@ class LocalScan:
     @classmethod
     def for_model(cls, model_file: ModelFile, *, device: str = "auto", workers: int | None = None,
                   threads: int | None = None, batch_size: int = 256, threshold: float | None = None,
-                  draft: bool = True, provenance: bool = True) -> LocalScan:
+                  draft: bool = True, provenance: bool = True, keep_classes: bool = False) -> LocalScan:
         """The local engine for `model_file`: its runtime gets `threads` threads (default: every core) and the
         decoding workers are `workers` (default: chosen from the first batch)."""
         from imgcheck.infer.runtime import load_backend
@@ -340,7 +342,7 @@ class LocalScan:
         backend = load_backend(model_file, device=device, threads=threads)
         meta = model_file.meta
         return cls(backend, meta, meta.threshold if threshold is None else threshold, batch_size, workers, draft,
-                   provenance, threads, cores)
+                   provenance, threads, cores, keep_classes=keep_classes)
 
     @property
     def provider(self) -> str:
@@ -378,7 +380,8 @@ class LocalScan:
 
     def _score(self, chunk: Chunk) -> list[Row]:
         """The rows of one decoded batch."""
-        return self.scorer.rows(chunk.paths, chunk.pixels, chunk.errors, self.threshold, chunk.facts)
+        return self.scorer.rows(chunk.paths, chunk.pixels, chunk.errors, self.threshold, chunk.facts,
+                                self.keep_classes)
 
 
 def sidecar(model_file: ModelFile, provider: str, threshold: float, stats: ScanStats, out: str, version: str,
@@ -392,7 +395,7 @@ def sidecar(model_file: ModelFile, provider: str, threshold: float, stats: ScanS
         "output": out, "model": {"path": os.path.abspath(model_file.path), "sha256": model_file.sha256(),
                                  "meta": model_file.meta.to_dict()},
         "engine": engine, "provider": provider, "split": None if split is None else split.record(),
-        "threshold": threshold, "format": fmt.name,
+        "threshold": threshold, "format": fmt.name, "classes": list(fmt.class_names),
         "csv_formula_escape": fmt.name == "csv" and fmt.formula_escape,
         "counts": {"files": stats.files, "resumed_rows": stats.resumed, **{v: stats.verdicts.get(v, 0)
                                                                             for v in ("REAL", "FAKE", "ERROR")}},

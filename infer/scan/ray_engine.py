@@ -14,6 +14,7 @@ decode tasks run apart. Local files must be readable at the same path on every n
 from __future__ import annotations
 
 import heapq
+import itertools
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -31,7 +32,7 @@ from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.infer.remote_files import is_uri, read_uri, resolve_uri
 from imgcheck.infer.scan.image_facts import ImageFacts
 from imgcheck.infer.scan.pipeline import decode_chunk
-from imgcheck.infer.scan.scorer import BatchScorer, verdict_rows
+from imgcheck.infer.scan.scorer import BatchScorer, class_dicts, verdict_rows
 from imgcheck.infer.scan.verdict_formats import Row
 from imgcheck.infer.version import install_extra
 
@@ -123,7 +124,7 @@ class ModelWorker:
     """Ray actor: one model session, created once; scores the readable images of each batch."""
 
     def __init__(self, model_name: str, model_bytes: bytes | None, model_path: str, device: str,
-                 threads: int) -> None:
+                 threads: int, keep_classes: bool = False) -> None:
         from imgcheck.infer.models.model_file import ModelFile
         from imgcheck.infer.runtime import load_backend
 
@@ -138,15 +139,26 @@ class ModelWorker:
                 model_file = ModelFile.open(local_copy)
                 self.backend = load_backend(model_file, device=device, threads=threads)
         self.scorer = BatchScorer.for_backend(self.backend, model_file.meta)
+        self.keep_classes = keep_classes
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The batch's columns with `p_fake` (NaN for unreadable rows) and, when classes are kept, `classes`: each
+        class's probability per row (NaN for unreadable rows)."""
         readable = np.array([not e for e in batch["error"]], bool)
         p_fake = np.full(len(readable), np.nan, np.float64)
+        classes = (np.full((len(readable), len(self.scorer.meta.class_names)), np.nan, np.float64)
+                   if self.keep_classes else None)
         if readable.any():
-            p_fake[readable] = self.scorer.p_fake(batch["pixels"][readable].reshape(-1, *batch["pixels"].shape[2:]))
-        return {"index": batch["index"], "path": batch["path"], "p_fake": p_fake, "error": batch["error"],
-                "size": batch["size"], "provenance": batch["provenance"],
-                "provider": np.array([self.backend.provider] * len(readable), object)}
+            pixels = batch["pixels"][readable].reshape(-1, *batch["pixels"].shape[2:])
+            p_fake[readable], kept = self.scorer.scores(pixels, self.keep_classes)
+            if classes is not None:
+                classes[readable] = kept
+        columns = {"index": batch["index"], "path": batch["path"], "p_fake": p_fake, "error": batch["error"],
+                   "size": batch["size"], "provenance": batch["provenance"],
+                   "provider": np.array([self.backend.provider] * len(readable), object)}
+        if classes is not None:
+            columns["classes"] = classes
+        return columns
 
 
 @dataclass
@@ -160,13 +172,15 @@ class RayScan:
     options: RayOptions
     draft: bool = True
     provenance: bool = True
+    keep_classes: bool = False  # rows carry each class's probability (--keep-classes)
     providers: set[str] = field(default_factory=set)
     started_ray: bool = False
     list_files = staticmethod(list_inputs)  # the local rules, and s3://, gs://, file:// URIs
 
     @classmethod
     def for_model(cls, model_file: ModelFile, options: RayOptions, *, batch_size: int = 256,
-                  threshold: float | None = None, draft: bool = True, provenance: bool = True) -> RayScan:
+                  threshold: float | None = None, draft: bool = True, provenance: bool = True,
+                  keep_classes: bool = False) -> RayScan:
         """A Ray scan with `model_file`, checked here first (safety, signature) so a bad model fails before Ray
         starts: the driver opens one CPU session for that, the actors their own."""
         from imgcheck.infer.runtime import load_backend
@@ -174,7 +188,7 @@ class RayScan:
         load_backend(model_file, device="cpu", threads=1)
         meta = model_file.meta
         return cls(model_file, meta.threshold if threshold is None else threshold, batch_size, options, draft,
-                   provenance)
+                   provenance, keep_classes)
 
     @property
     def meta(self) -> ModelMeta:
@@ -193,22 +207,29 @@ class RayScan:
         if not items:
             return
         ray = self._connect()
+        names = self.meta.class_names
         try:
-            pending: list[tuple[int, str, float, str, ImageFacts | None]] = []
+            pending: list[tuple[int, str, float, str, ImageFacts | None, dict[str, float] | None]] = []
             expected = 0
             for batch in self._dataset(ray, items).iter_batches(batch_size=self.batch_size, batch_format="numpy"):
                 self.providers.update(batch["provider"])
-                for index, path, p, error, size, found in zip(batch["index"], batch["path"], batch["p_fake"],
-                                                              batch["error"], batch["size"], batch["provenance"]):
+                classes = (class_dicts(batch["classes"], names) if self.keep_classes
+                           else itertools.repeat(None))
+                for index, path, p, error, size, found, named in zip(
+                        batch["index"], batch["path"], batch["p_fake"], batch["error"], batch["size"],
+                        batch["provenance"], classes):
                     facts = None if error else ImageFacts(int(size[0]), int(size[1]), str(found))
-                    heapq.heappush(pending, (int(index), os.fsdecode(bytes(path)), float(p), str(error), facts))
+                    heapq.heappush(pending, (int(index), os.fsdecode(bytes(path)), float(p), str(error), facts,
+                                             named))
                 ready = []
                 while pending and pending[0][0] == expected:  # Ray keeps the order; this makes sure of it
                     ready.append(heapq.heappop(pending))
                     expected += 1
                 if ready:
-                    yield verdict_rows([r[1] for r in ready], [r[2] for r in ready if not r[3]],
-                                       [r[3] for r in ready], self.threshold, [r[4] for r in ready])
+                    readable = [r for r in ready if not r[3]]
+                    yield verdict_rows([r[1] for r in ready], [r[2] for r in readable], [r[3] for r in ready],
+                                       self.threshold, [r[4] for r in ready],
+                                       [r[5] for r in readable] if self.keep_classes else None)
             if pending or expected != len(items):
                 raise ImgcheckError(f"the Ray scan returned {expected} of {len(items)} rows in order; rerun with "
                                     "--resume to finish")
@@ -258,7 +279,8 @@ class RayScan:
             ModelWorker, batch_size=self.batch_size, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1, num_gpus=options.gpus_per_worker,
             fn_constructor_kwargs={"model_name": model_file.name, "model_bytes": model_bytes,
-                                   "model_path": os.path.abspath(model_file.path), "device": device, "threads": 1})
+                                   "model_path": os.path.abspath(model_file.path), "device": device, "threads": 1,
+                                   "keep_classes": self.keep_classes})
 
     def _actor_count(self, ray: Any, blocks: int) -> int:
         """--num-workers, or one actor per CPU of the cluster (per `gpus_per_worker` share of its GPUs), and never

@@ -1,5 +1,6 @@
-"""The one batch scorer: decoded uint8 model inputs -> normalised batch -> the model -> tiles combined -> p_fake ->
-verdict rows. The local engine, the Ray engine's model actors and `imgcheck.Detector` all score through it."""
+"""The one batch scorer: decoded uint8 model inputs -> normalised batch -> the model -> tiles combined -> p_fake
+(and, when asked, each class's probability) -> verdict rows. The local engine, the Ray engine's model actors and
+`imgcheck.Detector` all score through it."""
 
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ import numpy as np
 
 from imgcheck.infer.meta import ModelMeta
 from imgcheck.infer.preprocess import Preprocessor
-from imgcheck.infer.runtime.outputs import combine_tiles
+from imgcheck.infer.runtime.outputs import class_probabilities, combine_class_tiles, combine_tiles, to_p_fake
 from imgcheck.infer.scan.image_facts import ImageFacts
 from imgcheck.infer.verdicts import ERROR, Row, verdict_of
 
 
 @dataclass(frozen=True)
 class BatchScorer:
-    """A model (a runtime backend: float32 NCHW -> per-input p_fake) with the preprocessing its ModelMeta names."""
+    """A model (a runtime backend: float32 NCHW -> per-input p_fake, and its raw output through `raw`) with the
+    preprocessing its ModelMeta names."""
 
     model: Callable[[np.ndarray], np.ndarray]
     meta: ModelMeta
@@ -41,26 +43,49 @@ class BatchScorer:
             return np.empty(0, np.float32)
         return combine_tiles(self.model(self.pre.normalize(pixels)), self.meta)
 
+    def scores(self, pixels: np.ndarray, classes: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """p_fake per image, as `p_fake` gives it, and with `classes` the probability of each class per image
+        (float32 (N, classes); the mean over an image's tiles), read from the same model output; else None."""
+        if not classes:
+            return self.p_fake(pixels), None
+        if not len(pixels):
+            return np.empty(0, np.float32), np.empty((0, len(self.meta.class_names)), np.float32)
+        raw = self.model.raw(self.pre.normalize(pixels))
+        return (combine_tiles(to_p_fake(raw, self.meta), self.meta),
+                combine_class_tiles(class_probabilities(raw, self.meta), self.meta))
+
     def rows(self, paths: list[str], pixels: np.ndarray, errors: list[str], threshold: float,
-             facts: Iterable[ImageFacts | None] | None = None) -> list[Row]:
-        """The verdict rows of one decoded batch (`pixels` holds the readable paths' inputs, in order)."""
-        return verdict_rows(paths, self.p_fake(pixels).tolist(), errors, threshold, facts)
+             facts: Iterable[ImageFacts | None] | None = None, classes: bool = False) -> list[Row]:
+        """The verdict rows of one decoded batch (`pixels` holds the readable paths' inputs, in order), with each
+        class's probability when `classes` is set."""
+        p_fake, probabilities = self.scores(pixels, classes)
+        named = None if probabilities is None else class_dicts(probabilities, self.meta.class_names)
+        return verdict_rows(paths, p_fake.tolist(), errors, threshold, facts, named)
+
+
+def class_dicts(probabilities: np.ndarray, class_names: tuple[str, ...]) -> list[dict[str, float]]:
+    """One {class name: probability} per row of (N, classes) `probabilities` (a Row's `classes`)."""
+    return [dict(zip(class_names, row)) for row in probabilities.tolist()]
 
 
 def verdict_rows(paths: list[str], scores: Iterable[float], errors: list[str], threshold: float,
-                 facts: Iterable[ImageFacts | None] | None = None) -> list[Row]:
+                 facts: Iterable[ImageFacts | None] | None = None,
+                 classes: Iterable[dict[str, float]] | None = None) -> list[Row]:
     """One row per path: ERROR with its reason, else the next score and its verdict (`verdict_of`) with the file's
-    facts. `scores` holds one value per readable path, in order; `facts` one entry per path; every engine builds
-    its rows here."""
+    facts and, when `classes` is given, the next class probabilities. `scores` and `classes` hold one value per
+    readable path, in order; `facts` one entry per path; every engine builds its rows here."""
     scores = iter(scores)
     facts = iter(facts) if facts is not None else itertools.repeat(None)
+    named = iter(classes) if classes is not None else itertools.repeat(None)
     rows = []
     for path, error, fact in zip(paths, errors, facts):
         if error:
             rows.append(Row(path, None, ERROR, error))
-        else:
-            p = next(scores)
-            verdict = verdict_of(p, threshold)
-            rows.append(Row(path, p, verdict) if fact is None
-                        else Row(path, p, verdict, "", fact.width, fact.height, fact.provenance))
+            continue
+        p = next(scores)
+        verdict = verdict_of(p, threshold)
+        row = (Row(path, p, verdict) if fact is None
+               else Row(path, p, verdict, "", fact.width, fact.height, fact.provenance))
+        probabilities = next(named)
+        rows.append(row if probabilities is None else row._replace(classes=probabilities))
     return rows

@@ -6,6 +6,11 @@ fields. `width` and `height` are the stored image's size and `provenance` its fi
 alone) are still read back, for --resume. Paths that are not valid UTF-8 survive a round trip: they are written with
 surrogateescape (CSV) or as JSON escapes.
 
+A format made with `class_names` (--keep-classes) also writes each class's probability, 6 decimals like p_fake:
+one `p:<class name>` column per class after the seven (CSV), or a `classes` object {name: p} (JSONL); empty cells
+or null on ERROR rows. Reading a file back (--resume) refuses one whose class columns are not these
+(`ClassColumnsMismatch`).
+
 Spreadsheet safety (on by default): a CSV cell that starts with `=`, `+`, `-`, `@`, tab or carriage return
 (OWASP's formula triggers), or with `'` itself, gets one leading `'`. Spreadsheets then show it as text instead
 of running it as a formula, and the escape stays reversible: a reader strips one leading `'` (`decode` does).
@@ -27,6 +32,7 @@ from imgcheck.infer.verdicts import ERROR, FAKE, REAL, VERDICTS, Row  # noqa: F4
 
 FIELDS = ("path", "p_fake", "verdict", "error", "width", "height", "provenance")
 LEGACY_FIELDS = FIELDS[:4]  # the header before width, height and provenance
+CLASS_COLUMN_PREFIX = "p:"  # a class's CSV column: p:<class name> (never a formula trigger, so never escaped)
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _ESCAPE = "'"
 _ESCAPED_STARTS = (*FORMULA_TRIGGERS, _ESCAPE)
@@ -49,31 +55,63 @@ def unescape_formula(cell: str) -> str:
     return cell[1:] if cell.startswith(_ESCAPE) else cell
 
 
+class ClassColumnsMismatch(ValueError):
+    """A verdict file to resume carries other per-class columns than the scan that would finish it."""
+
+    def __init__(self, found: tuple[str, ...], wanted: tuple[str, ...]) -> None:
+        if not wanted:
+            problem = "its rows carry per-class probabilities (it was scanned with --keep-classes); add --keep-classes"
+        elif not found:
+            problem = "its rows carry no per-class probabilities; drop --keep-classes"
+        else:
+            problem = (f"its per-class probabilities are of the classes {', '.join(map(repr, found))}, and this "
+                       f"model's are {', '.join(map(repr, wanted))}; use the model that wrote it")
+        super().__init__(f"{problem} to finish it")
+
+
+def class_columns(class_names: Iterable[str]) -> tuple[str, ...]:
+    """The CSV column of each class: `p:<class name>`."""
+    return tuple(CLASS_COLUMN_PREFIX + name for name in class_names)
+
+
 @dataclass(frozen=True)
 class CsvFormat:
-    """Verdict rows as CSV; `formula_escape` makes cells spreadsheet-safe (see the module docstring)."""
+    """Verdict rows as CSV; `formula_escape` makes cells spreadsheet-safe (see the module docstring); one
+    `p:<name>` column per name of `class_names` follows the seven fixed ones."""
 
     formula_escape: bool = True
+    class_names: tuple[str, ...] = ()
     name: ClassVar[str] = "csv"
 
     def header(self) -> str:
-        return ",".join(FIELDS) + "\n"
+        return ",".join((*FIELDS, *map(_quoted, class_columns(self.class_names)))) + "\n"
 
     def encode(self, rows: Iterable[Row]) -> str:
         cell = escape_formula if self.formula_escape else str
         return "".join(f"{_quoted(cell(r.path))},{'' if r.p_fake is None else f'{r.p_fake:.6f}'},{r.verdict},"
-                       f"{_quoted(cell(r.error))},{_size(r.width)},{_size(r.height)},{_quoted(cell(r.provenance))}\n"
+                       f"{_quoted(cell(r.error))},{_size(r.width)},{_size(r.height)},{_quoted(cell(r.provenance))}"
+                       f"{self._class_cells(r) if self.class_names else ''}\n"
                        for r in rows)
+
+    def _class_cells(self, row: Row) -> str:
+        """`,p` for each class of `class_names` (empty cells when the row has none: ERROR rows)."""
+        if row.classes is None:
+            return "," * len(self.class_names)
+        return "".join(f",{row.classes[name]:.6f}" for name in self.class_names)
 
     def decode(self, text: str) -> list[Row]:
         """Complete rows of a CSV written by `encode` (after the header); a torn last row is dropped."""
         records = list(csv.reader(io.StringIO(text, newline="")))
-        if not records or tuple(records[0]) not in (FIELDS, LEGACY_FIELDS):
+        header = tuple(records[0]) if records else ()
+        found = header[len(FIELDS):] if header[:len(FIELDS)] == FIELDS else ()
+        if header not in (FIELDS + found, LEGACY_FIELDS) or not all(c.startswith(CLASS_COLUMN_PREFIX) for c in found):
             raise ValueError("not an imgcheck verdicts CSV (header differs)")
+        if found != class_columns(self.class_names):
+            raise ClassColumnsMismatch(tuple(c[len(CLASS_COLUMN_PREFIX):] for c in found), self.class_names)
         if self.formula_escape:
             records[1:] = [[unescape_formula(c) for c in rec] for rec in records[1:]]
         width = len(records[0])  # a file written before the size and provenance columns has four
-        rows = [_row(rec) if len(rec) == width else None for rec in records[1:]]
+        rows = [_row(rec, self.class_names) if len(rec) == width else None for rec in records[1:]]
         if rows and (rows[-1] is None or not text.endswith("\n")):
             rows.pop()  # torn by a kill: rewritten whole on resume
         if any(r is None for r in rows):
@@ -83,18 +121,27 @@ class CsvFormat:
 
 @dataclass(frozen=True)
 class JsonlFormat:
-    """Verdict rows as JSON lines (JSON needs no spreadsheet escaping; `formula_escape` is ignored)."""
+    """Verdict rows as JSON lines (JSON needs no spreadsheet escaping; `formula_escape` is ignored); with
+    `class_names`, each line also has `classes`: {name: p} in that order (null on ERROR rows)."""
 
     formula_escape: bool = False
+    class_names: tuple[str, ...] = ()
     name: ClassVar[str] = "jsonl"
 
     def header(self) -> str:
         return ""
 
     def encode(self, rows: Iterable[Row]) -> str:
-        return "".join(json.dumps({"path": r.path, "p_fake": None if r.p_fake is None else round(r.p_fake, 6),
-                                   "verdict": r.verdict, "error": r.error, "width": r.width, "height": r.height,
-                                   "provenance": r.provenance}) + "\n" for r in rows)
+        return "".join(json.dumps(self._record(r)) + "\n" for r in rows)
+
+    def _record(self, r: Row) -> dict[str, object]:
+        record: dict[str, object] = {
+            "path": r.path, "p_fake": None if r.p_fake is None else round(r.p_fake, 6), "verdict": r.verdict,
+            "error": r.error, "width": r.width, "height": r.height, "provenance": r.provenance}
+        if self.class_names:
+            record["classes"] = (None if r.classes is None
+                                 else {name: round(r.classes[name], 6) for name in self.class_names})
+        return record
 
     def decode(self, text: str) -> list[Row]:
         rows = []
@@ -105,7 +152,10 @@ class JsonlFormat:
             try:
                 data = json.loads(line)
                 row = _row([data["path"], "" if data["p_fake"] is None else str(data["p_fake"]), data["verdict"],
-                            data["error"], *(_text_of(data.get(k)) for k in FIELDS[4:])])
+                            data["error"], *(_text_of(data.get(k)) for k in FIELDS[4:]),
+                            *self._class_cells(data)], self.class_names)
+            except ClassColumnsMismatch:
+                raise
             except (ValueError, KeyError, TypeError):
                 row = None
             if row is None:
@@ -116,6 +166,21 @@ class JsonlFormat:
         if rows and not text.endswith("\n"):
             rows.pop()
         return rows
+
+    def _class_cells(self, data: dict) -> list[str]:
+        """A line's `classes` as CSV cells ('' each for null), after checking it names `class_names`."""
+        classes = data.get("classes")
+        if ("classes" in data) != bool(self.class_names):
+            raise ClassColumnsMismatch(tuple(classes) if isinstance(classes, dict) else (), self.class_names)
+        if classes is None:
+            return [""] * len(self.class_names)
+        if not isinstance(classes, dict):
+            raise ValueError("classes is not an object")
+        if tuple(classes) != self.class_names:
+            raise ClassColumnsMismatch(tuple(classes), self.class_names)
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in classes.values()):
+            raise ValueError("a class probability is not a number")
+        return [repr(float(v)) for v in classes.values()]
 
 
 OutputFormat = Union[CsvFormat, JsonlFormat]
@@ -201,17 +266,20 @@ def _text_of(value: object) -> str:
     return str(value)
 
 
-def _row(record: list[str]) -> Row | None:
-    if len(record) not in (len(FIELDS), len(LEGACY_FIELDS)) or record[2] not in VERDICTS:
+def _row(record: list[str], class_names: tuple[str, ...] = ()) -> Row | None:
+    """The Row of one record's cells (the seven fields, or the first four, then one per class), or None if damaged."""
+    if len(record) not in (len(FIELDS) + len(class_names), len(LEGACY_FIELDS)) or record[2] not in VERDICTS:
         return None
     path, p_text, verdict, error = record[:4]
-    width_text, height_text, provenance = record[4:] or ("", "", "")
+    width_text, height_text, provenance = record[4:len(FIELDS)] or ("", "", "")
+    class_cells = record[len(FIELDS):]
     try:
         p_fake = float(p_text) if p_text else None
         width = int(width_text) if width_text else None
         height = int(height_text) if height_text else None
+        classes = dict(zip(class_names, map(float, class_cells))) if any(class_cells) else None
     except ValueError:
         return None
-    if (p_fake is None) != (verdict == "ERROR"):
+    if (p_fake is None) != (verdict == "ERROR") or (class_names and (classes is None) != (p_fake is None)):
         return None
-    return Row(path, p_fake, verdict, error, width, height, provenance)
+    return Row(path, p_fake, verdict, error, width, height, provenance, classes)

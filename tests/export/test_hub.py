@@ -75,6 +75,27 @@ def test_an_fp16_import_passes_its_gate_and_scores_close(tmp_path, check_images)
     np.testing.assert_allclose(ours, hf_p_fake(model_folder, images, ["ai"]), atol=1e-2)
 
 
+def test_a_dynamic_int8_import_needs_no_calibration_and_quantizes_only_weight_matmuls(tmp_path, check_images):
+    """onnxruntime's dynamic quantization, the transformers scheme: the MatMuls with weights become int8 (signed),
+    attention's MatMuls of two activations stay float, and the file passes the real-image gate and scores close to
+    transformers. Scores far from the threshold, as in the fp16 test."""
+    import onnx
+
+    folder, images = check_images
+    model_folder = save_hf_model(tmp_path / "vit", "vit", ["ai", "real"], bias=[-2.0, 2.0])
+    out = tmp_path / "vit.int8.onnx"
+    outcome = write_import(read_hub_model(model_folder), out, "onnx-int8", check_images=folder,
+                           int8_scheme="dynamic")
+    assert outcome.parity.precision == "int8" and outcome.parity.verdict_agreement == 1.0
+    graph = onnx.load(str(out)).graph
+    ops = [node.op_type for node in graph.node]
+    assert "DynamicQuantizeLinear" in ops and ops.count("MatMulInteger") == 2 * 6  # 2 layers x (q, k, v, o, 2 MLP)
+    assert ops.count("MatMul") == 2 * 2 + 1  # per layer scores (q.k) and mix (p.v), and the classifier: float
+    assert ModelFile.open(out).graph().signed_int8_weights
+    ours = np.array([p.p_fake for p in Detector(out, device="cpu").predict(images)])
+    np.testing.assert_allclose(ours, hf_p_fake(model_folder, images, ["ai"]), atol=2e-2)
+
+
 def test_a_weights_only_pickle_loads_and_one_pickled_with_code_is_refused(tmp_path):
     import torch
 
@@ -165,7 +186,7 @@ def test_the_gate_needs_real_images_and_a_failure_writes_nothing(tmp_path, check
     (tmp_path / "empty").mkdir()
     with pytest.raises(ImgcheckError, match="no readable images there"):
         write_import(imported, tmp_path / "m.onnx", check_images=tmp_path / "empty")
-    with pytest.raises(ImgcheckError, match="needs --calibration DIR"):
+    with pytest.raises(ImgcheckError, match="needs --calibration DIR: .* or --int8-scheme dynamic"):
         write_import(imported, tmp_path / "m.onnx", "onnx-int8", check_images=folder)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "vit"]
 

@@ -29,6 +29,20 @@ def test_auto_resolves_by_the_flags_and_names_are_checked():
         resolve_scheme("u4")
 
 
+def test_the_dynamic_schemes_need_no_calibration_and_refuse_a_model_without_weight_matmuls(trained_cnn, tmp_path):
+    """The CNN's layers are convolutions and a Gemm: nothing for the dynamic scheme to quantize, said so, nothing
+    written (the transformers side is tests/export/test_hub.py)."""
+    from imgcheck.infer.errors import ImgcheckError
+
+    assert resolve_scheme("dynamic").dynamic and not resolve_scheme("u8s8").dynamic
+    assert resolve_scheme("dynamic-reduce-range").reduce_range
+    checkpoint, data = trained_cnn
+    with pytest.raises(ImgcheckError, match="has none with weights .* choose a static scheme"):
+        export_checkpoint(checkpoint, tmp_path / "out", ["onnx-int8"], check_images=data / "test",
+                          measure_speed=False, int8_scheme="dynamic")
+    assert not (tmp_path / "out").exists()
+
+
 def _weight_types(path):
     """The element types of the quantized weights: the 8-bit initializers that DequantizeLinear reads (biases are
     int32 in every scheme)."""

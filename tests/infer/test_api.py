@@ -9,8 +9,10 @@ from PIL import Image
 
 import imgcheck
 from imgcheck.infer.cli.root import cli
+from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.preprocess import Preprocessor
+from imgcheck.infer.scan.job import ScanUsageError
 from imgcheck.infer.scan.verdict_formats import CsvFormat
 from synthetic_data import gray_image
 from tiny_models import brightness_p_fake
@@ -100,3 +102,58 @@ def test_a_training_checkpoint_runs_as_eager_torch(trained_cnn):
 def test_the_bundled_model_is_the_default():
     detector = imgcheck.Detector()
     assert detector.meta.arch == "cnn_bn_wide" and detector.model_file.name == "cnn_bn_wide-cifake.onnx"
+
+
+def test_scan_and_predict_keep_classes_as_the_cli_does(runner, brightness_model, tmp_path):
+    from class_models import CLASSES, class_model, color_images, expected_probabilities
+
+    model = class_model(tmp_path / "classes.onnx")
+    colors = [(0, 0, 0), (255, 30, 0), (40, 90, 250)]
+    paths = color_images(tmp_path / "imgs", colors)
+    (tmp_path / "imgs" / "z.png").write_text("not a png")
+    out = tmp_path / "v.csv"
+    result = runner.invoke(cli, ["scan", str(tmp_path / "imgs"), "--model", str(model), "--out", str(out),
+                                 "--workers", "0", "--quiet", "--keep-classes"])
+    assert result.exit_code == 3
+    rows = list(imgcheck.scan(tmp_path / "imgs", model, workers=0, keep_classes=True))
+    fmt = CsvFormat(class_names=CLASSES)
+    assert fmt.header() + fmt.encode(rows) == out.read_text()
+    assert [row.p_fake for row in rows] == [row.p_fake for row in imgcheck.scan(tmp_path / "imgs", model, workers=0)]
+    predictions = imgcheck.Detector(model).predict([*paths, b"not an image"], keep_classes=True)
+    assert [p.classes for p in predictions] == [row.classes for row in rows]
+    assert [p.p_fake for p in predictions[:-1]] == [row.p_fake for row in rows[:-1]]
+    expected = expected_probabilities(np.array([np.full((8, 8, 3), c, np.uint8) for c in colors]))
+    np.testing.assert_allclose([list(p.classes.values()) for p in predictions[:-1]], expected, atol=1e-6)
+    assert imgcheck.Detector(model).predict(paths[0]).pop().classes is None  # not asked for
+    with pytest.raises(ScanUsageError, match="--keep-classes: the model outputs a single probability of FAKE"):
+        list(imgcheck.scan(tmp_path / "imgs", brightness_model, workers=0, keep_classes=True))
+    with pytest.raises(ImgcheckError, match="keep_classes: the model outputs a single probability of FAKE"):
+        imgcheck.Detector(brightness_model).predict(paths, keep_classes=True)
+
+
+def test_torch_models_keep_the_same_classes_as_onnx(tmp_path):
+    import torch
+
+    from class_models import BIAS, WEIGHTS, class_meta, class_model, color_images
+    from imgcheck.export.metadata import torchscript_extra_files
+
+    class Scorer(torch.nn.Module):  # class_model's graph in torch: channel means x WEIGHTS + BIAS
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("weights", torch.from_numpy(WEIGHTS))
+            self.register_buffer("bias", torch.from_numpy(BIAS))
+
+        def forward(self, image: torch.Tensor) -> torch.Tensor:
+            return image.mean(dim=(2, 3)) @ self.weights + self.bias
+
+    script = tmp_path / "classes.pt"
+    torch.jit.save(torch.jit.trace(Scorer(), torch.zeros(1, 3, 8, 8)), str(script),
+                   _extra_files=torchscript_extra_files(class_meta()))
+    paths = color_images(tmp_path / "imgs", [(0, 0, 0), (200, 100, 50)])
+    from_torch = imgcheck.Detector(script, device="cpu").predict(paths, keep_classes=True)
+    onnx_detector = imgcheck.Detector(class_model(tmp_path / "classes.onnx"), device="cpu")
+    from_onnx = onnx_detector.predict(paths, keep_classes=True)
+    for a, b in zip(from_torch, from_onnx, strict=True):
+        assert a.p_fake == pytest.approx(b.p_fake, abs=1e-6)
+        assert list(a.classes) == list(b.classes)
+        np.testing.assert_allclose(list(a.classes.values()), list(b.classes.values()), atol=1e-6)

@@ -149,3 +149,28 @@ def test_model_actors_fill_the_cluster_but_never_outnumber_the_blocks():
     with pytest.raises(ImgcheckError, match="need 5 CPUs, and the Ray cluster has 4"):
         _actors({"CPU": 4}, blocks=10, num_workers=3, decode_tasks=2)
     assert _actors({"CPU": 4}, blocks=1, num_workers=3, decode_tasks=2) == 1  # fits once capped by the blocks
+
+
+@pytest.mark.slow
+def test_ray_engine_keeps_the_classes_the_local_engine_keeps(runner, tmp_path, local_ray):
+    from class_models import class_model, color_images
+
+    model = class_model(tmp_path / "classes.onnx")
+    folder = tmp_path / "imgs"
+    color_images(folder, [(17 * i, 255 - 13 * i, 40 + 9 * i) for i in range(15)])
+    (folder / "07b.png").write_bytes(b"not an image")
+    common = ["scan", str(folder), "--model", str(model), "--batch-size", "4", "--quiet", "--keep-classes"]
+    for suffix in ("csv", "jsonl"):
+        local, ray_out = tmp_path / f"local.{suffix}", tmp_path / f"ray.{suffix}"
+        assert runner.invoke(cli, [*common, "--out", str(local), "--workers", "0"]).exit_code == 3
+        result = runner.invoke(cli, [*common, "--out", str(ray_out), "--engine", "ray", "--num-workers", "2"])
+        assert result.exit_code == 3, result.output
+        assert ray_out.read_bytes() == local.read_bytes()
+    assert ",p:REAL," in (tmp_path / "ray.csv").read_text().splitlines()[0]
+
+
+def test_a_ray_scan_refuses_keep_classes_for_a_single_output_model_before_ray_starts(runner, brightness_model,
+                                                                                     tmp_path):
+    result = runner.invoke(cli, ["scan", str(tmp_path), "--model", str(brightness_model), "--engine", "ray",
+                                 "--keep-classes", "--out", str(tmp_path / "v.csv")])
+    assert result.exit_code == 2 and "--keep-classes: the model outputs a single probability" in result.stderr

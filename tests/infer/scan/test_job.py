@@ -149,3 +149,20 @@ def test_a_walk_error_reaches_the_scan(brightness_model: Path, tmp_path: Path) -
     result = ScanJob([tmp_path / "missing.png"], brightness_model, out=str(tmp_path / "v.csv"), workers=0,
                      evaluate=False).run(reporter)
     assert result.stats.verdicts == {"ERROR": 1}
+
+
+def test_keep_classes_is_checked_against_the_model_and_a_given_engine(tmp_path: Path) -> None:
+    from class_models import class_model, color_images
+    from imgcheck.infer.models.model_file import ModelFile
+    from imgcheck.infer.scan.pipeline import LocalScan
+
+    color_images(tmp_path / "imgs", [(10, 20, 30)])
+    model_file = ModelFile.open(class_model(tmp_path / "classes.onnx"))
+    job = ScanJob(tmp_path / "imgs", model_file, out=str(tmp_path / "v.csv"), keep_classes=True, workers=0)
+    plain_engine = LocalScan.for_model(model_file, workers=0)
+    with pytest.raises(ScanUsageError, match="the engine given has keep_classes=False and this job keep_classes=True"):
+        job.run(engine=plain_engine, model_file=model_file)
+    result = job.run(engine=LocalScan.for_model(model_file, workers=0, keep_classes=True), model_file=model_file)
+    assert result.exit_code == ExitCode.OK
+    assert (tmp_path / "v.csv").read_text().splitlines()[0].endswith(',p:=midjourney,"p:da""lle"')
+    assert json.loads((tmp_path / "v.csv.json").read_text())["classes"][0] == "REAL"

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from imgcheck.infer.scan.verdict_formats import (FIELDS, CsvFormat, JsonlFormat, OutputWriteError, Row, VerdictSink,
-                                                escape_formula, unescape_formula)
+from imgcheck.infer.scan.verdict_formats import (FIELDS, ClassColumnsMismatch, CsvFormat, JsonlFormat, OutputWriteError,
+                                                Row, VerdictSink, escape_formula, unescape_formula)
 
 
 @pytest.mark.parametrize("cell", ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "'quoted"])
@@ -87,3 +87,55 @@ def test_a_failed_write_cuts_the_output_back_to_its_last_complete_row():
     assert failure.value.rows_kept == sink.rows and sink.rows % 3 == 0 and sink.rows >= 3
     text = stream.getvalue().decode()
     assert text.endswith("\n") and len(fmt.decode(text)) == sink.rows
+
+
+NAMES = ("REAL", "sd,v1.5", "=mj", 'da"lle', "new\nline")
+KEPT = [Row("a.png", 0.75, "FAKE", "", 4, 4, "", dict(zip(NAMES, (0.25, 0.5, 0.125, 0.0625, 0.0625)))),
+        Row("b.png", None, "ERROR", "empty file (0 bytes)")]
+
+
+def test_class_columns_follow_the_seven_with_safe_names():
+    fmt = CsvFormat(class_names=NAMES)
+    assert fmt.header() == ('path,p_fake,verdict,error,width,height,provenance,p:REAL,"p:sd,v1.5",p:=mj,'
+                            '"p:da""lle","p:new\nline"\n')
+    assert fmt.encode(KEPT) == ("a.png,0.750000,FAKE,,4,4,,0.250000,0.500000,0.125000,0.062500,0.062500\n"
+                                "b.png,,ERROR,empty file (0 bytes),,,,,,,,\n")
+    assert JsonlFormat(class_names=NAMES).encode(KEPT[:1]) == (
+        '{"path": "a.png", "p_fake": 0.75, "verdict": "FAKE", "error": "", "width": 4, "height": 4, "provenance": '
+        '"", "classes": {"REAL": 0.25, "sd,v1.5": 0.5, "=mj": 0.125, "da\\"lle": 0.0625, "new\\nline": 0.0625}}\n')
+    assert JsonlFormat(class_names=NAMES).encode(KEPT[1:]).endswith('"provenance": "", "classes": null}\n')
+
+
+@given(st.lists(st.tuples(st.text(min_size=1), st.one_of(st.none(), st.lists(st.floats(0, 1), min_size=3,
+                                                                             max_size=3))), max_size=5))
+def test_rows_with_classes_round_trip_in_every_format(records):
+    names = ("REAL", "a,b", "=c")
+    rows = [Row(path, None, "ERROR", "x") if p is None
+            else Row(path, round(sum(p[1:]), 6), "FAKE", "", 1, 1, "", {n: round(v, 6) for n, v in zip(names, p)})
+            for path, p in records]
+    for fmt in (CsvFormat(True, names), CsvFormat(False, names), JsonlFormat(False, names)):
+        assert fmt.decode(fmt.header() + fmt.encode(rows)) == rows
+
+
+@pytest.mark.parametrize("fmt", [CsvFormat(), JsonlFormat()])
+def test_a_file_with_other_class_columns_is_refused(fmt):
+    kept = type(fmt)(fmt.formula_escape, NAMES)
+    with_classes, without = kept.header() + kept.encode(KEPT), fmt.header() + fmt.encode(KEPT)
+    with pytest.raises(ClassColumnsMismatch, match="it was scanned with --keep-classes"):
+        fmt.decode(with_classes)
+    with pytest.raises(ClassColumnsMismatch, match="carry no per-class probabilities; drop --keep-classes"):
+        kept.decode(without)
+    other = type(fmt)(fmt.formula_escape, ("REAL", "FAKE"))
+    with pytest.raises(ClassColumnsMismatch) as mismatch:
+        other.decode(with_classes)
+    assert str(mismatch.value) == ("its per-class probabilities are of the classes 'REAL', 'sd,v1.5', '=mj', "
+                                   "'da\"lle', 'new\\nline', and this model's are 'REAL', 'FAKE'; use the model that "
+                                   "wrote it to finish it")  # one line, whatever the names hold
+    assert kept.decode(with_classes) == KEPT
+
+
+def test_a_row_whose_class_cells_do_not_fit_its_verdict_is_damage():
+    fmt = CsvFormat(class_names=("REAL", "FAKE"))
+    for bad in ("a.png,0.5,FAKE,,1,1,,,\n", "b.png,,ERROR,x,,,,0.5,0.5\n", "c.png,0.5,FAKE,,1,1,,0.5,\n"):
+        with pytest.raises(ValueError, match="damaged"):
+            fmt.decode(fmt.header() + bad + "d.png,0.5,FAKE,,1,1,,0.500000,0.500000\n")
