@@ -29,7 +29,7 @@ venv: $(STAMP)
 # sidecar), the scan summary with its throughput line, and the metric tables of the labeled samples.
 demo: $(DEMO_STAMP)
 	@mkdir -p $(DEMO_DIR)
-	$(VENV)/bin/imgcheck scan samples --out $(DEMO_DIR)/verdicts.csv --metrics $(DEMO_DIR)/metrics.json --report $(DEMO_DIR)/report
+	$(VENV)/bin/imgcheck scan samples --out $(DEMO_DIR)/verdicts.csv --force --metrics $(DEMO_DIR)/metrics.json --report $(DEMO_DIR)/report
 	@echo "verdicts: $(DEMO_DIR)/verdicts.csv  metrics: $(DEMO_DIR)/metrics.json  report: $(DEMO_DIR)/report/index.html"
 
 test: venv

@@ -2,9 +2,11 @@
 
     python benchmarks/int8_parity_real.py --images data/cifake/test --count 2000 MODEL.onnx MODEL.int8.onnx ...
 
-Arguments come in pairs (fp32 file, int8 file). `imgcheck export`'s parity gate runs on a seeded batch of random
-pixels plus `--check-images` when given; a model that saturates on random pixels passes it whatever its int8
-arithmetic does, so this measures the same bound (verdict agreement >= 99.5%) on real, labelled images.
+Arguments come in pairs (fp32 file, int8 file). This measures the export gate's bound (verdict agreement >= 99.5%,
+|dROC-AUC| <= 0.002) on real, labelled images. It was written when the gate ran on a seeded batch of random pixels
+alone unless `--check-images` was given, which a model that saturates on random pixels passes whatever its int8
+arithmetic does; the gate now compares fp16/int8 verdicts on real images only (`--check-images`, or the images held
+out of `--calibration`), and `reproduce_report.py` passes it the images this script draws (`draw_images`).
 Writes benchmarks/results/int8_parity_real.md and .json.
 """
 
@@ -31,6 +33,16 @@ def p_fake(path: str, inputs: np.ndarray) -> np.ndarray:
                            for i in range(0, len(inputs), 256)])
 
 
+def draw_images(folder: str, count: int, seed: int = 0) -> list[str]:
+    """`count` image paths drawn at random (seeded) from the images a scan of `folder` finds, in scan order. A random
+    draw, not every N-th name: CIFAKE's file names carry the CIFAR category, so every N-th name would favour some."""
+    from imgcheck.infer.scan.discover import Selection, discover
+
+    every = list(discover([folder], Selection()))
+    picked = np.random.default_rng(seed).choice(len(every), min(count, len(every)), replace=False)
+    return [every[i] for i in sorted(picked)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", required=True, help="a labelled folder (REAL/ and FAKE/ inside)")
@@ -45,13 +57,9 @@ def main() -> None:
     from imgcheck.infer.models.formats import FORMATS
     from imgcheck.infer.models.model_file import ModelFile
     from imgcheck.infer.preprocess import Preprocessor
-    from imgcheck.infer.scan.discover import Selection, discover
     from imgcheck.infer.scan.pipeline import decode_chunk
 
-    every = list(discover([args.images], Selection()))
-    # a seeded random draw: CIFAKE's file names carry the CIFAR category, so every N-th name would favour some
-    picked = np.random.default_rng(args.seed).choice(len(every), min(args.count, len(every)), replace=False)
-    paths = [every[i] for i in sorted(picked)]
+    paths = draw_images(args.images, args.count, args.seed)
     labels = np.asarray([label_from_path(Path(p).relative_to(args.images).parts[:-1])[0] for p in paths])
     rows = []
     for fp32, int8 in zip(args.models[::2], args.models[1::2]):

@@ -42,7 +42,7 @@ def subset(folder: Path, count: int, into: Path) -> Path:
 def scan(folder: Path, out: Path, provenance: bool, workers: int | None) -> tuple[float, float, int, int, float]:
     """(wall seconds, scan images/s, files, files with a provenance finding, CPU seconds of the process tree) of one
     `imgcheck scan`."""
-    command = [*IMGCHECK, "scan", str(folder), "--out", str(out), "--quiet"]
+    command = [*IMGCHECK, "scan", str(folder), "--out", str(out), "--force", "--quiet"]
     command += [] if provenance else ["--no-provenance"]
     command += [] if workers is None else ["--workers", str(workers)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

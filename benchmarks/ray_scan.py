@@ -61,7 +61,7 @@ def main() -> None:
             for _ in range(args.repeats):
                 for name, extra in configs.items():
                     out = Path(scratch) / "v.csv"
-                    wall, ips, csv = run(imgcheck(args.folder, *model, "--out", str(out), "--quiet",
+                    wall, ips, csv = run(imgcheck(args.folder, *model, "--out", str(out), "--force", "--quiet",
                                                   "--batch-size", str(args.batch_size), *extra), out)
                     reference = reference or csv
                     if csv != reference:

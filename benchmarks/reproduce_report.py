@@ -20,7 +20,10 @@ visible (and a fourth, `recipe`, that reads the first two off one run):
   row: the first epoch whose *test-draw* accuracy reaches 95%, else the epoch with the best test-draw accuracy
   (trained on 22,500 images, not 25,000); ours: the epoch validation picked, scored on all 20,000 test images. Both
   epochs' weights are exported (ONNX fp32 and int8, TorchScript) and scanned. This is how the ResNet rows are made:
-  one run each, since each ResNet run takes the 2-core CPU from under an hour to a couple of hours.
+  one run each, since each ResNet run takes the 2-core CPU from under an hour to a couple of hours. The int8 export's
+  parity gate compares verdicts on 2,000 CIFAKE test images (the draw of `int8_parity_real.py`, copied to
+  runs/repro/check); an int8 file made before the gate saw real images is exported again, and one the gate refuses
+  is recorded on the page (the fp32 files are still written) rather than stopping the reproduction.
 
 Every model is exported to ONNX and scored with `imgcheck scan --metrics` on the CIFAKE test images and on the
 Shoes set; the bundled model (cnn_bn_wide, trained on all of CIFAKE train) is scored the same way, and so is the one
@@ -69,19 +72,28 @@ ARCH_NOTES = {
     "resnet101_preact": "pre-activation ResNet-101 (timm resnetv2_101), from scratch: the report's v2 row",
 }
 REPORT_ROW = {"resnet50_preact": "resnet50_v2", "resnet101_preact": "resnet101_v2"}  # whose report number they sit by
+CHECK_IMAGES = 2000  # CIFAKE test images the int8 parity gate compares on (check_folder)
+INT8_REFUSED = "int8_gate_refused.txt"  # beside an export whose int8 file the parity gate refused
 
 
-def run(command: list[str], log: list[str], needed: bool) -> None:
+def run(command: list[str], log: list[str], needed: bool, gate_may_refuse: bool = False) -> str | None:
     """Record one imgcheck command for the results file and run it (from the repository root) when `needed`,
-    that is when its output does not exist yet."""
+    that is when its output does not exist yet. With `gate_may_refuse` (an export), a parity-gate refusal is
+    returned (its message) instead of stopping the script."""
     shown = shlex.join(["imgcheck", *command[len(IMGCHECK):]])
     log.append(shown)
     if not needed:
-        return
+        return None
     print(f"$ {shown}", file=sys.stderr, flush=True)
-    result = subprocess.run(command, cwd=ROOT)
+    result = subprocess.run(command, cwd=ROOT, stderr=subprocess.PIPE if gate_may_refuse else None, text=True)
+    if gate_may_refuse:
+        print(result.stderr, end="", file=sys.stderr, flush=True)
+        refusal = [line for line in result.stderr.splitlines() if "failed the parity gate" in line]
+        if result.returncode == 1 and refusal:
+            return refusal[-1].removeprefix("Error: ")
     if result.returncode not in (0, 3):  # 3: some files unreadable (counted in the metrics)
         raise SystemExit(f"failed ({result.returncode}): {shown}")
+    return None
 
 
 def train(arch: str, protocol: str, runs: Path, log: list[str]) -> Path:
@@ -97,13 +109,38 @@ def train(arch: str, protocol: str, runs: Path, log: list[str]) -> Path:
 
 def export(run_dir: Path, arch: str, log: list[str], checkpoint: str = "best.pt", folder: str = "export",
            every_format: bool = False) -> Path:
-    """ONNX fp32 of the checkpoint (with `every_format`, int8 and TorchScript too), through `imgcheck export`."""
+    """ONNX fp32 of the checkpoint (with `every_format`, int8 and TorchScript too), through `imgcheck export`.
+    The int8 file's parity gate compares verdicts on `check_folder()`. An int8 file whose export report shows a gate
+    of random pixels alone (made before the gate saw real images) is exported again; a refusal is written to
+    int8_gate_refused.txt beside the files (and not retried), and the fp32 files are exported without int8."""
     model = run_dir / folder / f"{arch}.onnx"
-    extra = (["--format", "torchscript", "--int8", "--calibration", str(calibration_folder().relative_to(ROOT))]
-             if every_format else [])
-    run([*IMGCHECK, "export", str((run_dir / checkpoint).relative_to(ROOT)), "--format", "onnx", *extra, "--out",
-         str(model.parent.relative_to(ROOT)), "--name", arch], log, needed=not model.exists())
+    command = [*IMGCHECK, "export", str((run_dir / checkpoint).relative_to(ROOT)), "--format", "onnx"]
+    where = ["--out", str(model.parent.relative_to(ROOT)), "--name", arch]
+    if not every_format:
+        run([*command, *where], log, needed=not model.exists())
+        return model
+    refusal = model.parent / INT8_REFUSED
+    needed = not model.exists() or (int8_gate(model.parent) is None and not refusal.exists())
+    refused = run([*command, "--format", "torchscript", "--int8", "--calibration",
+                   str(calibration_folder().relative_to(ROOT)), "--check-images", str(check_folder().relative_to(ROOT)),
+                   *where], log, needed, gate_may_refuse=True)
+    if refused:
+        refusal.parent.mkdir(parents=True, exist_ok=True)
+        refusal.write_text(refused + "\n")
+        run([*command, "--format", "torchscript", *where], log, needed=not model.exists())
     return model
+
+
+def int8_gate(folder: Path) -> dict | None:
+    """The int8 file's entry in `folder`'s export_report.json when its parity gate compared real images, else
+    None (no report, no int8 file, or a gate of random pixels alone)."""
+    report = folder / "export_report.json"
+    if not report.exists():
+        return None
+    for entry in json.loads(report.read_text())["files"]:
+        if entry["format"] == "onnx-int8" and entry["parity"].get("real_images"):
+            return entry
+    return None
 
 
 def calibration_folder() -> Path:
@@ -114,6 +151,25 @@ def calibration_folder() -> Path:
             (folder / label).mkdir(parents=True, exist_ok=True)
             for path in sorted((ROOT / "data" / "cifake" / "train" / label).iterdir())[:256]:
                 shutil.copy(path, folder / label / path.name)
+    return folder
+
+
+def check_folder() -> Path:
+    """The int8 parity gate's real images: the 2,000 CIFAKE test images `int8_parity_real.py` draws (seed 0), so its
+    agreement reads as that page's flips; copied once under their REAL/FAKE folders (through a staging folder, so an
+    interrupted copy is not taken for a complete one). Neither training nor int8 calibration sees them."""
+    folder = ROOT / "runs" / "repro" / "check"
+    if not folder.is_dir():
+        from int8_parity_real import draw_images
+
+        test = ROOT / "data" / "cifake" / "test"
+        staging = folder.with_name(".check.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        for path in map(Path, draw_images(str(test), CHECK_IMAGES)):
+            target = staging / path.relative_to(test)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target)
+        staging.rename(folder)
     return folder
 
 
@@ -164,7 +220,7 @@ def score(model: Path, data: str, name: str, metrics_dir: Path, log: list[str]) 
     verdicts = ROOT / "runs" / "repro" / "verdicts" / f"{name}.csv"
     verdicts.parent.mkdir(parents=True, exist_ok=True)
     run([*IMGCHECK, "scan", data, "--model", str(model.relative_to(ROOT)), "--out", str(verdicts.relative_to(ROOT)),
-         "--metrics", str(metrics.relative_to(ROOT)), "--quiet"], log, needed=not metrics.exists())
+         "--force", "--metrics", str(metrics.relative_to(ROOT)), "--quiet"], log, needed=not metrics.exists())
     return json.loads(metrics.read_text())
 
 
@@ -234,6 +290,26 @@ def collect_rows(metrics_dir: Path) -> list[tuple]:
         files = [metrics_dir / f"{stem}.cifake_test.json", metrics_dir / f"{stem}.shoes.json"]
         if all(f.exists() for f in files):
             rows.append((label, "ours, full train", None, *(json.loads(f.read_text()) for f in files)))
+    return rows
+
+
+def int8_gate_rows() -> list[list[str]]:
+    """One row per recipe export folder with an int8 file or a refusal: what the parity gate said of it."""
+    rows = []
+    for arch in ARCH_NOTES:
+        for folder in sorted((ROOT / "runs" / "repro" / f"{arch}_recipe").glob("export*")):
+            entry, refusal = int8_gate(folder), folder / INT8_REFUSED
+            if refusal.exists():
+                rows.append([arch, folder.name, "refused", "—", "—", refusal.read_text().strip()])
+            elif entry:
+                parity = entry["parity"]
+                auc = (abs(parity["auc_reference"] - parity["auc_export"])
+                       if parity["auc_reference"] is not None else None)
+                rows.append([arch, folder.name, "passed",
+                             f"{parity['verdict_agreement']:.2%} of {parity['real_images']:,}",
+                             "—" if auc is None else f"{auc:.4f}", entry.get("int8_scheme", "—")])
+            elif (folder / f"{arch}.int8.onnx").exists():
+                rows.append([arch, folder.name, "random pixels only (before issue 30)", "—", "—", "—"])
     return rows
 
 
@@ -310,6 +386,15 @@ def render(rows: list, commands: dict[str, list[str]]) -> list[str]:
     if missing:
         lines += ["", f"Not run yet: {', '.join(missing)}. Each is one `--archs ARCH:recipe` run (see docs/train.md for "
                   "the time each takes on this CPU); rows are added as their runs finish."]
+    gates = int8_gate_rows()
+    if gates:
+        lines += ["", "## int8 files and the parity gate", "",
+                  "Each recipe export's int8 file against its fp32 PyTorch model, compared by `imgcheck export` on the "
+                  f"{CHECK_IMAGES:,} CIFAKE test images of runs/repro/check (bound: verdict agreement >= 99.5% and "
+                  "|dROC-AUC| <= 0.002 on those real images). A refused file is not written; a file made before the "
+                  "gate compared real images (issue 30) is listed as such until the script exports it again.", "",
+                  harness.table(["model", "export", "int8 gate", "agreement (real images)", "|dROC-AUC|",
+                                 "scheme, or the refusal"], gates, align="llllrl")]
     reading = RESULTS / "reproduce_report" / "reading.md"  # written by hand from the numbers above
     if reading.exists():
         lines += ["", reading.read_text().strip()]

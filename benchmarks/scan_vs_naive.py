@@ -81,7 +81,7 @@ def count_images(folder: str) -> int:
 def imgcheck_scan(python: str, folder: str, onnx: str, tmp: str, *extra: str) -> list[str]:
     """The imgcheck command timed: a quiet scan of `folder` (verdicts only, as the naive pipeline writes, unless
     `extra` asks for more) by the installation that `python` belongs to."""
-    return [python, "-m", "imgcheck.infer", "scan", folder, "--model", onnx, "--out", f"{tmp}/imgcheck.csv",
+    return [python, "-m", "imgcheck.infer", "scan", folder, "--model", onnx, "--out", f"{tmp}/imgcheck.csv", "--force",
             "--quiet", *extra]
 
 

@@ -84,7 +84,7 @@ def main() -> None:
             suffix = {"as stored": "stored", "JPEG 95": "jpeg95", "JPEG 50": "jpeg50"}[kind]
             metrics = out_dir / f"{name}.{suffix}.json"
             run([*IMGCHECK, "scan", *source, "--model", str(model.relative_to(ROOT)), "--out",
-                 str((run_dir / f"verdicts_{metrics.stem}.csv").relative_to(ROOT)), "--metrics",
+                 str((run_dir / f"verdicts_{metrics.stem}.csv").relative_to(ROOT)), "--force", "--metrics",
                  str(metrics.relative_to(ROOT)), "--quiet"], log, needed=not metrics.exists())
             scores[kind] = json.loads(metrics.read_text())["metrics"]
         summary = json.loads((run_dir / "summary.json").read_text())

@@ -39,3 +39,14 @@ def report_table(records: list[ExportRecord]) -> Table:
         table.add_row(r.format, r.path.name, f"{r.size_bytes / 1e6:.2f} MB", f"{p.max_abs_diff:.2e}",
                       f"{p.verdict_agreement:.2%}", auc, f"{r.images_per_s_batch1:,.0f}", f"{r.images_per_s_batch64:,.0f}")
     return table
+
+
+def gate_summary(records: list[ExportRecord]) -> str:
+    """One line: which inputs the parity gate compared, and which of them the fp16/int8 agreement counts."""
+    parity, source = records[0].parity, records[0].check_images
+    seeded = parity.n - parity.real_images
+    if source is None:
+        return f"parity compared {seeded} random-pixel inputs"
+    reduced = any(r.parity.precision != "fp32" for r in records)
+    counted = "; fp16/int8 verdict agreement counts the real images only" if reduced else ""
+    return f"parity compared {seeded} random-pixel inputs and {parity.real_images} real images: {source}{counted}"

@@ -23,7 +23,7 @@ import numpy as np
 from imgcheck.infer.atomic_write import staged_path
 from imgcheck.infer.errors import DependencyMissingError, ImgcheckError
 from imgcheck.infer.meta import IMAGENET_MEAN, IMAGENET_STD, PER_CLASS_OUTPUTS, ModelMeta, Provenance
-from imgcheck.infer.models.model_file import CHECKPOINT, ONNX, ModelFile, file_sha256, sniff
+from imgcheck.infer.models.model_file import CHECKPOINT, ONNX, ModelFile, check_torch_file, file_sha256, sniff
 from imgcheck.infer.models.safety import output_shape_problem
 from imgcheck.infer.version import install_extra
 
@@ -329,6 +329,7 @@ class _TorchScriptImport(_Import):
             raise DependencyMissingError(f"{src} is TorchScript; importing it needs torch: {install_extra('train')} "
                                          "(or import its ONNX export)")
         self.torch = torch
+        check_torch_file(src, "TorchScript file")  # its zip index first: no archive bomb reaches torch.jit.load
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # torch deprecates torch.jit; the files still load

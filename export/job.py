@@ -18,7 +18,7 @@ from torch import nn
 from imgcheck.infer.errors import ModelFileError
 from imgcheck.infer.meta import ModelMeta
 from imgcheck.infer.models.architectures import module_from_checkpoint
-from imgcheck.infer.models.model_file import CHECKPOINT, ModelFile
+from imgcheck.infer.models.model_file import CHECKPOINT, ONNX, TORCHSCRIPT, ModelFile, UnknownModelFileError, sniff
 
 
 class ProbabilityModel(nn.Module):
@@ -64,13 +64,30 @@ class ExportJob:
 
 def job_from_checkpoint(path: str | os.PathLike, workdir: Path, opset: int | None = None) -> ExportJob:
     """Load a training checkpoint (weights_only) into an ExportJob whose meta says the output is a probability."""
-    model_file = ModelFile.open(path)
-    if model_file.carrier != CHECKPOINT:
-        raise ModelFileError(f"{model_file.path}: a {model_file.carrier} file; `imgcheck export` takes a training "
-                             "checkpoint (.pt written by `imgcheck train`).")
+    model_file = open_checkpoint(path)
     model, meta = module_from_checkpoint(model_file), model_file.meta
     export_meta = meta.replace(output="probability") if meta.output == "logit" else meta
     return ExportJob(ProbabilityModel(model).eval(), export_meta, workdir, opset)
+
+
+_EXPORT_TAKES = "`imgcheck export` takes a training checkpoint (the .pt that `imgcheck train` writes)"
+_EXPORTED = {ONNX: "an ONNX model", TORCHSCRIPT: "a TorchScript model"}
+
+
+def open_checkpoint(path: str | os.PathLike) -> ModelFile:
+    """The training checkpoint at `path`. Its content is sniffed first, as every command sniffs a model file, so
+    anything else (an ONNX or TorchScript model, an empty or unknown file) is refused in one line before torch reads
+    a byte of it; a checkpoint then opens as any ModelFile does (archive checked, weights_only)."""
+    path = Path(path)
+    try:
+        carrier = sniff(path)[0]
+    except UnknownModelFileError as exc:
+        raise ModelFileError(f"{path}: not a training checkpoint ({exc.reason}); {_EXPORT_TAKES}.") from None
+    if carrier != CHECKPOINT:
+        raise ModelFileError(f"{path} is {_EXPORTED[carrier]}; {_EXPORT_TAKES}. It is exported already: run it with "
+                             "`imgcheck scan --model`, or give a foreign one imgcheck's metadata with `imgcheck "
+                             "import`.")
+    return ModelFile.open(path)
 
 
 @contextlib.contextmanager

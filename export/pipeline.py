@@ -12,7 +12,8 @@ import torch
 from imgcheck.export.int8_schemes import resolve_scheme
 
 from imgcheck.export.job import ExportJob, job_from_checkpoint
-from imgcheck.export.parity import CheckSet, ExportParityError, Parity, build_check_set, compare
+from imgcheck.export.parity import (HELD_OUT_LIMIT, HOLD_OUT_EVERY, CheckSet, ExportParityError, Parity,
+                                     build_check_set, compare, hold_out, image_paths)
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.meta import ModelMeta
 from imgcheck.infer.models.formats import FORMATS, ModelFormat
@@ -36,11 +37,12 @@ class ExportRecord:
     images_per_s_batch1: float
     images_per_s_batch64: float
     int8_scheme: str | None = None  # the quantizer scheme of an int8 file (imgcheck.export.int8_schemes)
+    check_images: str | None = None  # where the gate's real images came from, in words (None: random pixels only)
 
     def as_dict(self) -> dict[str, Any]:
         record = {"format": self.format, "path": str(self.path), "size_bytes": self.size_bytes,
-                  "parity": self.parity.as_dict(), "cpu_images_per_s": {"batch_1": self.images_per_s_batch1,
-                                                                        "batch_64": self.images_per_s_batch64}}
+                  "parity": self.parity.as_dict(), "check_images": self.check_images,
+                  "cpu_images_per_s": {"batch_1": self.images_per_s_batch1, "batch_64": self.images_per_s_batch64}}
         return record if self.int8_scheme is None else {**record, "int8_scheme": self.int8_scheme}
 
 
@@ -57,16 +59,21 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
         raise ImgcheckError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
     out = Path(out_dir)
     scheme = resolve_scheme(int8_scheme)  # an unknown name is refused before any work
+    calibrated = "onnx-int8" in formats and not scheme.dynamic
+    reduced = [FORMATS[f].precision for f in formats if FORMATS[f].precision != "fp32"]
+    if calibrated and calibration is None:
+        raise ImgcheckError("--int8 needs --calibration DIR: images (ideally from the training data) to calibrate on.")
+    if reduced and check_images is None and calibration is None:
+        raise ImgcheckError(_random_pixels_refusal(reduced, scheme.dynamic))
     job = job or job_from_checkpoint(checkpoint, out, opset)  # a refused checkpoint leaves no folder behind
     job.int8_scheme = scheme.name
+    check, calibration_paths = gate_images(job.meta, check_images, calibration if reduced else None)
+    if calibrated:
+        job.calibration = build_check_set(job.meta, count=0, folder=calibration, limit=calibration_limit,
+                                          paths=calibration_paths, option="--calibration").inputs
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     stem = name or job.meta.arch
-    check = build_check_set(job.meta, folder=check_images)
-    if "onnx-int8" in formats and not scheme.dynamic:
-        if calibration is None:
-            raise ImgcheckError("--int8 needs --calibration DIR: images (ideally from the training data) to calibrate on.")
-        job.calibration = build_check_set(job.meta, count=0, folder=calibration, limit=calibration_limit).inputs
     reference = _torch_outputs(job.model, check.inputs, job.meta)
     temporaries: list[Path] = []
     records: list[ExportRecord] = []
@@ -88,21 +95,54 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     return records
 
 
+def gate_images(meta: ModelMeta, check_images: str | os.PathLike | None,
+                calibration: str | os.PathLike | None) -> tuple[CheckSet, list[Path] | None]:
+    """(the gate's check set, the images to calibrate on; None: all of --calibration). The real images are
+    --check-images when given; else, when `calibration` is given (an fp16/int8 export), the images held out of it
+    (`parity.hold_out`: every 5th by sorted path, at most HELD_OUT_LIMIT read), which calibration then skips."""
+    if check_images is not None or calibration is None:
+        return build_check_set(meta, folder=check_images), None
+    every = image_paths(calibration)
+    kept, held = hold_out(every)
+    if not held:
+        raise ImgcheckError(f"--calibration {calibration}: {len(every)} image(s), too few to hold every "
+                            f"{HOLD_OUT_EVERY}th out for the fp16/int8 parity gate; add images, or pass "
+                            "--check-images DIR.")
+    read = f"{len(held)}" if len(held) <= HELD_OUT_LIMIT else f"{HELD_OUT_LIMIT} of the {len(held)}"
+    source = (f"{read} images held out of --calibration {calibration} (every {HOLD_OUT_EVERY}th by sorted path; "
+              "not calibrated on)")
+    check = build_check_set(meta, folder=calibration, limit=HELD_OUT_LIMIT, paths=held, option="--calibration",
+                            source=source)
+    return check, kept
+
+
+def _random_pixels_refusal(reduced: list[str], dynamic: bool) -> str:
+    """The one line refusing an fp16/int8 export that only random pixels would check."""
+    which = " and ".join(dict.fromkeys(reduced))
+    where = ("pass --check-images DIR (labelled real images like those you will scan)" if dynamic and
+             "fp16" not in reduced else "pass --check-images DIR (labelled real images the model was not calibrated "
+             f"on), or --calibration DIR to hold every {HOLD_OUT_EVERY}th image out for the check")
+    return (f"the {which} parity gate compares verdicts on real images, and there are none: {where}. Random pixels "
+            "alone prove little (a network saturates on them in either precision).")
+
+
 def _export_one(fmt: ModelFormat, job: ExportJob, temporary: Path, final: Path, check: CheckSet,
                 reference: np.ndarray, atol: float, measure_speed: bool) -> ExportRecord:
     fmt.exporter_function()(job, temporary)
     backend = load_backend(ModelFile.open(temporary))
     exported = np.concatenate([backend(check.inputs[i : i + BATCH]) for i in range(0, len(check.inputs), BATCH)])
-    parity = compare(fmt, reference, exported, check.labels, job.meta.threshold, atol)
+    parity = compare(fmt, reference, exported, check.labels, job.meta.threshold, atol, seeded=check.seeded)
     if not parity.passed:
+        images = f", from {check.source}" if check.source else ""
         raise ExportParityError(
             f"{fmt.name} export of {job.meta.arch} failed the parity gate against PyTorch: {parity.failure}; worst "
-            f"|dp_fake| {parity.max_abs_diff:.3g} over {parity.n} inputs (bound: {parity.bound}). No file was written."
+            f"|dp_fake| {parity.max_abs_diff:.3g} over {parity.n} inputs ({check.seeded} random-pixel, "
+            f"{check.real} real{images}; bound: {parity.bound}). No file was written."
         )
     speeds = (images_per_second(backend, check.inputs, 1), images_per_second(backend, check.inputs, BATCH)) \
         if measure_speed else (float("nan"), float("nan"))
     return ExportRecord(fmt.name, final, temporary.stat().st_size, parity, *speeds,
-                        int8_scheme=job.int8_scheme if fmt.name == "onnx-int8" else None)
+                        int8_scheme=job.int8_scheme if fmt.name == "onnx-int8" else None, check_images=check.source)
 
 
 @torch.no_grad()

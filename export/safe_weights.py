@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from imgcheck.export.foreign import short_reason
-from imgcheck.infer.errors import ImgcheckError
-from imgcheck.infer.models.model_file import file_sha256
+from imgcheck.infer.errors import ImgcheckError, ModelFileError
+from imgcheck.infer.models.model_file import file_sha256, load_torch_file
 
 SAFETENSORS_SUFFIX = ".safetensors"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth")
@@ -73,11 +73,9 @@ def _load_one(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix not in PICKLE_SUFFIXES:
         raise WeightsError(f"{path}: unknown weights format; give a .safetensors file (or a .bin/.pt/.pth state dict).")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(f"{path}: refused: torch.load(weights_only=True) will not load it ({short_reason(exc)}); "
-                           "it is pickled with code or objects, and imgcheck never unpickles code. Convert it to "
-                           "safetensors where you trust it.")
+        state = load_torch_file(path, "weights file")  # the zip index checked, then weights_only: never code
+    except ModelFileError as exc:
+        raise WeightsError(exc.message) from None
     return _tensors(state, path)
 
 

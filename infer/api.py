@@ -22,6 +22,7 @@ from imgcheck.infer.models.bundled import open_model_file
 from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.preprocess import PixelSource
 from imgcheck.infer.runtime.outputs import no_class_scores_reason
+from imgcheck.infer.scan.domain import DomainRule
 from imgcheck.infer.scan.job import ModelSource, ScanJob, ScanResult
 from imgcheck.infer.scan.pipeline import batched, decode_chunk
 from imgcheck.infer.scan.scorer import BatchScorer, class_dicts
@@ -31,14 +32,16 @@ __all__ = ["Detector", "Prediction", "ScanJob", "ScanResult", "scan"]
 
 
 class Prediction(NamedTuple):
-    """One input's result: p_fake (NaN when the input could not be read), the verdict (REAL, FAKE or ERROR), the
-    reason for an ERROR ("" otherwise) and, when asked for (`keep_classes`), each class's probability by name
-    (None otherwise, and on ERROR)."""
+    """One input's result: p_fake (NaN when the input could not be read), the verdict (REAL, FAKE or ERROR; UNSURE
+    with `abstain_out_of_domain`), the reason for an ERROR ("" otherwise), when asked for (`keep_classes`) each
+    class's probability by name (None otherwise, and on ERROR), and the image's domain as the scan's `domain`
+    column has it (`ok`, `out:<reason>`, `unknown`; None on ERROR)."""
 
     p_fake: float
     verdict: str
     error: str = ""
     classes: dict[str, float] | None = None
+    domain: str | None = None
 
 
 class Detector:
@@ -71,18 +74,20 @@ class Detector:
         """Where the model runs (onnxruntime's execution provider, or torch's device)."""
         return self.backend.provider
 
-    def predict(self, inputs: Iterable[PixelSource], batch_size: int = 64, keep_classes: bool = False
-                ) -> list[Prediction]:
+    def predict(self, inputs: Iterable[PixelSource], batch_size: int = 64, keep_classes: bool = False,
+                abstain_out_of_domain: bool = False) -> list[Prediction]:
         """One Prediction per input, in order. An input is a path, an image file's bytes, a binary stream, a PIL
         image or a uint8 array (H, W), (H, W, 3) or (H, W, 4); one that cannot be read gets p_fake NaN, verdict
         ERROR and its reason, and never stops the others. `keep_classes` adds each class's probability (a model
-        with one score per class only; others raise ImgcheckError), p_fake unchanged."""
+        with one score per class only; others raise ImgcheckError), p_fake unchanged. Each Prediction carries its
+        image's domain; `abstain_out_of_domain` makes an out-of-domain image UNSURE, as the scan's option does."""
         reason = no_class_scores_reason(self.meta) if keep_classes else None
         if reason:
             raise ImgcheckError(f"keep_classes: {reason}.")
         if isinstance(inputs, (str, os.PathLike, bytes, np.ndarray)) or hasattr(inputs, "load") or hasattr(
                 inputs, "read"):
             inputs = [inputs]  # one input given alone: a path, bytes, an array, a PIL image or a binary stream
+        rule = DomainRule.of(self.meta, abstain_out_of_domain)
         results: list[Prediction] = []
         for items in batched(inputs, batch_size):
             chunk = decode_chunk(items, self._scorer.pre, provenance=False)
@@ -90,12 +95,14 @@ class Detector:
             scores = iter(p_fake.tolist())
             named = (iter(class_dicts(probabilities, self.meta.class_names)) if probabilities is not None
                      else itertools.repeat(None))
-            for error in chunk.errors:
+            for item, error, fact in zip(items, chunk.errors, chunk.facts):
                 if error:
                     results.append(Prediction(math.nan, ERROR, error))
                 else:
                     p = next(scores)
-                    results.append(Prediction(p, verdict_of(p, self.threshold), "", next(named)))
+                    domain = rule.domain(*(_in_memory_size(item) if fact is None else (fact.width, fact.height)))
+                    results.append(Prediction(p, rule.verdict(verdict_of(p, self.threshold), domain), "",
+                                              next(named), domain))
         return results
 
     def __repr__(self) -> str:
@@ -103,17 +110,27 @@ class Detector:
 
 
 def scan(paths: Iterable[str | os.PathLike] | str | os.PathLike, model: ModelSource = None, *,
-         device: str = "auto", workers: int | None = None, threads: int | None = None, batch_size: int = 256,
-         threshold: float | None = None, recursive: bool = True, include: Iterable[str] = (),
+         device: str = "auto", workers: int | None = None, threads: int | None = None,
+         batch_size: int | None = None, threshold: float | None = None, recursive: bool = True, include: Iterable[str] = (),
          exclude: Iterable[str] = (), draft: bool = True, provenance: bool = True,
-         keep_classes: bool = False) -> Iterator[Row]:
+         keep_classes: bool = False, abstain_out_of_domain: bool = False) -> Iterator[Row]:
     """The rows `imgcheck scan` writes, one per file under `paths` (files, folders, globs), in the same order:
-    `Row(path, p_fake, verdict, error, width, height, provenance, classes)`, written nowhere. Options mean what the
-    CLI's do (`provenance=False` is --no-provenance, `keep_classes=True` --keep-classes: `classes` is then each
-    class's probability by name, else None); `workers=0` decodes in this process, `workers=None` sizes the
+    `Row(path, p_fake, verdict, error, width, height, provenance, classes, domain)`, written nowhere. Options mean
+    what the CLI's do (`provenance=False` is --no-provenance, `keep_classes=True` --keep-classes: `classes` is then
+    each class's probability by name, else None; `abstain_out_of_domain=True` --abstain-out-of-domain, UNSURE for
+    rows whose `domain` is out); `workers=0` decodes in this process, `workers=None` sizes the
     decoding processes from the first batch, and `threads` is the runtime's (default: every core). To write the
     files the CLI writes (verdicts, sidecar, metrics, report) run a `ScanJob`."""
     job = ScanJob(paths, model, out=None, device=device, workers=workers, threads=threads, batch_size=batch_size,
                   threshold=threshold, recursive=recursive, include=tuple(include), exclude=tuple(exclude),
-                  draft=draft, provenance=provenance, keep_classes=keep_classes)
+                  draft=draft, provenance=provenance, keep_classes=keep_classes,
+                  abstain_out_of_domain=abstain_out_of_domain)
     yield from job.rows()
+
+
+def _in_memory_size(image: object) -> tuple[int | None, int | None]:
+    """(width, height) of a PIL image or a pixel array (the decoder reports a file's own); (None, None) else."""
+    if isinstance(image, np.ndarray) and image.ndim >= 2:
+        return image.shape[1], image.shape[0]
+    size = getattr(image, "size", None)
+    return size if isinstance(size, tuple) and len(size) == 2 else (None, None)

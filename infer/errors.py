@@ -15,6 +15,9 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad command line (click's own UsageError/BadParameter)
     SCAN_ERRORS = 3  # scan finished, but some files got ERROR rows (--strict makes this 1)
     GATE_FAILED = 4  # a gate was breached: scan --fail-under/--fail-over, bench --fail-below
+    NOTHING_TO_SCAN = 5  # scan found no image to scan in its inputs (an empty folder, a glob that matches nothing)
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports it)
+    OUTPUT_CLOSED = 141  # the reader of --out - (or a FIFO) went away: `| head` (128 + SIGPIPE, as a shell reports it)
 
 
 class ImgcheckError(click.ClickException):

@@ -39,6 +39,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from imgcheck.infer.errors import ImageDecodeError
 from imgcheck.infer.image_signatures import open_image
 from imgcheck.infer.meta import ModelMeta
+from imgcheck.infer.png_chunks import reopen_without_refused_metadata
 from imgcheck.infer.regular_files import NotRegularFileError, open_regular_file
 
 ImageSource = Union[str, os.PathLike, bytes, BinaryIO]  # a file: its path, its bytes, or a binary stream
@@ -173,6 +174,9 @@ def decode_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS,
     called with the loaded image (its metadata complete, e.g. PNG text after the pixels), its stored size and the
     stream it was read from (so metadata readers need not open the file again).
 
+    Metadata never costs the pixels: a PNG that Pillow refuses for a text or ICC chunk over its limits (a zTXt
+    bomb, too much text) is decoded without those chunks, which `png_chunks.skipped_chunks(img)` then lists.
+
     `source` is a path, the file's bytes, or a binary file object. Raises ImageDecodeError with a
     one-line reason for anything that is not a readable image of at most `max_pixels` pixels.
     """
@@ -183,19 +187,15 @@ def decode_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS,
         source = io.BytesIO(source)
     with _open_file(source) if name is not None else contextlib.nullcontext(source) as stream:
         try:
-            with open_image(stream) as img:
-                width, height = img.size
-                if width * height > max_pixels:
-                    raise ImageDecodeError(
-                        f"image too large: {width}x{height} = {width * height:,} pixels exceeds the limit of "
-                        f"{max_pixels:,} (possible decompression bomb)"
-                    )
-                if draft_size and img.format == "JPEG":
-                    img.draft(None, draft_size)
-                img.load()
-                if inspect is not None:
-                    inspect(img, (width, height), stream)
-                return to_rgb(_apply_exif_orientation(img))
+            try:
+                return _decoded(open_image(stream), stream, max_pixels, draft_size, inspect)
+            except (ValueError, SyntaxError, UnidentifiedImageError):
+                # Pillow refuses a PNG whose metadata passes its limits (a zTXt bomb): open it again without those
+                # chunks (png_chunks); for anything else, or a PNG without such chunks, the error stands.
+                img = reopen_without_refused_metadata(stream)
+                if img is None:
+                    raise
+            return _decoded(img, stream, max_pixels, draft_size, inspect)
         except ImageDecodeError:
             raise
         except UnidentifiedImageError:
@@ -208,6 +208,24 @@ def decode_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS,
             raise ImageDecodeError(f"truncated or corrupt image data: {_one_line(exc)}")
         except Exception as exc:  # any decoder failure on hostile bytes: one reason, never a crash
             raise ImageDecodeError(f"corrupt image ({type(exc).__name__}): {_one_line(exc)}")
+
+
+def _decoded(img: Image.Image, stream: BinaryIO, max_pixels: int, draft_size: tuple[int, int] | None,
+             inspect: Inspector | None) -> Image.Image:
+    """`decode_image`'s work on the image opened from `stream` (closed when done)."""
+    with img:
+        width, height = img.size
+        if width * height > max_pixels:
+            raise ImageDecodeError(
+                f"image too large: {width}x{height} = {width * height:,} pixels exceeds the limit of "
+                f"{max_pixels:,} (possible decompression bomb)"
+            )
+        if draft_size and img.format == "JPEG":
+            img.draft(None, draft_size)
+        img.load()
+        if inspect is not None:
+            inspect(img, (width, height), stream)
+        return to_rgb(_apply_exif_orientation(img))
 
 
 def pad_to(pixels: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -1,11 +1,14 @@
-"""What a scan says of one file: the verdict names, the rule that turns p_fake into a verdict, and the row."""
+"""What a scan says of one file: the verdict names, the rule that turns p_fake into a verdict, and the row.
+
+UNSURE is the verdict of a row the scan abstained on (`--abstain-out-of-domain`: the image is far outside the sizes
+the model was trained on); it appears only when that option asks for it, and its p_fake is still written."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-REAL, FAKE, ERROR = "REAL", "FAKE", "ERROR"
-VERDICTS = (REAL, FAKE, ERROR)
+REAL, FAKE, ERROR, UNSURE = "REAL", "FAKE", "ERROR", "UNSURE"
+VERDICTS = (REAL, FAKE, ERROR, UNSURE)
 
 
 def verdict_of(p_fake: float, threshold: float) -> str:
@@ -14,10 +17,14 @@ def verdict_of(p_fake: float, threshold: float) -> str:
 
 
 class Row(NamedTuple):
-    """One scanned file: p_fake is None exactly when verdict is ERROR; width, height (the stored image's size) and
-    provenance (its findings, '' for none) are known for readable files only; classes, the probability of each of
+    """One scanned file: p_fake is None exactly when verdict is ERROR; width, height (the stored image's size) are
+    known for readable files only, provenance (its findings, '' for none) for ERROR rows too where the file's
+    metadata can still be read (a C2PA manifest on broken pixels); classes, the probability of each of
     the model's classes by name (in ModelMeta.class_names order), only when the scan keeps them (--keep-classes),
-    and never on ERROR rows. A NamedTuple: a scan builds one per file, four times faster than a frozen dataclass."""
+    and never on ERROR rows; domain, how the image's size stands to the model's training sizes (`ok`,
+    `out:<reason>` or `unknown`: `imgcheck.infer.scan.domain`), for sized rows only (None on ERROR rows). The
+    optional fields come last, so rows built positionally before they existed still build the same. A NamedTuple:
+    a scan builds one per file, four times faster than a frozen dataclass."""
 
     path: str
     p_fake: float | None
@@ -27,3 +34,4 @@ class Row(NamedTuple):
     height: int | None = None
     provenance: str = ""
     classes: dict[str, float] | None = None
+    domain: str | None = None

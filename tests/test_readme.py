@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-FIELDS = ["path", "p_fake", "verdict", "error", "width", "height", "provenance"]
+FIELDS = ["path", "p_fake", "verdict", "error", "width", "height", "provenance", "domain"]
 
 
 def marked_block(name: str, language: str) -> str:

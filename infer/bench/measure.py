@@ -169,7 +169,7 @@ def time_scan(folder: str, model: Callable[[np.ndarray], np.ndarray], meta: Mode
     with tempfile.TemporaryDirectory(prefix="imgcheck-bench-") as scratch:
         out = Path(scratch) / "verdicts.csv"
 
-        job = ScanJob((folder,), out=str(out), provenance=provenance, evaluate=False, quiet=True)
+        job = ScanJob((folder,), out=str(out), provenance=provenance, evaluate=False, quiet=True, force=True)
 
         def one_pass() -> None:  # what `imgcheck scan FOLDER --quiet` does, with this engine
             job.run(engine=scanner)

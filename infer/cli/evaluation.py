@@ -16,8 +16,9 @@ from imgcheck.infer.cli.options import json_flag
 if TYPE_CHECKING:
     from imgcheck.infer.scan.job import ScanResult
 
-TABLE_KEYS = ("n", "n_errors", "accuracy", "log_loss", "roc_auc", "average_precision", "mcc", "balanced_accuracy",
-              "cohen_kappa", "precision", "recall", "f1", "f1_macro", "ece", "tpr_at_fpr_1pct", "tpr_at_fpr_5pct")
+TABLE_KEYS = ("n", "n_errors", "n_abstained", "accuracy", "log_loss", "roc_auc", "average_precision", "mcc",
+              "balanced_accuracy", "cohen_kappa", "precision", "recall", "f1", "f1_macro", "ece", "tpr_at_fpr_1pct",
+              "tpr_at_fpr_5pct")
 SUBGROUP_KEYS = ("n", "n_errors", "accuracy", "roc_auc", "f1")
 
 
@@ -61,6 +62,10 @@ def print_evaluation(result: ScanResult, console, quiet: bool, metrics_json: boo
         examples = ", ".join(scores.unlabeled_examples[:3])
         console.print(f"[yellow]{scores.unlabeled:,} file(s) have no label and are not in the metrics[/] "
                       f"(e.g. {examples})", soft_wrap=True, markup=True, highlight=False)
+    if scores.abstained:
+        console.print(f"[yellow]{scores.abstained:,} labeled file(s) are UNSURE (far outside the model's training "
+                      "sizes, --abstain-out-of-domain) and are not in the metrics or the gates[/]", soft_wrap=True,
+                      markup=True, highlight=False)
     if not quiet:
         console.print(metrics_table(document))
         for kind, groups in document["groups"].items():

@@ -30,31 +30,30 @@ FORMAT_CHOICES = ("onnx", "torchscript")
                    "u8s8-reduce-range (signed, 7-bit); auto: u8s8 where the CPU has VNNI or AMX, else u8u8. "
                    "dynamic, dynamic-reduce-range: the MatMuls only, no calibration (transformers).")
 @click.option("--calibration", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Images to calibrate int8 on (through the shared preprocessing).")
+              help="Images to calibrate int8 on (through the shared preprocessing). Without --check-images, every "
+                   "5th of them (by sorted path) is held out: the fp16/int8 parity gate compares on those instead.")
 @click.option("--atol", type=float, default=1e-4, show_default=True, help="fp32 parity bound on |delta p_fake|.")
 @click.option("--check-images", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Real images added to the parity check (labelled when under REAL/FAKE folders); without them "
-                   "the fp16/int8 gate sees only random pixels, and the export warns.")
+              help="Real images the parity gate compares on (labelled when under REAL/FAKE folders), besides 64 "
+                   "random-pixel inputs; --fp16/--int8 need them or --calibration.")
 def export(checkpoint: Path, formats: tuple[str, ...], out: Path | None, name: str | None, opset: int | None,
            fp16: bool, int8: bool, int8_scheme: str, calibration: Path | None, atol: float,
            check_images: Path | None) -> None:
     """Export CHECKPOINT (from `imgcheck train`) to ONNX and TorchScript with the sigmoid in the graph.
 
-    Every file is compared with the PyTorch model on a seeded batch (and --check-images); a file beyond the
-    bound fails the export (exit 1) and nothing is written. Writes export_report.json beside the files.
+    Every file is compared with the PyTorch model on a seeded batch of random pixels and on real images
+    (--check-images, or those held out of --calibration); fp16/int8 verdicts must agree on the real images. A file
+    beyond the bound fails the export (exit 1) and nothing is written. Writes export_report.json beside the files.
     """
     try:
         import torch  # noqa: F401
     except ImportError:
         raise DependencyMissingError(f"imgcheck export needs torch and onnx: {install_extra('train')}")
     from imgcheck.export.pipeline import DEFAULT_FORMATS, export_checkpoint
-    from imgcheck.export.export_report import report_table, write_report
+    from imgcheck.export.export_report import gate_summary, report_table, write_report
 
     chosen = list(formats or DEFAULT_FORMATS) + ["onnx-fp16"] * fp16 + ["onnx-int8"] * int8
     console = stderr_console(width=150)  # logs: one row per file rather than folded cells
-    warning = random_pixels_warning(fp16, int8, check_images)
-    if warning:
-        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True, highlight=False)
     out = out or checkpoint.parent
     with console.status(f"exporting {checkpoint} to {', '.join(chosen)}"):
         records = export_checkpoint(checkpoint, out, chosen, name=name, opset=opset, atol=atol,
@@ -62,16 +61,5 @@ def export(checkpoint: Path, formats: tuple[str, ...], out: Path | None, name: s
                                     int8_scheme=int8_scheme)
     write_report(out / "export_report.json", checkpoint, records)
     console.print(report_table(records))
+    console.print(gate_summary(records), soft_wrap=True, highlight=False)
     console.print(f"wrote {', '.join(str(r.path) for r in records)} and {out / 'export_report.json'}")
-
-
-def random_pixels_warning(fp16: bool, int8: bool, check_images: Path | None) -> str | None:
-    """The warning for an fp16/int8 export whose gate would see only the seeded random pixels (None otherwise):
-    a network can give the same saturated answer to noise in either precision and still flip real verdicts
-    (benchmarks/results/int8_parity_real.md)."""
-    if check_images is not None or not (fp16 or int8):
-        return None
-    which = " and ".join(name for name, wanted in (("fp16", fp16), ("int8", int8)) if wanted)
-    return (f"without --check-images the {which} parity gate sees only 64 random-pixel inputs, which a model can "
-            "answer alike in either precision while it flips verdicts on real images; pass --check-images DIR "
-            "(labelled real images, not the calibration ones).")

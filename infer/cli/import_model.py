@@ -209,9 +209,13 @@ def _import_pytorch(read: Callable[[], ImportedModel], out: Path, fmt: str, chec
         outcome = write_import(imported, out, fmt, check_images=check_images, calibration=calibration, force=force,
                                int8_scheme=int8_scheme)
     parity = outcome.parity
-    say(f"parity ({parity.format} vs PyTorch): max |dp_fake| {parity.max_abs_diff:.2g}, verdicts agree on "
-        f"{parity.verdict_agreement:.2%}, over {outcome.image_count} images from {outcome.check_images} and "
-        f"{parity.n - outcome.image_count} random-pixel inputs (bound: {parity.bound}): passed")
+    seeded = parity.n - outcome.image_count
+    agreement = (f"verdicts agree on {parity.verdict_agreement:.2%} of the {outcome.image_count} images from "
+                 f"{outcome.check_images} and the {seeded} random-pixel inputs" if parity.seeded_agreement is None
+                 else f"verdicts agree on {parity.verdict_agreement:.2%} of the {outcome.image_count} images from "
+                 f"{outcome.check_images} (and on {parity.seeded_agreement:.2%} of {seeded} random-pixel inputs)")
+    say(f"parity ({parity.format} vs PyTorch): max |dp_fake| {parity.max_abs_diff:.2g}, {agreement} (bound: "
+        f"{parity.bound}): passed")
     meta = outcome.meta
     fakes = meta.positive_classes or (meta.positive_class,)
     p_fake = " + ".join(f"P({name})" for name in fakes) if meta.output != "logit" else \

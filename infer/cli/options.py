@@ -19,9 +19,10 @@ def _shared(*decls: str, **attrs: Any) -> Callable[[Callable], Callable]:
     return click.option(*decls, cls=SharedOption, **attrs)
 
 
-def batch_size(default: int = 256, help: str | None = "Images per model call.") -> Callable:  # noqa: A002
-    """`--batch-size N`."""
-    return _shared("--batch-size", type=click.IntRange(min=1), default=default, show_default=True, help=help)
+def batch_size(default: int | None = None, help: str | None = "Images per model call.") -> Callable:  # noqa: A002
+    """`--batch-size N`; default None: the scan's own (`balance.default_batch_size`)."""
+    return _shared("--batch-size", type=click.IntRange(min=1), default=default, show_default=default is not None,
+                   help=help)
 
 
 SCAN_WORKERS_HELP = ("Decoding processes [default: sized from the first batch's decode and model times; 0 decodes in "
@@ -78,7 +79,8 @@ def comma_list(choices: tuple[str, ...] | None = None, integers: bool = False) -
 
 
 # The scan's spelling of each (scan and calibrate).
-batch_size_option = batch_size()
+batch_size_option = batch_size(help="Images per model call [default: as many as hold 256 32x32 inputs' pixels, a "
+                                    "power of two from 8 to 256: 256 at 32x32, 8 at 224x224].")
 workers_option = workers()
 threads_option = threads()
 device_option = device()

@@ -43,7 +43,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """Tell real photographs from AI-generated images, at batch scale.
 
     \b
-    Exit codes: 0 success, 1 error, 2 usage error, 3 scan finished with ERROR rows, 4 a gate failed.
+    Exit codes: 0 success, 1 error, 2 usage error, 3 scan finished with ERROR rows, 4 a gate failed,
+    5 nothing to scan, 130 interrupted (Ctrl-C), 141 the reader of the output went away (| head).
     """
     ctx.meta["imgcheck.debug"] = debug
 

@@ -1,7 +1,11 @@
-"""`imgcheck scan PATH...`: a verdict (REAL, FAKE or ERROR) for every image, streamed to CSV or JSONL."""
+"""`imgcheck scan PATH...`: a verdict (REAL, FAKE or ERROR; UNSURE with --abstain-out-of-domain) for every image,
+streamed to CSV or JSONL."""
 
 from __future__ import annotations
 
+import os
+import shlex
+import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -9,15 +13,25 @@ import click
 from imgcheck.infer.cli.console import stderr_console
 from imgcheck.infer.cli.evaluation import evaluation_options
 from imgcheck.infer.cli.options import quiet_option, scan_options
-from imgcheck.infer.cli.scan_summary import C2PA_SKIPPED
+from imgcheck.infer.cli.scan_summary import C2PA_SKIPPED, skipped_text
+from imgcheck.infer.errors import ExitCode
 from imgcheck.infer.progress import progress_bar
 from imgcheck.infer.scan.verdict_formats import OUTPUT_FORMATS
 
 if TYPE_CHECKING:
-    from imgcheck.infer.scan.job import ScanStart
+    from imgcheck.infer.scan.job import ScanResult, ScanStart
 
 
-@click.command()
+class ScanCommand(click.Command):
+    """The scan command; it keeps its arguments as typed, so an interrupted scan can name the command that finishes
+    it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["imgcheck.scan.args"] = list(args)
+        return super().parse_args(ctx, args)
+
+
+@click.command(cls=ScanCommand)
 @click.argument("paths", nargs=-1)
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
               help="Model file: ONNX, TorchScript or a training checkpoint [default: the bundled CIFAKE model].")
@@ -41,6 +55,8 @@ if TYPE_CHECKING:
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None,
               help="FAKE when p_fake >= this [default: the model's own threshold].")
 @click.option("--resume", is_flag=True, help="Keep the rows already in --out and scan only the remaining files.")
+@click.option("--force", is_flag=True,
+              help="Replace an --out that already holds rows (without --resume or --force, such a file is refused).")
 @click.option("--csv-formula-escape/--no-csv-formula-escape", "formula_escape", default=True, show_default=True,
               help="Prefix ' to CSV cells that start with = + - @ tab CR or ', so spreadsheets show hostile file "
                    "names as text (read back by stripping one leading ').")
@@ -51,6 +67,10 @@ if TYPE_CHECKING:
 @click.option("--keep-classes", is_flag=True,
               help="Add each class's probability after the fixed columns (CSV: p:<class>; JSONL: classes), for "
                    "models with one score per class; p_fake is unchanged.")
+@click.option("--abstain-out-of-domain", is_flag=True,
+              help="Verdict UNSURE (p_fake still written) for images far outside the sizes the model was trained "
+                   "on (the domain column's out:...), left out of the metrics and gates [default: REAL/FAKE, "
+                   "marked only in the domain column].")
 @click.option("--list-skipped", type=click.Path(dir_okay=False), default=None,
               help="Write the paths of the files skipped inside folders (not images), one per line, to this file.")
 @quiet_option
@@ -60,8 +80,9 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
          recursive: bool, include: tuple[str, ...], exclude: tuple[str, ...], files_from, batch_size: int,
          workers: int | None, threads: int | None, device: str, no_draft: bool, engine: str,
          ray_address: str | None,
-         num_workers: int | None, gpus_per_worker: float, threshold: float | None, resume: bool,
-         formula_escape: bool, strict: bool, provenance: bool, keep_classes: bool, list_skipped: str | None,
+         num_workers: int | None, gpus_per_worker: float, threshold: float | None, resume: bool, force: bool,
+         formula_escape: bool, strict: bool, provenance: bool, keep_classes: bool, abstain_out_of_domain: bool,
+         list_skipped: str | None,
          quiet: bool,
          labels_file: str | None, metrics_file: str | None, metrics_json: bool, report_dir: str | None,
          report_limit: int, fail_under: tuple[str, ...], fail_over: tuple[str, ...]) -> None:
@@ -81,12 +102,16 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
 
     \b
     Exit codes: 0 every file scanned (and every gate passed); 3 some files got ERROR rows (1 with
-    --strict); 4 a --fail-under/--fail-over gate was breached; 1 fatal error.
+    --strict); 4 a --fail-under/--fail-over gate was breached; 5 nothing to scan (no image in the
+    inputs); 1 fatal error; 2 usage error (a PATH that does not exist); 130 interrupted (Ctrl-C);
+    141 the reader of --out - went away (| head).
     """
     from imgcheck.infer.cli.evaluation import print_evaluation
     from imgcheck.infer.cli.scan_summary import summary_table
     from imgcheck.infer.scan.discover import read_file_list
     from imgcheck.infer.scan.job import ScanJob, ScanUsageError
+    from imgcheck.infer.scan.output import OutputClosed, ScanInterrupted
+    from rich.markup import escape
 
     if metrics_json and out == "-":
         raise click.UsageError("--json prints metrics to stdout, so --out - cannot print verdicts there too")
@@ -96,15 +121,37 @@ def scan(ctx: click.Context, paths: tuple[str, ...], model_path: str | None, out
                   recursive=recursive, include=include, exclude=exclude, batch_size=batch_size, workers=workers,
                   threads=threads, device=device, draft=not no_draft, engine=engine, ray_address=ray_address,
                   num_workers=num_workers, gpus_per_worker=gpus_per_worker, threshold=threshold, resume=resume,
+                  force=force,
                   formula_escape=formula_escape, strict=strict, provenance=provenance, list_skipped=list_skipped,
                   labels=labels_file, metrics=metrics_file, report=report_dir, report_limit=report_limit,
                   fail_under=fail_under, fail_over=fail_over, evaluate=not quiet or metrics_json,
-                  require_labels=metrics_json, quiet=quiet, keep_classes=keep_classes)
+                  require_labels=metrics_json, quiet=quiet, keep_classes=keep_classes,
+                  abstain_out_of_domain=abstain_out_of_domain)
     console = stderr_console()
     try:
         result = job.run(ConsoleReporter(console, quiet))
     except ScanUsageError as exc:
         raise click.UsageError(exc.message) from None
+    except OutputClosed:  # `--out - | head`: the reader has what it wanted; end quietly, as `cat` would
+        if out == "-":
+            _silence_stdout()
+        ctx.exit(ExitCode.OUTPUT_CLOSED)
+    except ScanInterrupted as exc:
+        finish = f":\n  {_resume_command(ctx)}" if exc.resumable and exc.rows is not None else "."
+        console.print(f"{exc.message}{finish}", soft_wrap=True, highlight=False, markup=False)
+        ctx.exit(ExitCode.INTERRUPTED)
+    except KeyboardInterrupt:  # before the verdict file was opened, or after its last row
+        resumable = out != "-" and not job.stream_output and "--force" not in ctx.meta.get("imgcheck.scan.args", [])
+        again = (f"to finish the scan, run:\n  {_resume_command(ctx)}" if resumable else "run the same command again.")
+        console.print(f"interrupted; {again}", soft_wrap=True, highlight=False, markup=False)
+        ctx.exit(ExitCode.INTERRUPTED)
+    if result.dropped:
+        console.print(f"[yellow]warning:[/] --resume dropped {result.dropped:,} row(s) of {escape(out)} that are not "
+                      "of a file this scan scans (torn or interleaved rows, rows of other inputs) or repeat one; the "
+                      "file now holds one row per file scanned.", soft_wrap=True, highlight=False)
+    if result.nothing_scanned:
+        console.print(_nothing_to_scan(result), soft_wrap=True, highlight=False, markup=False)
+        ctx.exit(result.exit_code)
     if not quiet:
         console.print(summary_table(result.stats, out))
     for line in result.stats.sizes.warnings():
@@ -133,3 +180,28 @@ class ConsoleReporter:
 
     def progress(self):  # noqa: ANN201 - a context manager of a ProgressHandle
         return progress_bar(self.console, "scan", self.quiet)
+
+
+def _nothing_to_scan(result: ScanResult) -> str:
+    """What an empty scan found, and what to check."""
+    skipped = result.stats.skipped
+    found = (f"{sum(skipped.values()):,} file(s), none of them an image ({skipped_text(skipped)}; --list-skipped "
+             "names them)" if skipped else "no image files")
+    return (f"nothing to scan in {', '.join(result.inputs)}: {found}. Check the paths, and --include, --exclude or "
+            f"--no-recursive if given (exit {int(ExitCode.NOTHING_TO_SCAN)}).")
+
+
+def _resume_command(ctx: click.Context) -> str:
+    """The command that finishes this scan: its arguments as typed, less --force, with --resume."""
+    args = [arg for arg in ctx.meta.get("imgcheck.scan.args", []) if arg != "--force"]
+    return shlex.join(["imgcheck", "scan", *args, *([] if "--resume" in args else ["--resume"])])
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush of what the closed pipe refused fails no more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout (a test's runner)
+        pass

@@ -9,17 +9,19 @@ C2PA_SKIPPED = ("[yellow]C2PA skipped:[/] c2pa-python is not installed, so C2PA 
 
 
 def summary_table(stats, out: str):  # noqa: ANN001, ANN201 - a ScanStats; a rich Table
-    """The scan summary: files, verdicts, the commonest errors, provenance claims, skipped files and speed."""
+    """The scan summary: files, verdicts (UNSURE too when the scan abstains), the commonest errors, how many images
+    are out of the model's domain (and abstained), provenance claims, skipped files and speed."""
     from rich.table import Table
 
     table = Table(title=f"scan: {out}", title_justify="left", show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(justify="right")
     table.add_row("files", f"{stats.files:,}" + (f" (+{stats.resumed:,} kept from before)" if stats.resumed else ""))
-    for verdict in ("REAL", "FAKE", "ERROR"):
+    for verdict in ("REAL", "FAKE", "ERROR", "UNSURE") if stats.sizes.abstain else ("REAL", "FAKE", "ERROR"):
         table.add_row(verdict, f"{stats.verdicts.get(verdict, 0):,}")
     for reason, count in stats.errors.most_common(5):
         table.add_row(f"  {reason}", f"{count:,}")
+    table.add_row("out of domain", stats.sizes.summary())
     table.add_row("provenance", stats.provenance.summary())
     if stats.skipped:
         table.add_row("skipped", f"{sum(stats.skipped.values()):,} not images: " + skipped_text(stats.skipped))

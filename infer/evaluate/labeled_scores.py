@@ -1,6 +1,9 @@
 """Score a labeled scan: collect (label, p_fake) per verdict row as rows stream by, then compute the metric suite,
 overall and per subgroup, as one JSON-ready document (the `--metrics` file).
 
+The metrics describe the rows with a verdict: ERROR rows are counted (`n_errors`) and so are UNSURE rows, the ones a
+scan abstained on (`n_abstained`: --abstain-out-of-domain), and neither is scored.
+
 Memory stays small: a labeled row costs a few bytes (label, score, group ids), never its path.
 """
 
@@ -15,7 +18,7 @@ import numpy as np
 
 from imgcheck.infer.evaluate.labels import Label, Labeler
 from imgcheck.infer.evaluate.metrics import binary_metrics
-from imgcheck.infer.verdicts import Row
+from imgcheck.infer.verdicts import ERROR, UNSURE, Row
 
 METRICS_SCHEMA_VERSION = 1
 SUBGROUP_KINDS = ("folder", "category")
@@ -29,6 +32,7 @@ class _Groups:
     names: dict[str, int] = field(default_factory=dict)
     index: array.array = field(default_factory=lambda: array.array("i"))
     error_index: array.array = field(default_factory=lambda: array.array("i"))
+    abstained_index: array.array = field(default_factory=lambda: array.array("i"))
 
     def id_of(self, name: str | None) -> int:
         if name is None:
@@ -44,6 +48,7 @@ class LabeledScores:
         self._fake = array.array("b")
         self._p = array.array("d")
         self._error_fake = array.array("b")
+        self._abstained_fake = array.array("b")
         self._groups = {kind: _Groups() for kind in SUBGROUP_KINDS}
         self.unlabeled = 0
         self.unlabeled_examples: list[str] = []
@@ -57,28 +62,37 @@ class LabeledScores:
                 if len(self.unlabeled_examples) < UNLABELED_EXAMPLES:
                     self.unlabeled_examples.append(row.path)
                 continue
-            if row.verdict == "ERROR":
+            if row.verdict == ERROR:
                 self._error_fake.append(label.fake)
-                self._record_groups(label, errors=True)
+                self._record_groups(label, "error_index")
+                continue
+            if row.verdict == UNSURE:
+                self._abstained_fake.append(label.fake)
+                self._record_groups(label, "abstained_index")
                 continue
             self._fake.append(label.fake)
             # rounded as the verdict file stores it, so metrics recomputed from that file agree exactly
             self._p.append(round(row.p_fake, 6))
-            self._record_groups(label, errors=False)
+            self._record_groups(label, "index")
 
-    def _record_groups(self, label: Label, errors: bool) -> None:
+    def _record_groups(self, label: Label, which: str) -> None:
         names = dict(label.groups)
         for kind, groups in self._groups.items():
-            (groups.error_index if errors else groups.index).append(groups.id_of(names.get(kind)))
+            getattr(groups, which).append(groups.id_of(names.get(kind)))
 
     @property
     def labeled(self) -> int:
-        """Labeled rows, ERROR rows included."""
-        return len(self._fake) + len(self._error_fake)
+        """Labeled rows, ERROR and UNSURE rows included."""
+        return len(self._fake) + len(self._error_fake) + len(self._abstained_fake)
+
+    @property
+    def abstained(self) -> int:
+        """Labeled rows the scan abstained on (UNSURE), not scored."""
+        return len(self._abstained_fake)
 
     @property
     def scored(self) -> int:
-        """Labeled rows with a score (not ERROR)."""
+        """Labeled rows with a verdict (not ERROR, not UNSURE): the rows the metrics describe."""
         return len(self._fake)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
@@ -95,12 +109,14 @@ class LabeledScores:
         for kind, g in self._groups.items():
             index = np.frombuffer(g.index, np.int32)
             error_index = np.frombuffer(g.error_index, np.int32)
+            abstained_index = np.frombuffer(g.abstained_index, np.int32)
             per_group = {}
             for name, gid in sorted(g.names.items()):
                 chosen = index == gid
                 if chosen.any():
                     per_group[name] = binary_metrics(y[chosen], p[chosen], threshold,
-                                                     n_errors=int((error_index == gid).sum()))
+                                                     n_errors=int((error_index == gid).sum()),
+                                                     n_abstained=int((abstained_index == gid).sum()))
             if per_group:
                 groups[kind] = per_group
         return {
@@ -110,6 +126,7 @@ class LabeledScores:
             "threshold": threshold,
             "labels": {"source": self.labeler.source, "labeled": self.labeled, "unlabeled": self.unlabeled,
                        "unlabeled_examples": self.unlabeled_examples},
-            "metrics": binary_metrics(y, p, threshold, n_errors=len(self._error_fake)),
+            "metrics": binary_metrics(y, p, threshold, n_errors=len(self._error_fake),
+                                      n_abstained=len(self._abstained_fake)),
             "groups": groups,
         }

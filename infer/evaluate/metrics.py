@@ -14,21 +14,22 @@ from typing import Any
 import numpy as np
 
 METRIC_KEYS = (
-    "n", "n_real", "n_fake", "n_errors", "accuracy", "log_loss", "roc_auc", "average_precision", "mcc",
+    "n", "n_real", "n_fake", "n_errors", "n_abstained", "accuracy", "log_loss", "roc_auc", "average_precision", "mcc",
     "balanced_accuracy", "cohen_kappa", "precision", "recall", "f1", "f1_macro", "ece", "tpr_at_fpr_1pct",
     "tpr_at_fpr_5pct", "confusion_matrix",
 )
 # Keys where a smaller value is better (a CI gate bounds them from above).
-LOWER_IS_BETTER = frozenset({"log_loss", "ece", "n_errors"})
+LOWER_IS_BETTER = frozenset({"log_loss", "ece", "n_errors", "n_abstained"})
 ECE_BINS = 15
 
 
 def binary_metrics(y_true: Sequence[int] | np.ndarray, p_positive: Sequence[float] | np.ndarray,
-                   threshold: float = 0.5, n_errors: int = 0) -> dict[str, Any]:
+                   threshold: float = 0.5, n_errors: int = 0, n_abstained: int = 0) -> dict[str, Any]:
     """Every key of METRIC_KEYS for labels `y_true` (1 = positive) and probabilities `p_positive`.
 
-    The predicted class is positive when p >= threshold. `n_errors` counts files that could not be scored
-    (they are not in the arrays). Metrics undefined for the data (ROC-AUC with one class present) are None.
+    The predicted class is positive when p >= threshold. `n_errors` counts files that could not be scored and
+    `n_abstained` files a scan abstained on (UNSURE: far outside the model's training sizes); neither is in the
+    arrays. Metrics undefined for the data (ROC-AUC with one class present) are None.
     Values are plain Python numbers, ready for JSON.
     """
     from sklearn import metrics as skm
@@ -46,16 +47,17 @@ def binary_metrics(y_true: Sequence[int] | np.ndarray, p_positive: Sequence[floa
     with warnings.catch_warnings():
         # one class only (a subgroup such as one generator's folder): the undefined metrics become None below
         warnings.simplefilter("ignore", UserWarning)
-        return _suite(skm, y, p, predicted, both_classes, n_errors)
+        return _suite(skm, y, p, predicted, both_classes, n_errors, n_abstained)
 
 
-def _suite(skm: Any, y: np.ndarray, p: np.ndarray, predicted: np.ndarray, both_classes: bool, n_errors: int
-           ) -> dict[str, Any]:
+def _suite(skm: Any, y: np.ndarray, p: np.ndarray, predicted: np.ndarray, both_classes: bool, n_errors: int,
+           n_abstained: int = 0) -> dict[str, Any]:
     return {
         "n": int(len(y)),
         "n_real": int((y == 0).sum()),
         "n_fake": int((y == 1).sum()),
         "n_errors": int(n_errors),
+        "n_abstained": int(n_abstained),
         "accuracy": float(skm.accuracy_score(y, predicted)),
         "log_loss": float(skm.log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])),
         "roc_auc": float(skm.roc_auc_score(y, p)) if both_classes else None,

@@ -29,7 +29,7 @@ th { text-align: left; } td { text-align: right; font-variant-numeric: tabular-n
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(11em, 1fr)); gap: 0.8em; }
 .card { margin: 0; padding: 0.4em; border: 1px solid #ccc; border-radius: 4px; font-size: 0.8em;
         overflow-wrap: anywhere; }
-.card.FAKE { border-color: #d9534f; } .card.REAL { border-color: #5b8def; }
+.card.FAKE { border-color: #d9534f; } .card.REAL { border-color: #5b8def; } .card.UNSURE { border-style: dashed; }
 .card .thumb { height: 160px; display: flex; align-items: center; justify-content: center; background: #f4f4f4; }
 .card img { width: 100%; height: 160px; object-fit: contain; } .card img.small { image-rendering: pixelated; }
 .card b { font-variant-numeric: tabular-nums; }
@@ -48,6 +48,7 @@ class ScanContext:
     provenance: str  # files per claim, e.g. "ai-generated 3, camera 2"
     skipped: dict[str, int] = field(default_factory=dict)  # files skipped inside folders, by suffix
     warnings: list[str] = field(default_factory=list)  # domain notes
+    domain: str = ""  # images out of the model's domain, and abstained: "3 of 4 (...); 3 abstained (UNSURE)"
 
 
 def render_page(context: ScanContext, gallery: Gallery, thumbs: dict[str, str | None],
@@ -57,6 +58,7 @@ def render_page(context: ScanContext, gallery: Gallery, thumbs: dict[str, str | 
     counts = context.counts
     skipped = ", ".join(f"{_e(k)} {v:,}" for k, v in context.skipped.items())
     warnings = "".join(f'<p class="warning">{_e(w)}</p>' for w in context.warnings)
+    unsure = f", {counts['UNSURE']:,} UNSURE (abstained: out of domain)" if "UNSURE" in counts else ""
     labeled = _labeled_sections(document, plots, gallery, thumbs) if document is not None else ""
     ranked = gallery.ranked()
     shown = (f"the {len(ranked):,} with the highest p_fake of {gallery.scored:,} scored images (--report-limit)"
@@ -69,7 +71,8 @@ def render_page(context: ScanContext, gallery: Gallery, thumbs: dict[str, str | 
 <code>{_e(str(model.get('sha256', '?')))}</code>; threshold {context.threshold:g} (FAKE when p_fake &ge; threshold).<br>
 Inputs: {_e(', '.join(context.inputs))}.<br>
 {counts.get('files', 0):,} files: {counts.get('REAL', 0):,} REAL, {counts.get('FAKE', 0):,} FAKE,
-{counts.get('ERROR', 0):,} ERROR. Provenance: {_e(context.provenance)}.
+{counts.get('ERROR', 0):,} ERROR{unsure}. Provenance: {_e(context.provenance)}.
+{f'<br>Out of domain (far from the training sizes): {_e(context.domain)}.' if context.domain else ''}
 {f'<br>Skipped inside folders (not images): {skipped}.' if skipped else ''}</p>
 {warnings}
 <p>The verdicts are the model's, from the pixels; provenance is what each file's own metadata says (C2PA, XMP,
@@ -89,6 +92,8 @@ def _labeled_sections(document: dict[str, Any], plots: dict[str, str], gallery: 
     """Metrics, plots, the most confident mistakes of each kind and the subgroup tables of the labeled images."""
     labels = document["labels"]
     metrics = document["metrics"]
+    abstained = (f", {metrics['n_abstained']:,} UNSURE (out of the model's domain; not scored)"
+                 if metrics.get("n_abstained") else "")
     rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(format_metric(metrics.get(k)))}</td></tr>" for k in METRIC_KEYS)
     figures = "".join(f'<figure><img src="{_e(name)}" alt="{_e(title)}"><figcaption>{_e(title)}</figcaption></figure>'
                       for name, title in plots.items())
@@ -110,7 +115,7 @@ def _labeled_sections(document: dict[str, Any], plots: dict[str, str], gallery: 
         mistakes.append(f"<h3>{_e(title)}</h3>" + (_cards(items, thumbs) if items else "<p>None.</p>"))
     return f"""<h2>Labeled images</h2>
 <p>Labels from {_e(labels['source'])}: {labels['labeled']:,} labeled files, {metrics['n_errors']:,} of them unreadable
-(not scored).</p>
+(not scored){abstained}.</p>
 {unlabeled}
 <div class="figures">{figures}</div>
 <h2>Most confident mistakes</h2>
@@ -131,6 +136,8 @@ def _card(item: GalleryItem, thumb: str | None) -> str:
     picture = (f'<img src="{_e(thumb)}" alt="{_e(name)}"{" class=small" if small else ""}>' if thumb
                else '<span class="missing">no thumbnail (unreadable now)</span>')
     size = f"{row.width}×{row.height}" if row.width is not None and row.height is not None else "size unknown"
+    if row.domain is not None:
+        size += f" · domain {row.domain}"
     label = f" · labeled {_e(item.label)}" if item.label else ""
     provenance = "<br>".join(_e(part) for part in row.provenance.split(";")) if row.provenance else ""
     if provenance:

@@ -19,7 +19,7 @@ from torch import nn
 
 from imgcheck.infer.errors import DependencyMissingError, ImgcheckError, ModelFileError
 from imgcheck.infer.meta import IMAGENET_MEAN, IMAGENET_STD, ModelMeta, Provenance
-from imgcheck.infer.models.model_file import ModelFile
+from imgcheck.infer.models.model_file import ModelFile, load_torch_file
 from imgcheck.infer.version import install_extra
 
 DEFAULT_SIZE = (32, 32)  # (H, W): CIFAKE's, and the report's
@@ -260,10 +260,7 @@ def _replace_head(model: nn.Module) -> None:
 
 def _load_weights_file(model: nn.Module, spec: ArchSpec, path: str | os.PathLike) -> None:
     name = os.fsdecode(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ImgcheckError(f"--weights-file {name}: cannot load it safely ({type(exc).__name__}: {exc}).")
+    state = load_torch_file(path, "weights file", f"--weights-file {name}")  # archive checked, no pickled code
     if isinstance(state, dict) and "state_dict" in state and "meta" in state:  # an imgcheck checkpoint
         checkpoint_arch = state["meta"].get("arch") if isinstance(state["meta"], dict) else None
         if checkpoint_arch != spec.name:

@@ -9,21 +9,30 @@ Three carriers hold a ModelMeta (see `imgcheck.infer.meta`):
 
 Opening sniffs the content once (never the suffix) and reads the metadata: the ONNX header (the graph is skipped
 by its length), the TorchScript archive's index and extra file, or the whole checkpoint (kept for the eager
-backend). What needs the whole ONNX file - the sha256, the external-data check, the precision, the weight count -
-comes from one read of it, made the first time any of them is asked for.
+backend). A torch zip's index is checked before any member is inflated (`safety.check_torch_archive`: no zip
+bombs), and every torch.load goes through `load_torch_file`. What needs the whole ONNX file - the sha256, the
+external-data check (of every tensor, subgraphs included), the precision, the weight count - comes from one read of
+it, made the first time any of them is asked for; a file whose external data leads outside its folder gives none.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import pickle
+import re
 import zipfile
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from imgcheck.infer.errors import DependencyMissingError, ModelFileError, ModelMetaError
 from imgcheck.infer.meta import CHECKPOINT_KEY, ONNX_METADATA_KEY, TORCHSCRIPT_EXTRA_FILE, ModelMeta, parse_meta
 from imgcheck.infer.models.onnx_proto import OnnxGraph, OnnxHeader, read_onnx_graph, read_onnx_header
+from imgcheck.infer.models.safety import check_external_data, check_torch_archive
+from imgcheck.infer.regular_files import open_regular_file
 from imgcheck.infer.version import install_extra
 
 if TYPE_CHECKING:
@@ -31,6 +40,18 @@ if TYPE_CHECKING:
 
 ONNX, TORCHSCRIPT, CHECKPOINT = "onnx", "torchscript", "checkpoint"
 _ZIP_MAGIC = b"PK\x03\x04"
+# What zipfile raises for a damaged archive or member (RuntimeError: encrypted; NotImplementedError: a compression
+# method it lacks; zlib.error: a broken deflate stream).
+_DAMAGED_ZIP = (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError)
+
+
+class UnknownModelFileError(ModelFileError):
+    """`sniff` found no model in the file (empty, or content of no carrier imgcheck reads); a command that takes one
+    carrier only (`imgcheck export`) words its own refusal from `reason` (what the file is, in a few words)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ModelFile:
@@ -49,7 +70,6 @@ class ModelFile:
         self._sha256: str | None = None
         self._graph: OnnxGraph | None = None
         self._data: bytes | None = None  # an ONNX file's bytes, kept from the read that gave its hash and graph
-        self._external_data_checked = False
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> ModelFile:
@@ -119,12 +139,10 @@ class ModelFile:
         self._data = None
 
     def check_external_data(self) -> None:
-        """Refuse an ONNX file whose external data points outside its folder (done once; other carriers: no-op)."""
-        if self.carrier == ONNX and not self._external_data_checked:
-            from imgcheck.infer.models.safety import check_external_data
-
-            check_external_data(self.path, self.graph().external_data_locations)
-            self._external_data_checked = True
+        """Refuse an ONNX file whose external data points outside its folder (other carriers: no-op). The check is
+        part of the one whole read, so nothing that reads the graph, the hash or the bytes goes around it."""
+        if self.carrier == ONNX:
+            self.graph()
 
     def checkpoint(self) -> dict[str, Any]:
         """A training checkpoint's dict (state_dict, meta, ...), as loaded when the file was opened."""
@@ -133,9 +151,13 @@ class ModelFile:
         return self._checkpoint
 
     def _read_onnx_whole(self) -> None:
+        """Read the file once: its hash, its graph facts, and the external-data check of every tensor it holds
+        (a refused file keeps none of them, so asking again refuses again)."""
         data = _read_bytes(self.path)
+        graph = read_onnx_graph(data, str(self.path))
+        check_external_data(self.path, graph.external_data_locations)
         self._sha256 = hashlib.sha256(data).hexdigest()
-        self._graph = read_onnx_graph(data, str(self.path))
+        self._graph = graph
         self._data = data
 
     def __repr__(self) -> str:
@@ -153,34 +175,38 @@ def sniff(path: Path) -> tuple[str, Any, int]:
         with open(path, "rb") as fh:  # the one open that tells the carrier and reads the metadata
             size = os.fstat(fh.fileno()).st_size
             if fh.read(4) == _ZIP_MAGIC:
-                return (*_sniff_torch_zip(path, fh), size)
+                return (*_sniff_torch_zip(path, fh, size), size)
             if size == 0:
-                raise ModelFileError(f"{path}: empty file, not a model.")
+                raise UnknownModelFileError(f"{path}: empty file, not a model.", "an empty file")
             try:
                 header: OnnxHeader = read_onnx_header(path, fh)
             except ModelFileError as exc:
+                detail = exc.message.split(": ", 1)[-1].rstrip(".")
                 if path.suffix.lower() == ".onnx":
-                    raise
-                raise ModelFileError(
-                    f"{path}: not a model file imgcheck knows ({exc.message.split(': ', 1)[-1].rstrip('.')}). "
-                    "Expected an ONNX file, a TorchScript file or an imgcheck training checkpoint.") from None
+                    raise UnknownModelFileError(exc.message, f"named .onnx, but {detail}") from None
+                raise UnknownModelFileError(
+                    f"{path}: not a model file imgcheck knows ({detail}). "
+                    "Expected an ONNX file, a TorchScript file or an imgcheck training checkpoint.",
+                    "not a model file imgcheck knows") from None
     except OSError as exc:
         raise ModelFileError(f"{path}: cannot read model file ({exc.strerror or exc}).")
     return ONNX, header, size
 
 
-def _sniff_torch_zip(path: Path, fh: Any) -> tuple[str, Any]:
+def _sniff_torch_zip(path: Path, fh: Any, size: int) -> tuple[str, Any]:
     try:
         fh.seek(0)
         with zipfile.ZipFile(fh) as archive:
+            check_torch_archive(path, archive, size)  # the index's declared sizes, before anything is inflated
             names = archive.namelist()
             if any(_archive_member(n, "constants.pkl") or "/code/" in n for n in names):
                 extra = [n for n in names if _archive_member(n, f"extra/{TORCHSCRIPT_EXTRA_FILE}")]
                 return TORCHSCRIPT, archive.read(extra[0]) if extra else None
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except _DAMAGED_ZIP as exc:
         raise ModelFileError(f"{path}: damaged zip archive, not a readable torch file ({exc}).")
     if not any(_archive_member(n, "data.pkl") for n in names):
-        raise ModelFileError(f"{path}: a zip archive, but not one written by torch.save or torch.jit.save.")
+        raise UnknownModelFileError(f"{path}: a zip archive, but not one written by torch.save or torch.jit.save.",
+                                    "a zip archive not written by torch")
     return CHECKPOINT, None
 
 
@@ -199,25 +225,78 @@ def read_meta(path: str | os.PathLike) -> ModelMeta:
 
 
 def load_checkpoint_dict(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a training checkpoint safely (weights_only=True: no pickled code can run)."""
-    try:
-        import torch
-    except ImportError:
-        raise DependencyMissingError(
-            f"{os.fsdecode(path)} is a training checkpoint; reading it needs torch: {install_extra('train')} "
-            "(or export it to ONNX on a machine that has torch)."
-        )
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFileError(
-            f"{os.fsdecode(path)}: refused to load this checkpoint safely (weights_only=True): {first_line}. "
-            "imgcheck never unpickles code from a model file."
-        )
+    """Load a training checkpoint safely (`load_torch_file`: the archive checked, no pickled code run)."""
+    checkpoint = load_torch_file(path, "checkpoint")
     if not isinstance(checkpoint, dict):
         raise ModelFileError(f"{os.fsdecode(path)}: a torch file, but not an imgcheck checkpoint (not a dict).")
     return checkpoint
+
+
+def load_torch_file(path: str | os.PathLike, what: str = "checkpoint", label: str | None = None) -> Any:
+    """What torch.save wrote to `path`, loaded safely: the only way imgcheck unpickles a torch file.
+
+    The zip's index is checked first (`check_torch_file`: no zip bomb), then torch.load(weights_only=True) reads the
+    same open file (no pickled code runs). `what` ("checkpoint", "weights file") and `label` (default: the path)
+    name it in messages; every refusal is one line in imgcheck's words, never torch's advice."""
+    name = label or os.fsdecode(path)
+    with _checked_torch_zip(path, what, name) as fh:
+        try:
+            import torch
+        except ImportError:
+            raise DependencyMissingError(
+                f"{name} is a {what} saved by torch; reading it needs torch: {install_extra('train')} (or export it "
+                "to ONNX on a machine that has torch).")
+        try:
+            return torch.load(fh, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise ModelFileError(f"{name}: {torch_load_refusal(exc, what)}") from None
+
+
+def check_torch_file(path: str | os.PathLike, what: str = "model file", label: str | None = None) -> None:
+    """Refuse a torch file (torch.save or torch.jit.save) that is no zip archive, or whose zip index declares more
+    than its size could hold (`safety.check_torch_archive`), before torch reads it: for a reader that must hand
+    torch a path (torch.jit.load)."""
+    with _checked_torch_zip(path, what, label or os.fsdecode(path)):
+        pass
+
+
+@contextlib.contextmanager
+def _checked_torch_zip(path: str | os.PathLike, what: str, name: str) -> Iterator[BinaryIO]:
+    """The open torch zip at `path`, its index checked, positioned at its start; one-line refusals naming `name`."""
+    try:
+        with open_regular_file(path) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if fh.read(4) != _ZIP_MAGIC:
+                raise ModelFileError(f"{name}: not a {what} written by torch.save (a zip archive); imgcheck reads "
+                                     "no other torch format. Re-save it with torch.save from a current torch.")
+            fh.seek(0)
+            try:
+                with zipfile.ZipFile(fh) as archive:
+                    check_torch_archive(name, archive, size)
+            except _DAMAGED_ZIP as exc:
+                raise ModelFileError(f"{name}: damaged zip archive, not a readable torch file ({exc}).")
+            fh.seek(0)
+            yield fh
+    except OSError as exc:
+        raise ModelFileError(f"{name}: cannot read it ({exc.strerror or exc}).")
+
+
+def torch_load_refusal(exc: BaseException, what: str = "checkpoint") -> str:
+    """Why torch.load(weights_only=True) refused a file, in imgcheck's words (one line, no torch advice): pickled
+    code or objects, named by the globals torch reports; a TorchScript file; or else the first line of a read
+    error."""
+    text = " ".join(str(exc).split())
+    if "TorchScript archive" in text:  # torch.load refuses a torch.jit.save file with weights_only
+        return (f"it is a TorchScript model, not a {what} of tensors; run it with `imgcheck scan --model`, or export "
+                "the checkpoint it came from.")
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in text or "Weights only" in text:
+        names = ", ".join(dict.fromkeys(re.findall(r"GLOBAL ([\w.]+)", text)))
+        holds = f"pickled code ({names})" if names else "pickled code or objects, not only tensors and plain values"
+        return (f"refused to load this {what} safely: it holds {holds}, and imgcheck never unpickles code from a "
+                "model file. Use one that holds only tensors and plain values, as `imgcheck train` and "
+                "torch.save(model.state_dict()) write.")
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"cannot read this {what} ({first[:200]})."
 
 
 def meta_from_checkpoint(checkpoint: dict[str, Any], source: str) -> ModelMeta:

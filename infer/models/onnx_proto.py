@@ -3,13 +3,15 @@
 An ONNX file is one protobuf `ModelProto`. `read_onnx_header` walks its top-level fields and skips the
 (possibly huge) graph by its length, so reading the metadata is instant and needs no runtime.
 `read_onnx_graph` takes the whole file's bytes (read once by `ModelFile`, which hashes the same bytes) and
-collects what imgcheck needs from the graph: external-data locations, the weight count, and the precision.
+collects what imgcheck needs from the graph: the external-data locations of every tensor in the model (subgraphs,
+node attributes, functions included), the weight count, and the precision.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -25,8 +27,26 @@ _INT8, _FLOAT16 = 3, 10  # TensorProto.INT8, FLOAT16
 # Operators that only quantized (int8/uint8) graphs contain.
 _QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
                             "MatMulInteger", "DynamicQuantizeLinear"})
-_TENSOR_DIMS, _TENSOR_DATA_TYPE, _TENSOR_EXTERNAL_DATA = 1, 2, 13  # TensorProto fields
+_TENSOR_DIMS, _TENSOR_DATA_TYPE, _TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION = 1, 2, 13, 14  # TensorProto fields
+_EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 _NOT_WEIGHTS = (7, 9)  # TensorProto.INT64, BOOL: shapes, indices and masks
+
+# Every path from a ModelProto to a TensorProto, the only message that names external data: for each message kind,
+# which of its fields hold which kind of message (onnx/onnx.proto field numbers).
+_MODEL_MSG, _MAIN_GRAPH_MSG, _GRAPH_MSG, _TRAINING_MSG, _FUNCTION_MSG, _NODE_MSG, _ATTRIBUTE_MSG, _SPARSE_MSG, \
+    _TENSOR_MSG = range(9)
+_GRAPH_CHILDREN = {_GRAPH_NODE: _NODE_MSG, _GRAPH_INITIALIZER: _TENSOR_MSG, 15: _SPARSE_MSG}  # 15: sparse_initializer
+_TENSOR_PATHS: dict[int, dict[int, int]] = {
+    _MODEL_MSG: {_GRAPH: _MAIN_GRAPH_MSG, 20: _TRAINING_MSG, 25: _FUNCTION_MSG},  # training_info, functions
+    _MAIN_GRAPH_MSG: _GRAPH_CHILDREN,
+    _GRAPH_MSG: _GRAPH_CHILDREN,
+    _TRAINING_MSG: {1: _GRAPH_MSG, 2: _GRAPH_MSG},  # initialization, algorithm
+    _FUNCTION_MSG: {7: _NODE_MSG, 11: _ATTRIBUTE_MSG},  # node, attribute_proto (defaults)
+    _NODE_MSG: {5: _ATTRIBUTE_MSG},  # attribute
+    # t, g, tensors, graphs, sparse_tensor, sparse_tensors
+    _ATTRIBUTE_MSG: {5: _TENSOR_MSG, 6: _GRAPH_MSG, 10: _TENSOR_MSG, 11: _GRAPH_MSG, 22: _SPARSE_MSG, 23: _SPARSE_MSG},
+    _SPARSE_MSG: {1: _TENSOR_MSG, 2: _TENSOR_MSG},  # values, indices
+}
 
 
 @dataclass
@@ -133,8 +153,9 @@ def _file_varint(fh: BinaryIO) -> int:
         shift += 7
 
 
-def _fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes]]:
-    """The (number, wire type, value) of each field of an in-memory protobuf message."""
+def _fields(buf: bytes | memoryview) -> Iterator[tuple[int, int, int | bytes | memoryview]]:
+    """The (number, wire type, value) of each field of an in-memory protobuf message (a memoryview's fields are
+    views of it, not copies)."""
     pos, end = 0, len(buf)
     while pos < end:
         key, pos = _varint(buf, pos)
@@ -156,7 +177,7 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes]]:
         yield number, wire, value
 
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+def _varint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
     result = shift = 0
     while True:
         if pos >= len(buf) or shift > 63:
@@ -169,8 +190,8 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def _text(value: bytes | int) -> str:
-    if not isinstance(value, bytes):
+def _text(value: bytes | memoryview | int) -> str:
+    if not isinstance(value, (bytes, memoryview)):
         raise _ProtoError("expected a string field")
     try:
         return bytes(value).decode("utf-8")
@@ -237,51 +258,70 @@ def _encode_varint(value: int) -> bytes:
 
 
 def read_onnx_graph(data: bytes, name: str = "model") -> OnnxGraph:
-    """The graph facts of the ONNX model whose whole file is `data` (weights stored as external data are not read)."""
+    """The graph facts of the ONNX model whose whole file is `data` (weights stored as external data are not read).
+
+    The external-data locations come from every tensor the model holds, wherever it is: the graph's initializers
+    and sparse initializers, node attributes (a `Constant`'s `t`, any `tensors`, `sparse_tensor(s)`), subgraphs
+    (`If`/`Loop`/`Scan` attributes `g`/`graphs`) at any depth, model-local functions and training graphs. A field
+    written twice is walked twice (protobuf merges repeated messages), so nothing a runtime reads is missed. The
+    weight count and the precision are the main graph's."""
+    locations: list[str] = []
+    total, float16, quantized, signed_int8 = 0, False, False, False
+    pending: deque[tuple[int, memoryview]] = deque([(_MODEL_MSG, memoryview(data))])
     try:
-        graph = b""
-        for number, wire, value in _fields(data):
-            if number == _GRAPH and wire == _LENGTH_DELIMITED:
-                graph = value
-        locations: list[str] = []
-        total, float16, quantized, signed_int8 = 0, False, False, False
-        for number, wire, value in _fields(graph):
-            if wire != _LENGTH_DELIMITED:
+        while pending:
+            kind, message = pending.popleft()
+            if kind == _TENSOR_MSG:
+                _tensor_facts(message, locations)
                 continue
-            if number == _GRAPH_NODE:
-                quantized |= any(n == _NODE_OP_TYPE and _text(v) in _QUANTIZED_OPS for n, w, v in _fields(value))
-            elif number == _GRAPH_INITIALIZER:
-                elements, data_type = _tensor_facts(value, locations)
-                if data_type not in _NOT_WEIGHTS:
-                    total += elements
-                float16 |= data_type == _FLOAT16
-                signed_int8 |= data_type == _INT8
+            children = _TENSOR_PATHS[kind]
+            for number, wire, value in _fields(message):
+                child = children.get(number)
+                if child is None or wire != _LENGTH_DELIMITED:
+                    continue
+                if kind == _MAIN_GRAPH_MSG and number == _GRAPH_INITIALIZER:
+                    elements, data_type = _tensor_facts(value, locations)
+                    if data_type not in _NOT_WEIGHTS:
+                        total += elements
+                    float16 |= data_type == _FLOAT16
+                    signed_int8 |= data_type == _INT8
+                    continue
+                if kind == _MAIN_GRAPH_MSG and number == _GRAPH_NODE:
+                    quantized |= any(n == _NODE_OP_TYPE and _text(v) in _QUANTIZED_OPS for n, w, v in _fields(value))
+                pending.append((child, value))
     except _ProtoError as exc:
         raise ModelFileError(f"{name}: not a valid ONNX model ({exc}).")
     precision = "int8" if quantized else "fp16" if float16 else "fp32"
-    return OnnxGraph(tuple(locations), total, precision, quantized and signed_int8)
+    return OnnxGraph(tuple(dict.fromkeys(locations)), total, precision, quantized and signed_int8)
 
 
-def _tensor_facts(tensor: bytes, locations: list[str]) -> tuple[int, int | None]:
-    """(element count, data type) of a serialized TensorProto; its external-data location goes to `locations`."""
+def _tensor_facts(tensor: bytes | memoryview, locations: list[str]) -> tuple[int, int | None]:
+    """(element count, data type) of a serialized TensorProto; its external-data locations go to `locations` (every
+    "location" entry, and "" for a tensor marked EXTERNAL that names none, which the safety check refuses)."""
     dims: list[int] = []
     data_type = None
+    external, located = False, False
     for number, wire, value in _fields(tensor):
         if number == _TENSOR_DATA_TYPE and wire == _VARINT:
             data_type = value
-        elif number == _TENSOR_DIMS:
+        elif number == _TENSOR_DIMS and wire in (_VARINT, _LENGTH_DELIMITED):
             dims.extend(_repeated_varints(wire, value))
+        elif number == _TENSOR_DATA_LOCATION and wire == _VARINT:
+            external = value == _EXTERNAL
         elif number == _TENSOR_EXTERNAL_DATA and wire == _LENGTH_DELIMITED:
             entry = {n: v for n, w, v in _fields(value) if w == _LENGTH_DELIMITED}
             if _text(entry.get(1, b"")) == "location":
                 locations.append(_text(entry.get(2, b"")))
+                located = True
+    if external and not located:
+        locations.append("")
     count = 1
     for dim in dims:
         count *= dim
     return count, data_type
 
 
-def _repeated_varints(wire: int, value: int | bytes) -> list[int]:
+def _repeated_varints(wire: int, value: int | bytes | memoryview) -> list[int]:
     if wire == _VARINT:
         return [value]
     numbers, pos = [], 0

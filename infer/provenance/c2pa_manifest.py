@@ -48,6 +48,12 @@ def carries_c2pa(img: Image.Image, source: object) -> bool:
     other formats: one search of the file's bytes (`source`: a path, the bytes, or the open stream)."""
     if img.format in ("JPEG", "MPO"):
         return any(marker == "APP11" and C2PA_STORE_UUID in payload for marker, payload in getattr(img, "applist", ()))
+    return bytes_carry_c2pa(source)
+
+
+def bytes_carry_c2pa(source: object) -> bool:
+    """True when the bytes of `source` (a path, the bytes, or an open stream) hold a manifest store's type bytes,
+    whatever the format; False when they cannot be read."""
     try:
         if isinstance(source, (bytes, bytearray, memoryview)):
             return C2PA_STORE_UUID in source
@@ -61,11 +67,16 @@ def carries_c2pa(img: Image.Image, source: object) -> bool:
 
 def c2pa_findings(img: Image.Image, source: object) -> list[Finding]:
     """What the file's C2PA manifest store claims; [] when c2pa-python is missing or there is no manifest."""
+    return manifest_findings(Image.MIME.get(img.format or "", "") or "application/octet-stream", source)
+
+
+def manifest_findings(mime: str, source: object) -> list[Finding]:
+    """`c2pa_findings` for a file of media type `mime`, read by c2pa alone (no Pillow image needed: a file whose
+    pixels are broken still has its manifest read)."""
     try:
         import c2pa
     except Exception:  # not installed, or its native library does not load: the scan says so once
         return []
-    mime = Image.MIME.get(img.format or "", "") or "application/octet-stream"
     try:
         with _binary(source) as stream:
             reader = c2pa.Reader.try_create(mime, stream, context=_context(c2pa))

@@ -10,27 +10,54 @@ of JSON; nothing is parsed):
 * NovelAI: `Software` "NovelAI" (with `Source` and a JSON `Comment`);
 * Midjourney: `Description` with its "Job ID";
 * any other tool that names a generator in `Software`.
+
+A chunk Pillow refuses (a text bomb, too much text in all) is left out of the decode and becomes a note instead:
+`png:invalid(text over limit: zTXt parameters)` (`skipped_findings`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
+from imgcheck.infer.png_chunks import UNKNOWN_COMPRESSION, SkippedChunk
 from imgcheck.infer.provenance.findings import Finding
 from imgcheck.infer.provenance.vocabulary import names_generator
 
 _INVOKEAI_KEYS = ("invokeai_metadata", "invokeai_graph", "sd-metadata", "Dream")
 
 
-def text_chunks(img: object) -> Mapping[str, str]:
-    """A PNG's text chunks as Pillow read them (all of them once the image is loaded), or {} for other images."""
+def text_chunks(img: object, loaded: bool = True) -> Mapping[str, str]:
+    """A PNG's text chunks as Pillow read them (all of them once the image is loaded), or {} for other images.
+    With `loaded` False (an image whose pixels are not to be decoded) only those before the pixel data, which Pillow
+    keeps in `info` when it opens the file: reading `img.text` would load the pixels."""
     if getattr(img, "format", None) != "PNG":
         return {}
     try:
-        text = img.text  # type: ignore[attr-defined]
+        text = img.text if loaded else img.info  # type: ignore[attr-defined]
     except Exception:  # a damaged chunk after the pixels: no text evidence
         return {}
-    return {str(k): v for k, v in text.items() if isinstance(v, str)}
+    return {k: v for k, v in text.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def skipped_findings(skipped: Iterable[SkippedChunk]) -> list[Finding]:
+    """`png:invalid(...)` for the metadata chunks left out of a PNG whose pixels were decoded without them
+    (`png_chunks`): `text over limit` (a text chunk that inflates beyond Pillow's MAX_TEXT_CHUNK, or text beyond its
+    MAX_TEXT_MEMORY in all), `ICC profile over limit`, `unknown compression`; one finding per kind, naming the
+    chunk (`text over limit: zTXt parameters`), or the first of several (`text over limit: 70 chunks, first zTXt
+    comment`). What such a chunk held is unknown: the finding says only that it was there."""
+    kinds: dict[str, list[SkippedChunk]] = {}
+    for chunk in skipped:
+        if chunk.reason == UNKNOWN_COMPRESSION:
+            kind = "unknown compression"
+        else:
+            kind = "ICC profile over limit" if chunk.kind == "iCCP" else "text over limit"
+        kinds.setdefault(kind, []).append(chunk)
+    found = []
+    for kind, chunks in kinds.items():
+        first = f"{chunks[0].kind} {chunks[0].keyword}".strip()
+        found.append(Finding("png", "invalid", f"{kind}: {first}" if len(chunks) == 1
+                             else f"{kind}: {len(chunks)} chunks, first {first}"))
+    return found
 
 
 def png_findings(text: Mapping[str, str]) -> list[Finding]:

@@ -17,6 +17,13 @@ import math
 import os
 from dataclasses import dataclass
 
+# A batch of the report's 32x32 inputs is 256 of them; larger inputs get as many as hold the same pixels, a power of
+# two, at least MIN_BATCH: 8 at 224x224. The first batch is decoded and scored in the scanning process before any
+# decoding worker starts, and rows are flushed per batch: 256 ViT-size images would leave the decoders idle for a
+# minute of CPU time first (benchmarks/results/hub_scan.md).
+BATCH_PIXELS = 256 * 32 * 32
+MIN_BATCH, MAX_BATCH = 8, 256
+
 # Decoders at lower priority decode mostly in the model's gaps, so they need more cores than their share of the work
 # to refill the queue quickly: four times that share (every core, on 2 cores, for all three models measured).
 DECODE_MARGIN = 4.0
@@ -34,6 +41,14 @@ class Split:
     def record(self) -> dict[str, object]:
         """The split as the scan's sidecar stores it."""
         return {"workers": self.workers, "threads": self.threads, "spinning": self.spinning, "reason": self.reason}
+
+
+def default_batch_size(input_size: tuple[int, int, int], tiles: int = 1) -> int:
+    """Images per model call for inputs of `input_size` (C, H, W), `tiles` per image: `BATCH_PIXELS` worth,
+    rounded down to a power of two within [MIN_BATCH, MAX_BATCH] (256 at 32x32, 64 at 64x64, 8 at 224x224)."""
+    _, height, width = input_size
+    fits = max(1, BATCH_PIXELS // (height * width * tiles))
+    return max(MIN_BATCH, min(MAX_BATCH, 1 << (fits.bit_length() - 1)))
 
 
 def available_cores() -> int:

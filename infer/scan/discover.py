@@ -1,10 +1,11 @@
 """Find the images to scan: a lazy, deterministic walk that never stops on a bad entry.
 
 Order: the PATH arguments in the order given; inside a folder, entries sorted by name, files before
-sub-folders are entered. Inside folders, a file is chosen by its image extension (a broken link or an
-unreadable `x.jpg` then gets an ERROR row) or, without one, by its content (image magic bytes): a JPEG
-named `IMG_0001` is scanned, `notes.txt` is skipped. A FIFO, socket or device is never opened: with an image
-extension it gets an ERROR row, without one it is skipped. Files named explicitly are always scanned.
+sub-folders are entered. A PATH argument that names nothing is refused before the scan starts (`missing_paths`).
+Inside folders, a file is chosen by its image extension (a broken link or an unreadable `x.jpg` then gets an ERROR
+row) or, without one, by its content (image magic bytes): a JPEG named `IMG_0001` is scanned, `notes.txt` is
+skipped. A FIFO, socket or device is never opened: with an image extension it gets an ERROR row, without one it
+is skipped. Files named explicitly are always scanned.
 
 Nothing is skipped silently: every file inside a folder that is not scanned for not being an image (files left out
 by --include/--exclude are the user's choice, not counted) is handed to `on_skip`, which the scan counts by suffix
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 from imgcheck.infer.image_files import has_image_suffix
 from imgcheck.infer.regular_files import open_regular_file
+from imgcheck.infer.remote_files import is_uri
 
 SkipSink = Callable[[str], None]  # receives the path of each file skipped inside a folder
 
@@ -65,7 +67,14 @@ def discover(paths: Iterable[str], selection: Selection = Selection(), on_skip: 
                 elif selection.wants(match):
                     yield match
         else:
-            yield path  # missing: reported as an ERROR row, not silently dropped
+            yield path  # gone since the scan checked it (`missing_paths`): an ERROR row, not silently dropped
+
+
+def missing_paths(paths: Iterable[str]) -> list[str]:
+    """The PATH arguments that name nothing: not a file, folder or link, not a glob pattern, not a URI (which the Ray
+    engine lists). A scan refuses them before any work; a path read from a list (--files-from) that is missing
+    still gets an ERROR row, as a file that vanishes mid-scan does."""
+    return [path for path in paths if not (os.path.lexists(path) or glob.has_magic(path) or is_uri(path))]
 
 
 def read_file_list(lines: Iterable[str]) -> Iterator[str]:

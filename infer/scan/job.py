@@ -26,10 +26,10 @@ from imgcheck.infer.models.bundled import open_model_file
 from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.progress import NoProgress, ProgressHandle
 from imgcheck.infer.runtime.outputs import no_class_scores_reason
-from imgcheck.infer.scan.discover import Selection
-from imgcheck.infer.scan.domain import SizeCheck, TrainingSizes
-from imgcheck.infer.scan.output import (check_folder_exists, check_resume_provenance, is_special_file,
-                                        open_verdict_output, skip_list, write_rows, write_sidecar)
+from imgcheck.infer.scan.discover import Selection, SkipSink, missing_paths
+from imgcheck.infer.scan.domain import DomainRule, SizeCheck, TrainingSizes, check_resume_abstain
+from imgcheck.infer.scan.output import (ResumePlan, ScanInterrupted, check_folder_exists, check_resume_provenance,
+                                        is_special_file, open_verdict_output, skip_list, write_rows, write_sidecar)
 from imgcheck.infer.scan.pipeline import (LocalScan, ScanEngine, ScanRequest, ScanStats, run_scan, scan_batches,
                                           sidecar)
 from imgcheck.infer.scan.provenance_counts import ProvenanceCounts
@@ -86,6 +86,12 @@ class ScanResult:
     report: str | None = None
     sidecar: str | None = None
     exit_code: int = ExitCode.OK
+    dropped: int = 0  # rows --resume dropped from the file: not of a file this scan scans (torn, foreign), or repeated
+
+    @property
+    def nothing_scanned(self) -> bool:
+        """True when the inputs held no file to scan (an empty folder, a glob that matches nothing): exit 5."""
+        return self.stats.files + self.stats.resumed == 0
 
 
 @dataclass
@@ -102,7 +108,7 @@ class ScanJob:
     recursive: bool = True
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    batch_size: int = 256
+    batch_size: int | None = None  # None: balance.default_batch_size of the model's input
     workers: int | None = None
     threads: int | None = None
     device: str = "auto"
@@ -113,6 +119,7 @@ class ScanJob:
     gpus_per_worker: float = 0.0
     threshold: float | None = None
     resume: bool = False
+    force: bool = False  # replace an --out that already holds rows (without it, or resume, such a file is refused)
     formula_escape: bool = True
     strict: bool = False
     provenance: bool = True
@@ -129,6 +136,7 @@ class ScanJob:
     quiet: bool = False  # keeps Ray's own logs to errors
     sidecar: bool = True  # write <out>.json (a regular output file only)
     keep_classes: bool = False  # one more column per class of a per-class model: its probability
+    abstain_out_of_domain: bool = False  # verdict UNSURE (p_fake kept) for images far outside the training sizes
 
     def __post_init__(self) -> None:
         self.paths = tuple(os.fspath(p) for p in ([self.paths] if isinstance(self.paths, (str, os.PathLike))
@@ -154,10 +162,12 @@ class ScanJob:
 
     def writer_format(self, meta: ModelMeta | None = None) -> OutputFormat:
         """The verdict file's format: `output_format`, else by the suffix of `out` (.jsonl), else csv; with
-        `keep_classes`, a column for each class of `meta`."""
+        `keep_classes`, a column for each class of `meta`, whose domain rule fills the domain of rows kept from a
+        file written before that column."""
         name = self.output_format or ("jsonl" if (self.out or "").endswith(".jsonl") else "csv")
         class_names = meta.class_names if self.keep_classes and meta is not None else ()
-        return OUTPUT_FORMATS[name](self.formula_escape, class_names)
+        fill = DomainRule.of(meta).domain if meta is not None else None
+        return OUTPUT_FORMATS[name](self.formula_escape, class_names, fill)
 
     def check_model(self, meta: ModelMeta) -> None:
         """Refuse options the model cannot honour, before any work: --keep-classes with a single-output model."""
@@ -174,6 +184,11 @@ class ScanJob:
             raise ScanUsageError("--resume needs an output file, not stdout")
         if self.resume and self.stream_output:
             raise ScanUsageError(f"--resume needs a regular output file; {self.out} is not one")
+        if self.resume and self.force:
+            raise ScanUsageError("--resume keeps the rows already in --out and --force replaces them; give one")
+        missing = missing_paths(self.paths)
+        if missing:
+            raise ScanUsageError(f"no such file or folder: {', '.join(missing)}; check the path (nothing was scanned)")
         if self.threads is not None and self.engine == "ray":
             raise ScanUsageError("--threads applies to the local engine; Ray's model actors take --num-workers")
         if self.engine != "ray":
@@ -197,10 +212,12 @@ class ScanJob:
             import_ray()  # a clear error before any work when the extra is missing
             options = RayOptions(self.ray_address, self.num_workers, self.gpus_per_worker, self.workers, self.quiet)
             return RayScan.for_model(model_file, options, batch_size=self.batch_size, threshold=self.threshold,
-                                     draft=self.draft, provenance=self.provenance, keep_classes=self.keep_classes)
+                                     draft=self.draft, provenance=self.provenance, keep_classes=self.keep_classes,
+                                     abstain_out_of_domain=self.abstain_out_of_domain)
         return LocalScan.for_model(model_file, device=self.device, workers=self.workers, threads=self.threads,
                                    batch_size=self.batch_size, threshold=self.threshold, draft=self.draft,
-                                   provenance=self.provenance, keep_classes=self.keep_classes)
+                                   provenance=self.provenance, keep_classes=self.keep_classes,
+                                   abstain_out_of_domain=self.abstain_out_of_domain)
 
     def request(self, skip: frozenset[str] = frozenset()) -> ScanRequest:
         """What to scan, less the paths in `skip` (a resumed scan's kept rows)."""
@@ -227,6 +244,7 @@ class ScanJob:
             check_folder_exists(self.out)
         if self.resume:
             check_resume_provenance(self.out, self.provenance)
+            check_resume_abstain(self.out, self.abstain_out_of_domain)
         if engine is None:
             model_file = self.open_model()
             self.check_model(model_file.meta)
@@ -234,11 +252,15 @@ class ScanJob:
         elif engine.keep_classes != self.keep_classes:
             raise ScanUsageError(f"the engine given has keep_classes={engine.keep_classes} and this job "
                                  f"keep_classes={self.keep_classes}; build the engine with the job's")
+        elif getattr(engine, "abstain_out_of_domain", False) != self.abstain_out_of_domain:
+            raise ScanUsageError(f"the engine given has abstain_out_of_domain={not self.abstain_out_of_domain} and "
+                                 f"this job abstain_out_of_domain={self.abstain_out_of_domain}; build the engine "
+                                 "with the job's")
         meta = model_file.meta if model_file is not None else engine.meta
         fmt = self.writer_format(meta)
         threshold = engine.threshold
         stats = ScanStats(provenance=ProvenanceCounts(checked=self.provenance, c2pa=_c2pa_installed()),
-                          sizes=SizeCheck(TrainingSizes.of(meta)))
+                          sizes=SizeCheck(TrainingSizes.of(meta), self.abstain_out_of_domain))
         gallery = Gallery(self.report_limit, _label_of(scores.labeler)) if self.report else None
         scoring = self.scores_labels
         kept_verdicts: collections.Counter = collections.Counter()
@@ -253,7 +275,8 @@ class ScanJob:
         reporter.started(ScanStart(model_file.name if model_file else "model", meta.arch, engine.describe(),
                                    threshold, self.provenance and not stats.provenance.c2pa,
                                    self._int8_warning(model_file, engine)))
-        with self._output(fmt) as (sink, kept), skip_list(self.list_skipped) as on_skip:
+        plan = ResumePlan(lambda: self.request().files(engine, _counting(stats, on_skip))) if self.resume else None
+        with skip_list(self.list_skipped) as on_skip, self._output(fmt, plan) as (sink, kept):
             record_scan()
             stats.resumed = len(kept)
             stats.add_kept(kept)
@@ -263,7 +286,7 @@ class ScanJob:
                 gallery.add(kept)
             kept_verdicts.update(row.verdict for row in kept)
             kept_errors = any(row.verdict == ERROR for row in kept)
-            request = self.request(frozenset(row.path for row in kept))
+            request = ScanRequest(files_from=plan.rest) if plan else self.request()  # a resume has walked already
             del kept
             with reporter.progress() as progress:
                 def write(rows: list[Row]) -> None:
@@ -282,24 +305,30 @@ class ScanJob:
                  "path": os.path.abspath(model_file.path) if model_file else "",
                  "sha256": model_file.sha256() if model_file else "", "arch": meta.arch}
         inputs = list(self.paths) + ([self.files_from_name or "-"] if self.files_from is not None else [])
-        result = ScanResult(stats, threshold, model, inputs, scores, gates=self.gates, sidecar=sidecar_path)
+        result = ScanResult(stats, threshold, model, inputs, scores, gates=self.gates, sidecar=sidecar_path,
+                            dropped=plan.dropped if plan else 0)
         self._evaluate(result)
         if gallery is not None:
             from imgcheck.infer.scan.report import report_context, write_scan_report
 
             context = report_context(model, threshold, inputs, stats, kept_verdicts)
             result.report = write_scan_report(self.report, context, gallery, result.metrics, scores)
-        result.exit_code = exit_code(kept_errors or bool(stats.verdicts.get(ERROR)), self.strict,
-                                     not result.gate_failures)
+        result.exit_code = (ExitCode.NOTHING_TO_SCAN if result.nothing_scanned else
+                            exit_code(kept_errors or bool(stats.verdicts.get(ERROR)), self.strict,
+                                      not result.gate_failures))
         return result
 
     @contextlib.contextmanager
-    def _output(self, fmt: OutputFormat) -> Iterator[tuple[Any, list[Row]]]:
+    def _output(self, fmt: OutputFormat, plan: ResumePlan | None) -> Iterator[tuple[Any, list[Row]]]:
+        """The verdict file, open; Ctrl-C while it is written becomes ScanInterrupted, which says what it holds."""
         if self.out is None:
             yield None, []
             return
-        with open_verdict_output(self.out, fmt, self.resume, self.stream_output) as opened:
-            yield opened
+        with open_verdict_output(self.out, fmt, self.resume, self.stream_output, self.force, plan) as opened:
+            try:
+                yield opened
+            except KeyboardInterrupt:
+                raise ScanInterrupted(self.out, opened[0].rows, not self.stream_output) from None
 
     def _evaluate(self, result: ScanResult) -> None:
         """The metrics of the labeled rows, the metrics file and the gates."""
@@ -307,6 +336,10 @@ class ScanJob:
         if self.scores_only:
             return
         if not scores.scored:
+            if self.needs_labels and scores.abstained:
+                raise ImgcheckError(f"cannot compute metrics: none of the {scores.labeled:,} labeled file(s) has a "
+                                    f"verdict ({scores.abstained:,} UNSURE: far outside the model's training sizes, "
+                                    "the rest unreadable). Drop --abstain-out-of-domain to score them anyway.")
             if self.needs_labels:
                 found = (f"{scores.labeled:,} labeled file(s), all unreadable" if scores.labeled
                          else "no scanned file has a label")
@@ -343,6 +376,16 @@ def exit_code(scan_errors: bool, strict: bool, gates_passed: bool) -> int:
     if scan_errors:
         return ExitCode.SCAN_ERRORS
     return ExitCode.OK
+
+
+def _counting(stats: ScanStats, on_skip: SkipSink | None) -> SkipSink:
+    """Count each file skipped inside a folder in `stats`, then hand it on (as `run_scan` does for its own walk)."""
+    def skipped(path: str) -> None:
+        stats.skip(path)
+        if on_skip is not None:
+            on_skip(path)
+
+    return skipped
 
 
 def _label_of(labeler: Labeler):  # noqa: ANN202 - (path) -> 1 FAKE, 0 REAL, None

@@ -1,28 +1,103 @@
 """Where a scan's rows go: the verdict file (or stdout, or a device) with its lock, its sidecar, and clear errors
-for every way writing can fail (a missing folder, a full disk, a live second scan)."""
+for every way writing can fail (a missing folder, a full disk, a live second scan, a reader that went away).
+
+The lock is the kernel's (`fcntl.flock`), so a scan that dies, even by kill -9, lets go of it with no stale check
+to race on. It is keyed on the file, not on the text of `--out`: the lock file `<out>.lock` lies beside the file
+`--out` resolves to (a symlink and its target share it, and so does the same folder reached through two mounts), and
+the output file itself is locked too (two hard links of one file share it).
+"""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
+import errno
 import json
 import os
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from imgcheck.infer.errors import ImgcheckError
+from imgcheck.infer.errors import ExitCode, ImgcheckError
 from imgcheck.infer.atomic_write import write_json
 from imgcheck.infer.scan.discover import SkipSink
 from imgcheck.infer.scan.verdict_formats import (ClassColumnsMismatch, OutputFormat, OutputWriteError, Row, VerdictSink,
                                                 open_output)
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; the output is written unlocked there
+    fcntl = None  # type: ignore[assignment]
+
+_LOCK_TRIES = 100  # each retry means another scan let go of the lock file between our open and our lock
+
+
+class OutputClosed(ImgcheckError):
+    """The reader of a stream output went away (`--out - | head`): the scan stops, quietly (exit 141, as a shell
+    reports a process ended by SIGPIPE)."""
+
+    exit_code = ExitCode.OUTPUT_CLOSED
+
+    def __init__(self, out: str, rows: int) -> None:
+        self.out, self.rows = out, rows
+        super().__init__(f"the reader of {_target(out)} closed it after {rows:,} rows; the scan stopped")
+
+
+class ScanInterrupted(ImgcheckError):
+    """The scan was interrupted (Ctrl-C). `rows` complete rows are in `out` (None: it had not begun writing);
+    `resumable` says whether `--resume` can finish it (a regular file can, a stream cannot). Exit 130."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, out: str | None, rows: int | None, resumable: bool) -> None:
+        self.out, self.rows, self.resumable = out, rows, resumable
+        if rows is None or out is None:
+            message = "interrupted before the scan wrote any row; run it again to scan"
+        elif resumable:
+            message = f"interrupted: {out} holds {rows:,} complete rows; to finish the scan, run it again with --resume"
+        else:
+            message = (f"interrupted after {rows:,} rows were written to {_target(out)}, which cannot be resumed; run "
+                       "the scan again (with --out FILE, an interrupted scan can be finished with --resume)")
+        super().__init__(message)
+
+
+@dataclasses.dataclass
+class ResumePlan:
+    """--resume: which rows of the file are kept, and what is left to scan. `files` lists every file this scan
+    would scan, in order; it is called once, when the file is opened, so the folders are still walked once. A kept
+    row whose path is not one of them (a torn or interleaved row, a row of other inputs) or that repeats one
+    already kept is dropped, and counted in `dropped`."""
+
+    files: Callable[[], Iterable[str]]
+    rest: list[str] = dataclasses.field(default_factory=list)  # the files still to scan, in order
+    dropped: int = 0
+
+    def keep(self, rows: list[Row]) -> list[Row]:
+        files = list(self.files())
+        wanted = collections.Counter(files)
+        kept = []
+        for row in rows:
+            if wanted[row.path] > 0:
+                wanted[row.path] -= 1
+                kept.append(row)
+        done = collections.Counter(row.path for row in kept)
+        self.rest = []
+        for path in files:
+            if done[path] > 0:
+                done[path] -= 1
+            else:
+                self.rest.append(path)
+        self.dropped = len(rows) - len(kept)
+        return kept
+
 
 @contextlib.contextmanager
-def open_verdict_output(out: str, fmt: OutputFormat, resume: bool, stream_output: bool
-                        ) -> Iterator[tuple[VerdictSink, list[Row]]]:
-    """The verdict sink and the rows already done; holds `<out>.lock` while writing a regular file."""
+def open_verdict_output(out: str, fmt: OutputFormat, resume: bool, stream_output: bool, force: bool = False,
+                        plan: ResumePlan | None = None) -> Iterator[tuple[VerdictSink, list[Row]]]:
+    """The verdict sink and the rows already done (with `resume`: those `plan` keeps); holds the output's lock while
+    writing a regular file. An existing file with rows is replaced only with `force`."""
     if stream_output:
         with contextlib.ExitStack() as stack:
             try:
@@ -34,32 +109,45 @@ def open_verdict_output(out: str, fmt: OutputFormat, resume: bool, stream_output
                 sink = VerdictSink(stream, fmt)
                 sink.write_text(fmt.header())
             except OSError as exc:
+                if exc.errno == errno.EPIPE:
+                    raise OutputClosed(out, 0) from None
                 raise ImgcheckError(f"cannot write {out}: {exc.strerror or exc}")
             yield sink, []
         return
-    lock = f"{out}.lock"
-    _take_lock(lock)
-    try:
+    with output_lock(out):
+        if not (resume or force):
+            _refuse_overwrite(out, fmt)
         try:
-            sink, done = open_output(out, fmt, resume, _format_written(out, fmt) if resume else None)
+            done = _rows_in(out, fmt) if resume else []
+            if plan is not None:
+                done = plan.keep(done)
+            sink, _ = open_output(out, fmt, False)
         except ClassColumnsMismatch as exc:
             raise ImgcheckError(f"cannot resume {out}: {exc}, or scan without --resume to start afresh.")
         except (OSError, ValueError) as exc:
             raise ImgcheckError(f"cannot write {out}: {getattr(exc, 'strerror', None) or exc}")
         with sink.stream:
+            try:
+                sink.write(done)  # the kept rows, written back whole (a torn last row is left out)
+            except OSError as exc:
+                raise ImgcheckError(f"cannot write {out}: {exc.strerror or exc}")
             yield sink, done
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(lock)
 
 
 def write_rows(sink: VerdictSink, rows: list[Row], out: str) -> None:
-    """Write one batch of rows; a failed write is one clear error that says how to finish."""
+    """Write one batch of rows; a failed write is one clear error that says how to finish, as far as the target
+    allows (a stream cannot be resumed), and a reader that went away ends the scan quietly (`OutputClosed`)."""
     try:
         sink.write(rows)
     except OutputWriteError as exc:
+        if exc.errno == errno.EPIPE:
+            raise OutputClosed(out, exc.rows_kept) from None
+        if out == "-" or is_special_file(out):
+            raise ImgcheckError(f"cannot write {out}: {exc.strerror}. {exc.rows_kept:,} rows were written before "
+                                f"it failed; {_target(out)} cannot be resumed: scan again with --out FILE (a regular "
+                                "file, which --resume can finish after a failure).") from None
         raise ImgcheckError(f"cannot write {out}: {exc.strerror}. The {exc.rows_kept:,} rows before this batch are "
-                            "complete; make room and rerun with --resume to finish.")
+                            "complete; make room and rerun with --resume to finish.") from None
 
 
 def write_sidecar(path: str, record: dict[str, Any]) -> None:
@@ -114,42 +202,129 @@ def check_folder_exists(out: str) -> None:
                             "--out.")
 
 
-def _take_lock(lock: str) -> None:
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            owner = _lock_owner(lock)
-            if owner is not None and owner != os.getpid() and _alive(owner):
-                raise ImgcheckError(f"another imgcheck scan (pid {owner}) is writing {lock[:-5]}; wait for it to "
-                                    "finish or choose another --out.")
-            with contextlib.suppress(OSError):
-                os.unlink(lock)  # left behind by a scan that was killed
-            continue
-        except OSError as exc:
-            raise ImgcheckError(f"cannot write {lock[:-5]}: {exc.strerror or exc}")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(str(os.getpid()))
+@contextlib.contextmanager
+def output_lock(out: str) -> Iterator[None]:
+    """Hold the lock of the file `out` resolves to, or fail with one clear error while another scan holds it. The
+    kernel drops the lock when its holder dies (kill -9 included), so a lock file left behind is simply taken."""
+    if fcntl is None:
+        yield
         return
-    raise ImgcheckError(f"cannot take the lock {lock}")
-
-
-def _lock_owner(lock: str) -> int | None:
+    lock = lock_path(out)
+    fd = _lock_file(lock, out)
     try:
-        with open(lock) as fh:
-            return int(fh.read().strip() or 0) or None
-    except (OSError, ValueError):
-        return None
+        file_fd = _lock_output_file(out)
+        try:
+            yield
+        finally:
+            os.close(file_fd)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)  # while still holding it: a scan that opened it meanwhile sees it gone, and retries
+        os.close(fd)
 
 
-def _alive(pid: int) -> bool:
+def lock_path(out: str) -> str:
+    """`<out>.lock` beside the file `out` resolves to (through symlinks, the file's own included, even one whose
+    target does not exist yet)."""
+    return os.path.realpath(out) + ".lock"
+
+
+def _lock_file(lock: str, out: str) -> int:
+    """Open `lock` and take its flock; returns the descriptor that holds it."""
+    for _ in range(_LOCK_TRIES):
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError as exc:
+            raise ImgcheckError(f"cannot write {out}: cannot create its lock {lock}: {exc.strerror or exc}")
+        try:
+            if not _flock(fd, lock, out):
+                raise ImgcheckError(f"another imgcheck scan{_owner(fd)} is writing {_named(out)}; wait for it to "
+                                    "finish or choose another --out.")
+            try:
+                current = os.stat(lock)
+            except FileNotFoundError:
+                current = None
+            if current is not None and os.path.samestat(os.fstat(fd), current):
+                os.ftruncate(fd, 0)
+                os.write(fd, str(os.getpid()).encode())
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # the scan that held it removed the file as it let go: lock the one at `lock` now
+    raise ImgcheckError(f"cannot take the lock {lock}: other scans keep taking it; try again.")
+
+
+def _lock_output_file(out: str) -> int:
+    """Lock the output file itself (created if missing, as writing it would), for names that reach it through a hard
+    link; returns the descriptor that holds the lock."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        fd = os.open(out, os.O_RDONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as exc:
+        raise ImgcheckError(f"cannot write {out}: {exc.strerror or exc}")
+    try:
+        if not _flock(fd, out, out):
+            raise ImgcheckError(f"another imgcheck scan is writing {out} under another name (a hard link); wait for "
+                                "it to finish or choose another --out.")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _flock(fd: int, path: str, out: str) -> bool:
+    """Take an exclusive flock on `fd` without waiting: False when another process holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         return False
-    except PermissionError:
-        return True
+    except OSError as exc:  # e.g. ENOLCK: a network file system without a lock service
+        raise ImgcheckError(f"cannot write {out}: cannot lock {path}: {exc.strerror or exc}; write --out to a "
+                            "file system that supports locks (a local disk).")
     return True
+
+
+def _owner(fd: int) -> str:
+    """' (pid N)' from the lock file's text, or '' if it has none yet."""
+    with contextlib.suppress(OSError, ValueError):
+        text = os.pread(fd, 32, 0).decode().strip()
+        if text:
+            return f" (pid {int(text)})"
+    return ""
+
+
+def _named(out: str) -> str:
+    """`out`, and the file it resolves to when that has another name."""
+    real = os.path.realpath(out)
+    return out if real == os.path.abspath(out) else f"{out} (that is, {real})"
+
+
+def _refuse_overwrite(out: str, fmt: OutputFormat) -> None:
+    """An existing file with anything in it but this format's header is never replaced silently (it may hold an
+    interrupted scan's rows, or be another file altogether)."""
+    header = fmt.header().encode()
+    try:
+        with open(out, "rb") as fh:
+            start = fh.read(len(header) + 1)
+    except OSError:
+        return  # missing, or unreadable: opening it for writing says what is wrong
+    if start in (b"", header):
+        return
+    raise ImgcheckError(f"{out} already exists and holds rows (perhaps of an interrupted scan); add --resume to keep "
+                        "them and scan only the rest, or --force to replace the file.")
+
+
+def _rows_in(out: str, fmt: OutputFormat) -> list[Row]:
+    """The complete rows already in `out` (none if it does not exist or is empty: a scan killed between taking
+    the lock, which creates the file, and writing the header), read as the format that wrote them."""
+    if not os.path.exists(out) or os.path.getsize(out) == 0:
+        return []
+    with open(out, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+        return _format_written(out, fmt).decode(fh.read())
+
+
+def _target(out: str) -> str:
+    return "stdout" if out == "-" else out
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import itertools
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -31,7 +32,8 @@ from imgcheck.infer.meta import ModelMeta, parse_meta
 from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.provenance.versions import library_versions
 from imgcheck.infer.preprocess import PixelSource, Preprocessor
-from imgcheck.infer.scan.balance import Split, available_cores, choose_workers, default_threads
+from imgcheck.infer.scan.balance import (Split, available_cores, choose_workers, default_batch_size,
+                                         default_threads)
 from imgcheck.infer.scan.batch_slots import BatchSlots, lend_to_workers, shared_memory_pays, write_inherited
 from imgcheck.infer.scan.discover import Selection, SkipSink, discover
 from imgcheck.infer.scan.domain import SizeCheck
@@ -44,7 +46,8 @@ from imgcheck.infer.scan.walk import walk_ahead
 
 class Chunk(NamedTuple):
     """One decoded batch: its paths, the uint8 model inputs of the readable ones (K tiles each, consecutive; K = 1
-    for resize models), the error per path ('' when readable), and the facts per path (None when unreadable)."""
+    for resize models), the error per path ('' when readable), and the facts per path (for an unreadable one, None or
+    its provenance alone)."""
 
     paths: list[str]
     pixels: np.ndarray
@@ -64,6 +67,7 @@ _worker_provenance = True
 def _init_worker(meta_json: str, draft: bool, provenance: bool = True, niceness: int = 0) -> None:
     global _worker_preprocessor, _worker_provenance
     _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the scan answers it
     if niceness:
         os.nice(niceness)
     _worker_preprocessor = Preprocessor.from_meta(parse_meta(meta_json), draft=draft)
@@ -93,19 +97,23 @@ def decode_chunk(paths: list[Any], pre: Preprocessor | None = None, provenance: 
     """Decode `paths` to the model's uint8 inputs (`Preprocessor.load_tiles`) and each file's facts (size, and
     provenance unless `provenance` is False); an unreadable file gets its one-line reason instead. `source` maps a
     path to what is read (a URI's bytes, a path in another folder); by default the path itself, or any input
-    `load_tiles` takes (the Python API's images and arrays). The one decode loop of every engine."""
+    `load_tiles` takes (the Python API's images and arrays). An unreadable file's facts are None, or its provenance
+    alone where its metadata still gives some (a C2PA manifest on broken pixels: `FactsProbe.unreadable`). The one
+    decode loop of every engine."""
     pre = pre or _worker_preprocessor
     provenance = _worker_provenance if provenance is None else provenance
     pixels, errors, facts = [], [], []
     for path in paths:
         probe = FactsProbe(provenance)
+        read = None
         try:
-            pixels.append(pre.load_tiles(path if source is None else source(path), probe))
+            read = path if source is None else source(path)
+            pixels.append(pre.load_tiles(read, probe))
             errors.append("")
             facts.append(probe.facts)
         except ImageDecodeError as exc:
             errors.append(exc.reason)
-            facts.append(None)
+            facts.append(probe.unreadable(read))
     stacked = np.concatenate(pixels) if pixels else np.empty((0, pre.height, pre.width, 3), np.uint8)
     return Chunk(paths, stacked, errors, facts)
 
@@ -240,6 +248,7 @@ class ScanEngine(Protocol):
 
     threshold: float  # FAKE when p_fake >= this
     keep_classes: bool  # each row carries the probability of every class (--keep-classes)
+    abstain_out_of_domain: bool  # an image far outside the training sizes gets UNSURE (--abstain-out-of-domain)
 
     @property
     def provider(self) -> str: ...  # where the model ran, for the sidecar
@@ -324,6 +333,7 @@ class LocalScan:
     niceness: int | None = None  # the decoding workers' priority below this process (None: DECODER_NICENESS)
     split: Split | None = None  # set once rows() has decided it
     keep_classes: bool = False  # rows carry each class's probability (a per-class model's; --keep-classes)
+    abstain_out_of_domain: bool = False  # out-of-domain rows get UNSURE (--abstain-out-of-domain)
     list_files = staticmethod(discover)  # what to scan, from paths, folders and globs
 
     def __post_init__(self) -> None:
@@ -331,18 +341,22 @@ class LocalScan:
 
     @classmethod
     def for_model(cls, model_file: ModelFile, *, device: str = "auto", workers: int | None = None,
-                  threads: int | None = None, batch_size: int = 256, threshold: float | None = None,
-                  draft: bool = True, provenance: bool = True, keep_classes: bool = False) -> LocalScan:
-        """The local engine for `model_file`: its runtime gets `threads` threads (default: every core) and the
-        decoding workers are `workers` (default: chosen from the first batch)."""
+                  threads: int | None = None, batch_size: int | None = None, threshold: float | None = None,
+                  draft: bool = True, provenance: bool = True, keep_classes: bool = False,
+                  abstain_out_of_domain: bool = False) -> LocalScan:
+        """The local engine for `model_file`: its runtime gets `threads` threads (default: every core), the
+        decoding workers are `workers` (default: chosen from the first batch), and a batch is `batch_size` images
+        (default: `balance.default_batch_size` of the model's input)."""
         from imgcheck.infer.runtime import load_backend
 
         cores = available_cores()
         threads = default_threads(cores, threads)
         backend = load_backend(model_file, device=device, threads=threads)
         meta = model_file.meta
+        batch_size = batch_size or default_batch_size(meta.input_size, meta.tiles)
         return cls(backend, meta, meta.threshold if threshold is None else threshold, batch_size, workers, draft,
-                   provenance, threads, cores, keep_classes=keep_classes)
+                   provenance, threads, cores, keep_classes=keep_classes,
+                   abstain_out_of_domain=abstain_out_of_domain)
 
     @property
     def provider(self) -> str:
@@ -381,7 +395,7 @@ class LocalScan:
     def _score(self, chunk: Chunk) -> list[Row]:
         """The rows of one decoded batch."""
         return self.scorer.rows(chunk.paths, chunk.pixels, chunk.errors, self.threshold, chunk.facts,
-                                self.keep_classes)
+                                self.keep_classes, self.abstain_out_of_domain)
 
 
 def sidecar(model_file: ModelFile, provider: str, threshold: float, stats: ScanStats, out: str, version: str,
@@ -397,8 +411,9 @@ def sidecar(model_file: ModelFile, provider: str, threshold: float, stats: ScanS
         "engine": engine, "provider": provider, "split": None if split is None else split.record(),
         "threshold": threshold, "format": fmt.name, "classes": list(fmt.class_names),
         "csv_formula_escape": fmt.name == "csv" and fmt.formula_escape,
-        "counts": {"files": stats.files, "resumed_rows": stats.resumed, **{v: stats.verdicts.get(v, 0)
-                                                                            for v in ("REAL", "FAKE", "ERROR")}},
+        "counts": {"files": stats.files, "resumed_rows": stats.resumed,
+                   **{v: stats.verdicts.get(v, 0) for v in ("REAL", "FAKE", "ERROR")},
+                   **({"UNSURE": stats.verdicts.get("UNSURE", 0)} if stats.sizes.abstain else {})},
         "errors": dict(stats.errors.most_common()),
         "skipped": dict(stats.skipped.most_common()),
         "provenance": stats.provenance.record(library_versions()),

@@ -30,6 +30,8 @@ from imgcheck.infer.meta import ModelMeta, parse_meta
 from imgcheck.infer.models.model_file import ModelFile
 from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.infer.remote_files import is_uri, read_uri, resolve_uri
+from imgcheck.infer.scan.balance import default_batch_size
+from imgcheck.infer.scan.domain import DomainRule
 from imgcheck.infer.scan.image_facts import ImageFacts
 from imgcheck.infer.scan.pipeline import decode_chunk
 from imgcheck.infer.scan.scorer import BatchScorer, class_dicts, verdict_rows
@@ -114,7 +116,8 @@ def decode_batch(batch: dict[str, np.ndarray], meta_json: str, draft: bool, cwd:
     readable = np.array([not error for error in chunk.errors], bool)
     pixels = np.zeros((len(paths), pre.tiles, pre.height, pre.width, 3), np.uint8)  # (rows, K tiles, H, W, 3)
     pixels[readable] = chunk.pixels.reshape(-1, pre.tiles, pre.height, pre.width, 3)
-    sizes = np.array([(-1, -1) if f is None else (f.width, f.height) for f in chunk.facts], np.int64).reshape(-1, 2)
+    sizes = np.array([(-1, -1) if f is None or f.width is None else (f.width, f.height) for f in chunk.facts],
+                     np.int64).reshape(-1, 2)
     found = np.array(["" if f is None else f.provenance for f in chunk.facts], object)
     return {"index": batch["index"], "path": batch["path"], "pixels": pixels,
             "error": np.array(chunk.errors, object), "size": sizes, "provenance": found}
@@ -175,20 +178,22 @@ class RayScan:
     keep_classes: bool = False  # rows carry each class's probability (--keep-classes)
     providers: set[str] = field(default_factory=set)
     started_ray: bool = False
+    abstain_out_of_domain: bool = False  # out-of-domain rows get UNSURE (--abstain-out-of-domain)
     list_files = staticmethod(list_inputs)  # the local rules, and s3://, gs://, file:// URIs
 
     @classmethod
-    def for_model(cls, model_file: ModelFile, options: RayOptions, *, batch_size: int = 256,
+    def for_model(cls, model_file: ModelFile, options: RayOptions, *, batch_size: int | None = None,
                   threshold: float | None = None, draft: bool = True, provenance: bool = True,
-                  keep_classes: bool = False) -> RayScan:
+                  keep_classes: bool = False, abstain_out_of_domain: bool = False) -> RayScan:
         """A Ray scan with `model_file`, checked here first (safety, signature) so a bad model fails before Ray
         starts: the driver opens one CPU session for that, the actors their own."""
         from imgcheck.infer.runtime import load_backend
 
         load_backend(model_file, device="cpu", threads=1)
         meta = model_file.meta
+        batch_size = batch_size or default_batch_size(meta.input_size, meta.tiles)
         return cls(model_file, meta.threshold if threshold is None else threshold, batch_size, options, draft,
-                   provenance, keep_classes)
+                   provenance, keep_classes, abstain_out_of_domain=abstain_out_of_domain)
 
     @property
     def meta(self) -> ModelMeta:
@@ -208,6 +213,7 @@ class RayScan:
             return
         ray = self._connect()
         names = self.meta.class_names
+        domain = DomainRule.of(self.meta, self.abstain_out_of_domain)  # judged here, from the decoded sizes
         try:
             pending: list[tuple[int, str, float, str, ImageFacts | None, dict[str, float] | None]] = []
             expected = 0
@@ -218,7 +224,8 @@ class RayScan:
                 for index, path, p, error, size, found, named in zip(
                         batch["index"], batch["path"], batch["p_fake"], batch["error"], batch["size"],
                         batch["provenance"], classes):
-                    facts = None if error else ImageFacts(int(size[0]), int(size[1]), str(found))
+                    facts = (ImageFacts(None, None, str(found)) if error  # an ERROR row keeps its provenance
+                             else ImageFacts(int(size[0]), int(size[1]), str(found)))
                     heapq.heappush(pending, (int(index), os.fsdecode(bytes(path)), float(p), str(error), facts,
                                              named))
                 ready = []
@@ -229,7 +236,7 @@ class RayScan:
                     readable = [r for r in ready if not r[3]]
                     yield verdict_rows([r[1] for r in ready], [r[2] for r in readable], [r[3] for r in ready],
                                        self.threshold, [r[4] for r in ready],
-                                       [r[5] for r in readable] if self.keep_classes else None)
+                                       [r[5] for r in readable] if self.keep_classes else None, domain)
             if pending or expected != len(items):
                 raise ImgcheckError(f"the Ray scan returned {expected} of {len(items)} rows in order; rerun with "
                                     "--resume to finish")

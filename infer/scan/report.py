@@ -1,5 +1,6 @@
 """`--report`: the self-contained folder a scan writes (the gallery ranked by p_fake, and the metric plots when
-images are labeled), with the same counts as the scan's summary."""
+images are labeled), with the same counts as the scan's summary: verdicts (UNSURE too when the scan abstains) and
+the images out of the model's domain."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ def report_context(model: dict[str, Any], threshold: float, inputs: list[str], s
                    kept_verdicts: collections.Counter) -> ScanContext:
     """What the report page says about the scan: the same counts as the summary, kept rows of a --resume included."""
     verdicts = stats.verdicts + kept_verdicts
-    counts = {"files": stats.files + stats.resumed, **{v: verdicts.get(v, 0) for v in ("REAL", "FAKE", "ERROR")}}
+    shown = ("REAL", "FAKE", "ERROR", "UNSURE") if stats.sizes.abstain else ("REAL", "FAKE", "ERROR")
+    counts = {"files": stats.files + stats.resumed, **{v: verdicts.get(v, 0) for v in shown}}
     return ScanContext(model, threshold, inputs, counts, stats.provenance.summary(), dict(stats.skipped.most_common()),
-                       stats.sizes.warnings())
+                       stats.sizes.warnings(), stats.sizes.summary())
 
 
 def write_scan_report(folder: str, context: ScanContext, gallery: Gallery, document: dict[str, Any] | None,

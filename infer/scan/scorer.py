@@ -1,6 +1,6 @@
 """The one batch scorer: decoded uint8 model inputs -> normalised batch -> the model -> tiles combined -> p_fake
-(and, when asked, each class's probability) -> verdict rows. The local engine, the Ray engine's model actors and
-`imgcheck.Detector` all score through it."""
+(and, when asked, each class's probability) -> verdict rows, each with its domain (and, when asked, UNSURE for an
+out-of-domain image). The local engine, the Ray engine's model actors and `imgcheck.Detector` all score through it."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 from imgcheck.infer.meta import ModelMeta
 from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.infer.runtime.outputs import class_probabilities, combine_class_tiles, combine_tiles, to_p_fake
+from imgcheck.infer.scan.domain import DomainRule
 from imgcheck.infer.scan.image_facts import ImageFacts
 from imgcheck.infer.verdicts import ERROR, Row, verdict_of
 
@@ -55,12 +56,14 @@ class BatchScorer:
                 combine_class_tiles(class_probabilities(raw, self.meta), self.meta))
 
     def rows(self, paths: list[str], pixels: np.ndarray, errors: list[str], threshold: float,
-             facts: Iterable[ImageFacts | None] | None = None, classes: bool = False) -> list[Row]:
+             facts: Iterable[ImageFacts | None] | None = None, classes: bool = False, abstain: bool = False
+             ) -> list[Row]:
         """The verdict rows of one decoded batch (`pixels` holds the readable paths' inputs, in order), with each
-        class's probability when `classes` is set."""
+        class's probability when `classes` is set, each image's domain, and UNSURE for an out-of-domain image when
+        `abstain` is set."""
         p_fake, probabilities = self.scores(pixels, classes)
         named = None if probabilities is None else class_dicts(probabilities, self.meta.class_names)
-        return verdict_rows(paths, p_fake.tolist(), errors, threshold, facts, named)
+        return verdict_rows(paths, p_fake.tolist(), errors, threshold, facts, named, DomainRule.of(self.meta, abstain))
 
 
 def class_dicts(probabilities: np.ndarray, class_names: tuple[str, ...]) -> list[dict[str, float]]:
@@ -70,22 +73,28 @@ def class_dicts(probabilities: np.ndarray, class_names: tuple[str, ...]) -> list
 
 def verdict_rows(paths: list[str], scores: Iterable[float], errors: list[str], threshold: float,
                  facts: Iterable[ImageFacts | None] | None = None,
-                 classes: Iterable[dict[str, float]] | None = None) -> list[Row]:
+                 classes: Iterable[dict[str, float]] | None = None, domain: DomainRule | None = None) -> list[Row]:
     """One row per path: ERROR with its reason, else the next score and its verdict (`verdict_of`) with the file's
-    facts and, when `classes` is given, the next class probabilities. `scores` and `classes` hold one value per
-    readable path, in order; `facts` one entry per path; every engine builds its rows here."""
+    facts and, when `classes` is given, the next class probabilities. With `domain` (the model's `DomainRule`) a
+    row with a size gets its domain, and its verdict is UNSURE when the rule abstains and the image is out of the
+    domain. `scores` and `classes` hold one value per readable path, in order; `facts` one entry per path; every
+    engine builds its rows here."""
     scores = iter(scores)
     facts = iter(facts) if facts is not None else itertools.repeat(None)
     named = iter(classes) if classes is not None else itertools.repeat(None)
     rows = []
     for path, error, fact in zip(paths, errors, facts):
-        if error:
-            rows.append(Row(path, None, ERROR, error))
+        if error:  # no size, but the provenance an unreadable file's metadata still gives (FactsProbe.unreadable)
+            rows.append(Row(path, None, ERROR, error, provenance=fact.provenance if fact is not None else ""))
             continue
         p = next(scores)
         verdict = verdict_of(p, threshold)
-        row = (Row(path, p, verdict) if fact is None
-               else Row(path, p, verdict, "", fact.width, fact.height, fact.provenance))
         probabilities = next(named)
-        rows.append(row if probabilities is None else row._replace(classes=probabilities))
+        if fact is None:
+            rows.append(Row(path, p, verdict, "", None, None, "", probabilities))
+            continue
+        judged = None if domain is None else domain.domain(fact.width, fact.height)
+        if judged is not None:
+            verdict = domain.verdict(verdict, judged)
+        rows.append(Row(path, p, verdict, "", fact.width, fact.height, fact.provenance, probabilities, judged))
     return rows

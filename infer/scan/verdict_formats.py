@@ -1,13 +1,17 @@
 """Verdict rows and their two output formats (one writer table), with resume support.
 
-CSV header is exactly `path,p_fake,verdict,error,width,height,provenance`; JSONL lines carry the same seven
-fields. `width` and `height` are the stored image's size and `provenance` its findings (`SOURCE:CLAIM(DETAIL)`,
-`;`-separated); all three are empty on ERROR rows. Files written before those columns existed (the first four
-alone) are still read back, for --resume. Paths that are not valid UTF-8 survive a round trip: they are written with
+CSV header is exactly `path,p_fake,verdict,error,width,height,provenance,domain`; JSONL lines carry the same eight
+fields. `width` and `height` are the stored image's size, `provenance` its findings (`SOURCE:CLAIM(DETAIL)`,
+`;`-separated) and `domain` how that size stands to the model's training sizes (`ok`, `out:<reason>`, `unknown`:
+`domain.py`); size and domain are empty on ERROR rows, whose provenance is what the unreadable file's metadata
+still says (often nothing). Files written before those columns existed are still read back,
+for --resume: the first four alone (their kept rows get empty size, provenance and domain), or the first seven
+(their kept rows get the domain the format's `fill_domain` gives their size, the scan's own rule, so a resumed file
+reads as one scanned whole). Paths that are not valid UTF-8 survive a round trip: they are written with
 surrogateescape (CSV) or as JSON escapes.
 
 A format made with `class_names` (--keep-classes) also writes each class's probability, 6 decimals like p_fake:
-one `p:<class name>` column per class after the seven (CSV), or a `classes` object {name: p} (JSONL); empty cells
+one `p:<class name>` column per class after the eight (CSV), or a `classes` object {name: p} (JSONL); empty cells
 or null on ERROR rows. Reading a file back (--resume) refuses one whose class columns are not these
 (`ClassColumnsMismatch`).
 
@@ -24,14 +28,17 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import BinaryIO, ClassVar, Union
 
 from imgcheck.infer.verdicts import ERROR, FAKE, REAL, VERDICTS, Row  # noqa: F401 - re-exported for writers' users
 
-FIELDS = ("path", "p_fake", "verdict", "error", "width", "height", "provenance")
+FIELDS = ("path", "p_fake", "verdict", "error", "width", "height", "provenance", "domain")
 LEGACY_FIELDS = FIELDS[:4]  # the header before width, height and provenance
+SIZED_FIELDS = FIELDS[:7]  # the header before domain
+LAYOUTS = (FIELDS, SIZED_FIELDS, LEGACY_FIELDS)  # every header a verdict file has had, newest first
+DomainFill = Callable[[Union[int, None], Union[int, None]], Union[str, None]]  # (width, height) -> domain
 CLASS_COLUMN_PREFIX = "p:"  # a class's CSV column: p:<class name> (never a formula trigger, so never escaped)
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _ESCAPE = "'"
@@ -77,10 +84,12 @@ def class_columns(class_names: Iterable[str]) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class CsvFormat:
     """Verdict rows as CSV; `formula_escape` makes cells spreadsheet-safe (see the module docstring); one
-    `p:<name>` column per name of `class_names` follows the seven fixed ones."""
+    `p:<name>` column per name of `class_names` follows the eight fixed ones. `fill_domain` gives the domain of
+    rows read back from a file written before the domain column (None: they keep none)."""
 
     formula_escape: bool = True
     class_names: tuple[str, ...] = ()
+    fill_domain: DomainFill | None = field(default=None, compare=False, repr=False)
     name: ClassVar[str] = "csv"
 
     def header(self) -> str:
@@ -89,8 +98,8 @@ class CsvFormat:
     def encode(self, rows: Iterable[Row]) -> str:
         cell = escape_formula if self.formula_escape else str
         return "".join(f"{_quoted(cell(r.path))},{'' if r.p_fake is None else f'{r.p_fake:.6f}'},{r.verdict},"
-                       f"{_quoted(cell(r.error))},{_size(r.width)},{_size(r.height)},{_quoted(cell(r.provenance))}"
-                       f"{self._class_cells(r) if self.class_names else ''}\n"
+                       f"{_quoted(cell(r.error))},{_size(r.width)},{_size(r.height)},{_quoted(cell(r.provenance))},"
+                       f"{'' if r.domain is None else r.domain}{self._class_cells(r) if self.class_names else ''}\n"
                        for r in rows)
 
     def _class_cells(self, row: Row) -> str:
@@ -100,18 +109,21 @@ class CsvFormat:
         return "".join(f",{row.classes[name]:.6f}" for name in self.class_names)
 
     def decode(self, text: str) -> list[Row]:
-        """Complete rows of a CSV written by `encode` (after the header); a torn last row is dropped."""
+        """Complete rows of a CSV written by `encode`, or by an imgcheck before the last columns existed (after the
+        header); a torn last row is dropped."""
         records = list(csv.reader(io.StringIO(text, newline="")))
         header = tuple(records[0]) if records else ()
-        found = header[len(FIELDS):] if header[:len(FIELDS)] == FIELDS else ()
-        if header not in (FIELDS + found, LEGACY_FIELDS) or not all(c.startswith(CLASS_COLUMN_PREFIX) for c in found):
+        fields = next((layout for layout in LAYOUTS if header[:len(layout)] == layout), ())
+        found = header[len(fields):] if fields != LEGACY_FIELDS else ()
+        if not fields or header != fields + found or not all(c.startswith(CLASS_COLUMN_PREFIX) for c in found):
             raise ValueError("not an imgcheck verdicts CSV (header differs)")
         if found != class_columns(self.class_names):
             raise ClassColumnsMismatch(tuple(c[len(CLASS_COLUMN_PREFIX):] for c in found), self.class_names)
         if self.formula_escape:
             records[1:] = [[unescape_formula(c) for c in rec] for rec in records[1:]]
-        width = len(records[0])  # a file written before the size and provenance columns has four
-        rows = [_row(rec, self.class_names) if len(rec) == width else None for rec in records[1:]]
+        width = len(records[0])
+        rows = [_row(rec, len(fields), self.class_names, self.fill_domain) if len(rec) == width else None
+                for rec in records[1:]]
         if rows and (rows[-1] is None or not text.endswith("\n")):
             rows.pop()  # torn by a kill: rewritten whole on resume
         if any(r is None for r in rows):
@@ -122,10 +134,12 @@ class CsvFormat:
 @dataclass(frozen=True)
 class JsonlFormat:
     """Verdict rows as JSON lines (JSON needs no spreadsheet escaping; `formula_escape` is ignored); with
-    `class_names`, each line also has `classes`: {name: p} in that order (null on ERROR rows)."""
+    `class_names`, each line also has `classes`: {name: p} in that order (null on ERROR rows). `fill_domain` as
+    CsvFormat's, for lines written before `domain` existed."""
 
     formula_escape: bool = False
     class_names: tuple[str, ...] = ()
+    fill_domain: DomainFill | None = field(default=None, compare=False, repr=False)
     name: ClassVar[str] = "jsonl"
 
     def header(self) -> str:
@@ -137,7 +151,7 @@ class JsonlFormat:
     def _record(self, r: Row) -> dict[str, object]:
         record: dict[str, object] = {
             "path": r.path, "p_fake": None if r.p_fake is None else round(r.p_fake, 6), "verdict": r.verdict,
-            "error": r.error, "width": r.width, "height": r.height, "provenance": r.provenance}
+            "error": r.error, "width": r.width, "height": r.height, "provenance": r.provenance, "domain": r.domain}
         if self.class_names:
             record["classes"] = (None if r.classes is None
                                  else {name: round(r.classes[name], 6) for name in self.class_names})
@@ -151,9 +165,10 @@ class JsonlFormat:
                 continue
             try:
                 data = json.loads(line)
+                fields = FIELDS if "domain" in data else SIZED_FIELDS  # a line from before the domain field
                 row = _row([data["path"], "" if data["p_fake"] is None else str(data["p_fake"]), data["verdict"],
-                            data["error"], *(_text_of(data.get(k)) for k in FIELDS[4:]),
-                            *self._class_cells(data)], self.class_names)
+                            data["error"], *(_text_of(data.get(k)) for k in fields[4:]),
+                            *self._class_cells(data)], len(fields), self.class_names, self.fill_domain)
             except ClassColumnsMismatch:
                 raise
             except (ValueError, KeyError, TypeError):
@@ -266,13 +281,16 @@ def _text_of(value: object) -> str:
     return str(value)
 
 
-def _row(record: list[str], class_names: tuple[str, ...] = ()) -> Row | None:
-    """The Row of one record's cells (the seven fields, or the first four, then one per class), or None if damaged."""
-    if len(record) not in (len(FIELDS) + len(class_names), len(LEGACY_FIELDS)) or record[2] not in VERDICTS:
+def _row(record: list[str], fields: int = len(FIELDS), class_names: tuple[str, ...] = (),
+         fill_domain: DomainFill | None = None) -> Row | None:
+    """The Row of one record's cells (the `fields` fixed ones of its layout, then one per class), or None if
+    damaged. A record from before the domain column gets `fill_domain`'s domain for its size, if given."""
+    if len(record) != fields + len(class_names) or record[2] not in VERDICTS:
         return None
     path, p_text, verdict, error = record[:4]
-    width_text, height_text, provenance = record[4:len(FIELDS)] or ("", "", "")
-    class_cells = record[len(FIELDS):]
+    width_text, height_text, provenance = record[4:7] or ("", "", "")
+    domain_text = record[7] if fields > 7 else None
+    class_cells = record[fields:]
     try:
         p_fake = float(p_text) if p_text else None
         width = int(width_text) if width_text else None
@@ -282,4 +300,8 @@ def _row(record: list[str], class_names: tuple[str, ...] = ()) -> Row | None:
         return None
     if (p_fake is None) != (verdict == "ERROR") or (class_names and (classes is None) != (p_fake is None)):
         return None
-    return Row(path, p_fake, verdict, error, width, height, provenance, classes)
+    if domain_text is None:
+        domain = fill_domain(width, height) if fill_domain is not None and p_fake is not None else None
+    else:
+        domain = domain_text or None
+    return Row(path, p_fake, verdict, error, width, height, provenance, classes, domain)

@@ -50,16 +50,21 @@ def test_int8_needs_calibration(runner, trained_cnn, tmp_path):
     assert result.exit_code == 1 and "--int8 needs --calibration DIR" in result.stderr
 
 
-def test_a_reduced_precision_export_without_check_images_warns_that_its_gate_sees_only_random_pixels(
+def test_a_reduced_precision_export_without_real_images_is_refused_and_says_which_images_it_compared(
         runner, trained_cnn, tmp_path):
+    """fp16/int8 verdicts are compared on real images (issue 30): with neither --check-images nor --calibration the
+    export is refused in one line and writes nothing; otherwise it says which images the gate compared."""
     checkpoint, data = trained_cnn
-    bare = runner.invoke(cli, ["export", str(checkpoint), "--out", str(tmp_path / "a"), "--format", "onnx",
-                               "--int8", "--calibration", str(data / "train")])
-    assert bare.exit_code == 0, bare.output
-    assert "warning: without --check-images the int8 parity gate sees only 64 random-pixel inputs" in bare.stderr
+    bare = runner.invoke(cli, ["export", str(checkpoint), "--out", str(tmp_path / "a"), "--format", "onnx", "--fp16"])
+    assert bare.exit_code == 1 and not (tmp_path / "a").exists()
+    assert "the fp16 parity gate compares verdicts on real images, and there are none" in bare.stderr
+    assert "--check-images DIR" in bare.stderr and "--calibration DIR" in bare.stderr
+    assert len(bare.stderr.strip().splitlines()) == 1
     checked = runner.invoke(cli, ["export", str(checkpoint), "--out", str(tmp_path / "b"), "--format", "onnx",
                                   "--int8", "--calibration", str(data / "train"), "--check-images", str(data / "test")])
     assert checked.exit_code == 0, checked.output
-    assert "random-pixel" not in checked.stderr
+    said = " ".join(checked.stderr.split())
+    assert f"parity compared 64 random-pixel inputs and 80 real images: --check-images {data / 'test'}" in said
+    assert "fp16/int8 verdict agreement counts the real images only" in said
     plain = runner.invoke(cli, ["export", str(checkpoint), "--out", str(tmp_path / "c"), "--format", "onnx"])
-    assert plain.exit_code == 0 and "random-pixel" not in plain.stderr  # fp32's gate is exact on any input
+    assert plain.exit_code == 0 and "parity compared 64 random-pixel inputs\n" in plain.stderr  # fp32: exact anywhere

@@ -66,7 +66,8 @@ def test_a_hub_id_is_fetched_read_aloud_and_imported(runner, tmp_path, check_ima
     assert "preprocessing: resize to 32x32 (bicubic), mean 0.5,0.5,0.5, std 0.5,0.5,0.5 (pixels scaled to [0, 1])" \
         in lines
     parity = next(line for line in lines if line.startswith("parity (onnx vs PyTorch)"))
-    assert f"over {len(images)} images from {folder} and 64 random-pixel inputs" in parity and parity.endswith("passed")
+    assert f"of the {len(images)} images from {folder} and the 64 random-pixel inputs" in parity
+    assert parity.endswith("passed")
     assert lines[-1].startswith(f"wrote {out}: hf:vit, input 32x32, softmax output (p_fake = P(artificial))")
     meta = ModelFile.open(out).meta
     assert meta.provenance.extra["imported"]["source"] == "org/tiny-vit@v1"
@@ -117,7 +118,7 @@ class _Hook:
                                                "size": {"longest_edge": 9}}), [],
      "preprocessor_config.json: size = {\"longest_edge\": 9} cannot be reproduced exactly"),
     (lambda p: write_config(p, VIT, weights=False), [], "no weights: expected model.safetensors"),
-    (_pickled_with_code, [], "pytorch_model.bin: refused: torch.load(weights_only=True) will not load it"),
+    (_pickled_with_code, [], "pytorch_model.bin: refused to load this weights file safely: it holds pickled code"),
     (lambda p: write_config(p, {**VIT, "id2label": {"0": "LABEL_0", "1": "LABEL_1"}}), [],
      "its labels (0: LABEL_0, 1: LABEL_1) cannot be read as REAL/FAKE"),
     (lambda p: write_config(p, VIT), ["--fake-label", "cat"], "--fake-label 'cat' is not one of its labels"),
@@ -287,7 +288,7 @@ def _timm_without_weights(folder):  # noqa: ANN001, ANN202
     (lambda p: _saved_timm(p, edit=lambda c: {**c, "architecture": "no_such_net"}), [],
      "config.json names architecture 'no_such_net', which is not an architecture timm"),
     (_timm_without_weights, [], "no weights: expected model.safetensors (or pytorch_model.bin)"),
-    (_timm_pickled_with_code, [], "pytorch_model.bin: refused: torch.load(weights_only=True) will not load it"),
+    (_timm_pickled_with_code, [], "pytorch_model.bin: refused to load this weights file safely: it holds pickled code"),
     (lambda p: _saved_timm(p, classes=1000), [],
      "its head fc has 1000 outputs; imgcheck imports a detector with one logit or two classes (REAL, FAKE), or up "
      "to 64 named by label_names in config.json, not an ImageNet classifier"),

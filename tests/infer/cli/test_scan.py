@@ -49,10 +49,11 @@ def test_scan_writes_one_row_per_image_and_a_sidecar(runner, tiny_files, tmp_pat
     rows = _read_csv(out)
     assert tuple(rows[0]) == FIELDS and len(rows) == 13
     assert [r[0] for r in rows[1:]] == sorted(r[0] for r in rows[1:])  # FAKE/ before REAL/, names sorted
-    for path, p_fake, verdict, error, width, height, provenance in rows[1:]:
+    for path, p_fake, verdict, error, width, height, provenance, domain in rows[1:]:
         assert len(p_fake.split(".")[1]) == 6 and error == ""
         assert verdict == ("FAKE" if float(p_fake) >= 0.42 else "REAL")  # the model's own threshold
         assert (width, height, provenance) == ("32", "32", "")  # the stored size; plain PNGs claim nothing
+        assert domain == "ok"  # the model's own input size
     side = json.loads((tmp_path / "v.csv.json").read_text())
     assert side["counts"]["files"] == 12 and side["counts"]["ERROR"] == 0
     assert side["skipped"] == {".txt": 1} and "skipped" in result.stderr and ".txt 1" in result.stderr
@@ -99,10 +100,10 @@ def test_bad_inputs_become_error_rows_and_the_scan_goes_on(runner, tiny_files, t
     expected["deleted_after_listing.png"] = "file not found"
     assert set(rows) == set(expected)  # the loop is walked once, nothing twice
     for name, reason in expected.items():
-        path, p_fake, verdict, error, width, height, provenance = rows[name]
+        path, p_fake, verdict, error, width, height, provenance, domain = rows[name]
         if reason:
             assert verdict == "ERROR" and p_fake == "" and reason in error and "\n" not in error, name
-            assert width == height == provenance == ""
+            assert width == height == provenance == domain == ""
         else:
             assert verdict in ("REAL", "FAKE") and error == ""
     assert json.loads((tmp_path / "v.csv.json").read_text())["counts"]["ERROR"] == 7
@@ -211,14 +212,18 @@ def test_device_cuda_without_cuda_is_a_clear_error(runner, tiny_files, tmp_path)
 def test_a_live_lock_refuses_and_a_stale_one_does_not(runner, tiny_files, tmp_path):
     folder = _folder(tmp_path / "imgs", count=2)
     out = tmp_path / "v.csv"
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
+                               "from imgcheck.infer.scan.output import output_lock\n"
+                               "with output_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)",
+                               str(out)], stdout=subprocess.PIPE, text=True)
     try:
-        (tmp_path / "v.csv.lock").write_text(str(sleeper.pid))
+        assert holder.stdout.readline().strip() == "held"  # another scan, writing v.csv
         result = runner.invoke(cli, ["scan", str(folder), "--model", str(tiny_files["onnx"]), "--out", str(out)])
-        assert result.exit_code == 1 and f"another imgcheck scan (pid {sleeper.pid}) is writing" in result.stderr
+        assert result.exit_code == 1 and f"another imgcheck scan (pid {holder.pid}) is writing" in result.stderr
     finally:
-        sleeper.kill()
-        sleeper.wait()
+        holder.kill()  # SIGKILL: the lock file stays behind, and the kernel lets go of the lock
+        holder.wait()
+    assert (tmp_path / "v.csv.lock").exists()
     result = runner.invoke(cli, ["scan", str(folder), "--model", str(tiny_files["onnx"]), "--out", str(out), "--resume",
                                  "--workers", "0", "--quiet"])  # the lock's owner is dead now
     assert result.exit_code == 0 and len(_read_csv(out)) == 3
@@ -340,7 +345,8 @@ def test_memory_stays_flat_as_the_number_of_files_grows(tiny_files, tmp_path):
         # VmHWM of the scanning process itself (ru_maxrss would also count the forked pytest before exec);
         # one decoding worker, so decoded batches cross into this process
         result = subprocess.run([sys.executable, "-c", _REPORT_PEAK_RSS, "scan", *map(str, paths), "--model",
-                                 str(tiny_files["onnx"]), "--workers", "1", "--out", str(tmp_path / "v.csv"), "--quiet"],
+                                 str(tiny_files["onnx"]), "--workers", "1", "--out", str(tmp_path / "v.csv"),
+                                 "--force", "--quiet"],  # each measurement replaces the last one's rows
                                 capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
         return int(result.stderr.split("VmHWM_KB=")[1].split()[0]) / 1024

@@ -14,7 +14,7 @@ from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.infer.scan.verdict_formats import FIELDS
 
 COLORS = [(0, 0, 0), (255, 0, 0), (0, 255, 0), (10, 200, 250), (128, 128, 128), (250, 240, 5)]
-HEADER = 'path,p_fake,verdict,error,width,height,provenance,p:REAL,"p:sd,v1.5",p:=midjourney,"p:da""lle"\n'
+HEADER = 'path,p_fake,verdict,error,width,height,provenance,domain,p:REAL,"p:sd,v1.5",p:=midjourney,"p:da""lle"\n'
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_class_columns_follow_the_fixed_ones_and_p_fake_is_unchanged(runner, mod
     assert plain.read_text().startswith(",".join(FIELDS) + "\n")
     assert kept.read_text().startswith(HEADER)
     plain_rows, kept_rows = _records(plain), _records(kept)
-    assert [row[:len(FIELDS)] for row in kept_rows[1:]] == plain_rows[1:]  # the seven columns byte for byte
+    assert [row[:len(FIELDS)] for row in kept_rows[1:]] == plain_rows[1:]  # the eight columns byte for byte
     classes = np.array([[float(cell) for cell in row[len(FIELDS):]] for row in kept_rows[1:-1]])
     np.testing.assert_allclose(classes, _expected(), atol=1e-6)
     p_fake = np.array([float(row[1]) for row in kept_rows[1:-1]])

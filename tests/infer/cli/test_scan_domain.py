@@ -36,8 +36,8 @@ def test_a_model_that_records_its_training_sizes_names_them(runner, tiny_files, 
             "unreliable, see MODEL_CARD.md") in " ".join(result.stderr.split())  # even with --quiet
     domain = json.loads((tmp_path / "v.csv.json").read_text())["domain"]
     assert domain == {"train_image_sizes": [[32, 32], [32, 32]], "recorded": True, "factor": 4, "sized": 4,
-                      "larger": 3, "smaller": 0}
-    assert "400,300" in (tmp_path / "v.csv").read_text()
+                      "larger": 3, "smaller": 0, "out_of_domain": 3, "abstain": False, "abstained": 0}
+    assert "400,300,,out:larger-than-4x-training\n" in (tmp_path / "v.csv").read_text()
     info = runner.invoke(cli, ["info", str(recorded)])
     assert info.exit_code == 0 and "train image sizes" in info.stdout and "32×32 (W×H)" in info.stdout
 

@@ -22,13 +22,15 @@ def test_the_corpus_has_at_least_twenty_kinds_of_bad_or_odd_input():
 def test_every_hostile_file_gets_one_row_and_every_error_a_reason(runner, tiny_files, tmp_path):
     root = tmp_path / "corpus"
     expected = build_corpus(root)
-    missing = tmp_path / "deleted.png"  # named explicitly but gone: an ERROR row, not silence
+    missing = tmp_path / "deleted.png"  # listed but gone: an ERROR row, not silence (test_scan_edges: a PATH refused)
     expected[os.fsencode(missing)] = next(k for k in KINDS if k.expect == "file not found")
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"{missing}\n")
     grower = threading.Thread(target=grow_files, args=(root,))
     grower.start()
     out = tmp_path / "v.csv"
-    result = runner.invoke(cli, ["scan", str(root), str(missing), "/dev/null", "--model", str(tiny_files["onnx"]),
-                                 "--out", str(out), "--workers", "2", "--batch-size", "4"])
+    result = runner.invoke(cli, ["scan", str(root), "/dev/null", "--files-from", str(listed), "--model",
+                                 str(tiny_files["onnx"]), "--out", str(out), "--workers", "2", "--batch-size", "4"])
     grower.join()
     assert result.exit_code == 3, result.output  # finished, with ERROR rows
     rows = _rows(out)

@@ -31,8 +31,10 @@ def _labeled_set(root, broken=False, stray=False):
 
 
 def _scan(runner, model, folder, tmp_path, *extra):
+    """One scan into tmp_path/v.csv, replacing the last one's (--force) unless it resumes it."""
+    replace = [] if "--resume" in extra else ["--force"]
     return runner.invoke(cli, ["scan", str(folder), "--model", str(model), "--out", str(tmp_path / "v.csv"),
-                               "--workers", "0", *extra])
+                               *replace, "--workers", "0", *extra])
 
 
 def _expected_metrics(n_errors=0):

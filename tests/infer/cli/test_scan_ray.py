@@ -22,18 +22,12 @@ def _mixed_folder(root):
     return root
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
-    yield ray
-    ray.shutdown()
-
-
 @pytest.mark.slow
 def test_ray_engine_writes_the_local_engines_csv_row_for_row(runner, tiny_files, tmp_path, local_ray):
     folder = _mixed_folder(tmp_path / "imgs")
-    common = ["scan", str(folder), str(tmp_path / "missing.png"), "--model", str(tiny_files["onnx"]),
+    listed = tmp_path / "list.txt"  # a listed file that is gone: an ERROR row
+    listed.write_text(f"{tmp_path / 'missing.png'}\n")
+    common = ["scan", str(folder), "--files-from", str(listed), "--model", str(tiny_files["onnx"]),
               "--batch-size", "8", "--quiet"]
     local, ray_csv = tmp_path / "local.csv", tmp_path / "ray.csv"
     assert runner.invoke(cli, [*common, "--out", str(local), "--workers", "2"]).exit_code == 3
@@ -51,7 +45,7 @@ def test_ray_engine_writes_the_local_engines_csv_row_for_row(runner, tiny_files,
     capped = tmp_path / "capped.csv"
     assert runner.invoke(cli, [*common, "--out", str(capped), "--engine", "ray", "--workers", "1"]).exit_code == 3
     assert capped.read_bytes() == local.read_bytes()
-    crowded = runner.invoke(cli, [*common, "--out", str(capped), "--engine", "ray", "--workers", "1",
+    crowded = runner.invoke(cli, [*common, "--out", str(capped), "--force", "--engine", "ray", "--workers", "1",
                                   "--num-workers", "2"])
     assert crowded.exit_code == 1 and "need 3 CPUs, and the Ray cluster has 2" in crowded.stderr
 

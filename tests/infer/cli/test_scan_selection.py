@@ -30,9 +30,9 @@ def tree(tmp_path):
 
 
 def _scanned(runner, tiny_files, tmp_path, *args, input=None, exit_code=0):
-    out = tmp_path / "v.csv"
+    out = tmp_path / "v.csv"  # each scan replaces the last one's (--force)
     result = runner.invoke(cli, ["scan", *map(str, args), "--model", str(tiny_files["onnx"]), "--out", str(out),
-                                 "--workers", "0", "--quiet"], input=input)
+                                 "--force", "--workers", "0", "--quiet"], input=input)
     assert result.exit_code == exit_code, result.output
     rows = list(csv.reader(io.StringIO(out.read_text())))[1:]
     return [os.path.relpath(row[0], tmp_path) for row in rows]

@@ -89,3 +89,14 @@ def test_threads_are_refused_with_the_ray_engine(runner, tiny_files, tmp_path):
     result = runner.invoke(cli, ["scan", str(tmp_path), "--model", str(tiny_files["onnx"]), "--engine", "ray",
                                  "--threads", "2"])
     assert result.exit_code == 2 and "--threads applies to the local engine" in result.stderr
+
+
+def test_the_default_batch_holds_256_cifake_inputs_worth_of_pixels():
+    from imgcheck.infer.scan.balance import default_batch_size
+
+    assert default_batch_size((3, 32, 32)) == 256
+    assert default_batch_size((3, 64, 64)) == 64
+    assert default_batch_size((3, 96, 96)) == 16  # 28 fit: rounded down to a power of two
+    assert default_batch_size((3, 224, 224)) == 8  # 5 fit: at least 8
+    assert default_batch_size((3, 16, 16)) == 256  # at most 256
+    assert default_batch_size((3, 32, 32), tiles=4) == 64  # every tile of an image counts

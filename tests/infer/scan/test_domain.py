@@ -24,7 +24,7 @@ def test_recorded_sizes_are_used_and_named():
         "trained on 32×32 images; 1 of 5 images here are smaller than 1/4 of that: their verdicts are unreliable, see "
         "MODEL_CARD.md"]
     assert check.record() == {"train_image_sizes": [[32, 32], [32, 32]], "recorded": True, "factor": FAR, "sized": 5,
-                              "larger": 2, "smaller": 1}
+                              "larger": 2, "smaller": 1, "out_of_domain": 3, "abstain": False, "abstained": 0}
 
 
 def test_a_range_of_training_sizes_is_described_as_one():

@@ -144,11 +144,15 @@ def test_one_scan_reads_the_model_once_and_walks_the_folders_once(brightness_mod
 
 
 def test_a_walk_error_reaches_the_scan(brightness_model: Path, tmp_path: Path) -> None:
-    """A missing path is an ERROR row, as without the walk-ahead thread."""
+    """A file named on the command line that cannot be read (a broken link) is an ERROR row, as without the walk-ahead
+    thread; a path that names nothing at all is refused before any work."""
     reporter = _CountingReporter()
-    result = ScanJob([tmp_path / "missing.png"], brightness_model, out=str(tmp_path / "v.csv"), workers=0,
+    (tmp_path / "broken.png").symlink_to(tmp_path / "gone.png")
+    result = ScanJob([tmp_path / "broken.png"], brightness_model, out=str(tmp_path / "v.csv"), workers=0,
                      evaluate=False).run(reporter)
     assert result.stats.verdicts == {"ERROR": 1}
+    with pytest.raises(ScanUsageError, match="no such file or folder"):
+        ScanJob([tmp_path / "missing.png"], brightness_model, out=str(tmp_path / "w.csv"), workers=0).run(reporter)
 
 
 def test_keep_classes_is_checked_against_the_model_and_a_given_engine(tmp_path: Path) -> None:

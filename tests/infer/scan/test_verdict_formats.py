@@ -38,17 +38,18 @@ def test_rows_round_trip_in_every_format(records):
 
 def test_escaped_cells_reach_the_file_and_raw_mode_writes_them_as_they_are():
     row = Row("=HYPERLINK(\"http://x\")", None, "ERROR", "-not an image")
-    assert CsvFormat().encode([row]) == "\"'=HYPERLINK(\"\"http://x\"\")\",,ERROR,'-not an image,,,\n"
-    assert CsvFormat(False).encode([row]) == "\"=HYPERLINK(\"\"http://x\"\")\",,ERROR,-not an image,,,\n"
+    assert CsvFormat().encode([row]) == "\"'=HYPERLINK(\"\"http://x\"\")\",,ERROR,'-not an image,,,,\n"
+    assert CsvFormat(False).encode([row]) == "\"=HYPERLINK(\"\"http://x\"\")\",,ERROR,-not an image,,,,\n"
 
 
 def test_size_and_provenance_columns():
     row = Row("a.png", 0.25, "REAL", "", 640, 480, "png:ai-generated(ComfyUI);exif:camera(Canon EOS R5)")
-    assert CsvFormat().header() == ",".join(FIELDS) + "\n" == "path,p_fake,verdict,error,width,height,provenance\n"
+    assert CsvFormat().header() == ",".join(FIELDS) + "\n" == ("path,p_fake,verdict,error,width,height,provenance,"
+                                                              "domain\n")
     found = "png:ai-generated(ComfyUI);exif:camera(Canon EOS R5)"
-    assert CsvFormat().encode([row]) == f"a.png,0.250000,REAL,,640,480,{found}\n"
+    assert CsvFormat().encode([row]) == f"a.png,0.250000,REAL,,640,480,{found},\n"
     assert JsonlFormat().encode([row]) == ('{"path": "a.png", "p_fake": 0.25, "verdict": "REAL", "error": "", '
-                                           f'"width": 640, "height": 480, "provenance": "{found}"}}\n')
+                                           f'"width": 640, "height": 480, "provenance": "{found}", "domain": null}}\n')
 
 
 def test_files_written_before_the_new_columns_are_read_back_for_resume():
@@ -57,8 +58,8 @@ def test_files_written_before_the_new_columns_are_read_back_for_resume():
                                            Row("b.png", None, "ERROR", "empty file (0 bytes)")]
     old_jsonl = '{"path": "a.png", "p_fake": 0.25, "verdict": "REAL", "error": ""}\n'
     assert JsonlFormat().decode(old_jsonl) == [Row("a.png", 0.25, "REAL")]
-    with pytest.raises(ValueError, match="damaged"):  # a short row in a seven-column file is damage, not old
-        CsvFormat().decode(CsvFormat().header() + "a.png,0.250000,REAL,\nb.png,0.5,FAKE,,1,1,\n")
+    with pytest.raises(ValueError, match="damaged"):  # a short row in an eight-column file is damage, not old
+        CsvFormat().decode(CsvFormat().header() + "a.png,0.250000,REAL,\nb.png,0.5,FAKE,,1,1,,ok\n")
 
 
 class _FillsUp(io.BytesIO):
@@ -94,16 +95,17 @@ KEPT = [Row("a.png", 0.75, "FAKE", "", 4, 4, "", dict(zip(NAMES, (0.25, 0.5, 0.1
         Row("b.png", None, "ERROR", "empty file (0 bytes)")]
 
 
-def test_class_columns_follow_the_seven_with_safe_names():
+def test_class_columns_follow_the_eight_with_safe_names():
     fmt = CsvFormat(class_names=NAMES)
-    assert fmt.header() == ('path,p_fake,verdict,error,width,height,provenance,p:REAL,"p:sd,v1.5",p:=mj,'
+    assert fmt.header() == ('path,p_fake,verdict,error,width,height,provenance,domain,p:REAL,"p:sd,v1.5",p:=mj,'
                             '"p:da""lle","p:new\nline"\n')
-    assert fmt.encode(KEPT) == ("a.png,0.750000,FAKE,,4,4,,0.250000,0.500000,0.125000,0.062500,0.062500\n"
-                                "b.png,,ERROR,empty file (0 bytes),,,,,,,,\n")
+    assert fmt.encode(KEPT) == ("a.png,0.750000,FAKE,,4,4,,,0.250000,0.500000,0.125000,0.062500,0.062500\n"
+                                "b.png,,ERROR,empty file (0 bytes),,,,,,,,,\n")
     assert JsonlFormat(class_names=NAMES).encode(KEPT[:1]) == (
         '{"path": "a.png", "p_fake": 0.75, "verdict": "FAKE", "error": "", "width": 4, "height": 4, "provenance": '
-        '"", "classes": {"REAL": 0.25, "sd,v1.5": 0.5, "=mj": 0.125, "da\\"lle": 0.0625, "new\\nline": 0.0625}}\n')
-    assert JsonlFormat(class_names=NAMES).encode(KEPT[1:]).endswith('"provenance": "", "classes": null}\n')
+        '"", "domain": null, "classes": {"REAL": 0.25, "sd,v1.5": 0.5, "=mj": 0.125, "da\\"lle": 0.0625, '
+        '"new\\nline": 0.0625}}\n')
+    assert JsonlFormat(class_names=NAMES).encode(KEPT[1:]).endswith('"domain": null, "classes": null}\n')
 
 
 @given(st.lists(st.tuples(st.text(min_size=1), st.one_of(st.none(), st.lists(st.floats(0, 1), min_size=3,
@@ -136,6 +138,6 @@ def test_a_file_with_other_class_columns_is_refused(fmt):
 
 def test_a_row_whose_class_cells_do_not_fit_its_verdict_is_damage():
     fmt = CsvFormat(class_names=("REAL", "FAKE"))
-    for bad in ("a.png,0.5,FAKE,,1,1,,,\n", "b.png,,ERROR,x,,,,0.5,0.5\n", "c.png,0.5,FAKE,,1,1,,0.5,\n"):
+    for bad in ("a.png,0.5,FAKE,,1,1,,ok,,\n", "b.png,,ERROR,x,,,,,0.5,0.5\n", "c.png,0.5,FAKE,,1,1,,ok,0.5,\n"):
         with pytest.raises(ValueError, match="damaged"):
-            fmt.decode(fmt.header() + bad + "d.png,0.5,FAKE,,1,1,,0.500000,0.500000\n")
+            fmt.decode(fmt.header() + bad + "d.png,0.5,FAKE,,1,1,,ok,0.500000,0.500000\n")
