@@ -56,6 +56,8 @@ def demo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A scratch folder with `samples/` and `.venv`, as the repository root is after `make demo`."""
     folder = tmp_path_factory.mktemp("readme")
     shutil.copytree(ROOT / "samples", folder / "samples")
+    (folder / "demo").mkdir()  # make demo's verdicts, which the quick start scans over
+    (folder / "demo" / "verdicts.csv").write_text(",".join(FIELDS) + "\nsamples/FAKE/x.jpg,0.9,FAKE,,32,32,,ok\n")
     bin_dir = Path(sys.executable).parent
     if (bin_dir / "activate").is_file():
         (folder / ".venv").symlink_to(bin_dir.parent, target_is_directory=True)
