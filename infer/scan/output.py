@@ -236,10 +236,9 @@ def _lock_file(lock: str, out: str) -> int:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         except OSError as exc:
             raise ImgcheckError(f"cannot write {out}: cannot create its lock {lock}: {exc.strerror or exc}")
+        _flock(fd, lock, out, lambda: f"another imgcheck scan{_owner(fd)} is writing {_named(out)}; wait for it to "
+                                      "finish or choose another --out.")
         try:
-            if not _flock(fd, lock, out):
-                raise ImgcheckError(f"another imgcheck scan{_owner(fd)} is writing {_named(out)}; wait for it to "
-                                    "finish or choose another --out.")
             try:
                 current = os.stat(lock)
             except FileNotFoundError:
@@ -262,26 +261,24 @@ def _lock_output_file(out: str) -> int:
         fd = os.open(out, os.O_RDONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
     except OSError as exc:
         raise ImgcheckError(f"cannot write {out}: {exc.strerror or exc}")
-    try:
-        if not _flock(fd, out, out):
-            raise ImgcheckError(f"another imgcheck scan is writing {out} under another name (a hard link); wait for "
-                                "it to finish or choose another --out.")
-    except BaseException:
-        os.close(fd)
-        raise
+    _flock(fd, out, out, lambda: f"another imgcheck scan is writing {out} under another name (a hard link); wait "
+                                 "for it to finish or choose another --out.")
     return fd
 
 
-def _flock(fd: int, path: str, out: str) -> bool:
-    """Take an exclusive flock on `fd` without waiting: False when another process holds it."""
+def _flock(fd: int, path: str, out: str, busy: Callable[[], str]) -> None:
+    """Take an exclusive flock on `fd` without waiting; when it cannot be had, close `fd` and refuse with `busy()`
+    (another process holds it) or with why the file system would not lock it."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        return False
+        message = busy()  # before the close: it may read the holder's pid from `fd`
+        os.close(fd)
+        raise ImgcheckError(message) from None
     except OSError as exc:  # e.g. ENOLCK: a network file system without a lock service
+        os.close(fd)
         raise ImgcheckError(f"cannot write {out}: cannot lock {path}: {exc.strerror or exc}; write --out to a "
-                            "file system that supports locks (a local disk).")
-    return True
+                            "file system that supports locks (a local disk).") from None
 
 
 def _owner(fd: int) -> str:
