@@ -1,7 +1,7 @@
 """A Hub detector run by `imgcheck scan` (after `imgcheck import`) against the `transformers` pipeline loop a user
 writes today (`hub_pipeline.py`): same model, same images, whole commands side by side, scores checked equal.
 
-    python benchmarks/hub_scan.py --build vit-b16 --build swin-t --images ../shared/data/photos --copies 4
+    python benchmarks/hub_scan.py --build vit-b16 --build swin-t --images ../shared/data/photos --copies 8 --repeats 2
 
 `--build` makes a random-weight model of that size locally (two labels, `artificial` and `human`, as published
 detectors name them; speed does not depend on the weights' values); `--model NAME=DIR` takes a real snapshot folder
