@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("trainer", ("imgcheck.trainer",)),
     ("bench", ("imgcheck.infer.bench",)),
     ("api", ("imgcheck.infer.api", "imgcheck")),
-    ("cli", ("imgcheck.infer.cli", "imgcheck.infer.__main__")),
+    ("cli", ("imgcheck.infer.cli", "imgcheck.infer.__main__", "imgcheck.__main__")),
 ]
 RANK = {"core": 0, "models": 1, "runtime": 2, "evaluate": 3, "scan": 4, "export": 4, "trainer": 4, "bench": 5,
         "api": 6, "cli": 7}

@@ -93,6 +93,9 @@ class TrainConfig:
     augment_p: float = setting(0.1, "Probability of each of resize, blur, noise and jpeg per image.", min=0, max=1)
     device: str = setting("auto", "cuda uses bf16 autocast and channels_last.")
     compile: bool = setting(False, "torch.compile the model (useful on CUDA).")
+    sync_batchnorm: bool = setting(
+        False, "Under torchrun: BatchNorm statistics over every process's batch (SyncBatchNorm) instead of each "
+               "process's own (CUDA only); one process ignores it.")
     workers: int = setting(0, "DataLoader worker processes for decoding.")
     cache: str = setting(
         "memory", "Decode each image once and keep uint8 pixels in memory or on disk; 'none' decodes every epoch.",

@@ -40,11 +40,26 @@ class Evaluation:
 class Trainer:
     """Moves batches to the device, applies the precision policy, and runs train/eval passes."""
 
-    def __init__(self, model: nn.Module, preprocessor: Preprocessor, device: torch.device, compile_model: bool = False):
+    def __init__(self, model: nn.Module, preprocessor: Preprocessor, device: torch.device, compile_model: bool = False,
+                 distributed: bool = False, sync_batchnorm: bool = False):
+        """`distributed`: training steps go through DistributedDataParallel (a torchrun run's process group must
+        exist), which averages the gradients over the ranks; `sync_batchnorm` makes its BatchNorm layers
+        SyncBatchNorm. Evaluation runs the model itself, so each rank can score a share of its own size. `model`
+        stays the plain module: its state_dict has no `module.` prefixes."""
         self.device = device
         self.cuda = device.type == "cuda"
+        if distributed and sync_batchnorm:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model.to(device, memory_format=torch.channels_last) if self.cuda else model.to(device)
-        self.forward: Callable[[torch.Tensor], torch.Tensor] = torch.compile(self.model) if compile_model else self.model
+        training: nn.Module = self.model
+        if distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            training = DistributedDataParallel(self.model, device_ids=[device.index] if self.cuda else None)
+        compiled = torch.compile if compile_model else (lambda module: module)
+        self.forward: Callable[[torch.Tensor], torch.Tensor] = compiled(self.model)
+        self.train_forward: Callable[[torch.Tensor], torch.Tensor] = (
+            compiled(training) if distributed else self.forward)
         self.preprocessor = preprocessor
         self.loss_fn = nn.BCEWithLogitsLoss(reduction="sum")
 
@@ -61,8 +76,9 @@ class Trainer:
     def train_epoch(self, optimizer: torch.optim.Optimizer, batches: Iterable[Batch], augment: tuple[str, ...],
                     generator: torch.Generator, on_batch: Callable[[int, float], None] | None = None,
                     lr_at: Callable[[int], float] | None = None, augment_p: float = 0.1) -> dict[str, float]:
-        """One pass over `batches`; returns mean loss, accuracy, seconds and images/s. `lr_at(step)` sets the
-        learning rate of each batch (step counts batches within this epoch)."""
+        """One pass over `batches`; returns mean loss, accuracy, seconds, images/s, and the sums they come from
+        (loss_sum, correct, images). `lr_at(step)` sets the learning rate of each batch (step counts batches within
+        this epoch)."""
         self.model.train()
         total_loss = correct = seen = 0.0
         start = time.perf_counter()
@@ -72,7 +88,7 @@ class Trainer:
                     group["lr"] = lr_at(step)
             images, target = self._inputs(pixels, targets, augment, generator, augment_p)
             with self._autocast():
-                logits = self.forward(images)
+                logits = self.train_forward(images)
             loss = self.loss_fn(logits.float(), target)
             optimizer.zero_grad(set_to_none=True)
             (loss / len(target)).backward()
@@ -85,7 +101,8 @@ class Trainer:
         if self.cuda:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-        return {"loss": total_loss / seen, "accuracy": correct / seen, "seconds": seconds, "images_per_s": seen / seconds}
+        return {"loss": total_loss / seen, "accuracy": correct / seen, "seconds": seconds, "images_per_s": seen / seconds,
+                "loss_sum": total_loss, "correct": correct, "images": seen}
 
     @torch.no_grad()
     def evaluate(self, batches: Iterable[Batch], combine: Callable[[np.ndarray], np.ndarray] | None = None

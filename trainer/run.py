@@ -7,6 +7,9 @@ What a run leaves in its folder:
   best.pt, last.pt      checkpoints (plain dicts: state_dict, optimizer, epoch, history, config, meta)
   epochs/epoch_NN.pt    with keep_epochs: every epoch's weights (state_dict, epoch, config, meta)
   summary.json          best epoch, stop reason, the test metric suite of the selected model, speed
+
+Under torchrun (`trainer.distributed`) every rank runs this same code on its share of each epoch; metrics are
+gathered from all ranks, and only rank 0 writes files or prints.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +36,7 @@ from imgcheck.infer.evaluate.metrics import binary_metrics
 from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.infer.system import cpu_name
 from imgcheck.infer.version import imgcheck_version
+from imgcheck.trainer import distributed
 from imgcheck.trainer.checkpoint import load_checkpoint, save_checkpoint
 from imgcheck.trainer.config import TrainConfig
 from imgcheck.trainer.data import Sample
@@ -43,6 +48,7 @@ from imgcheck.trainer.dataset import (cached_pixels, crop_batches, decode_native
                                       tile_batches)
 from imgcheck.trainer.loop import Evaluation, Trainer, resolve_device
 from imgcheck.infer.models.architectures import build_model, count_parameters, default_meta
+from imgcheck.trainer.distributed import Ranks
 from imgcheck.trainer.run_reporter import RunReporter
 from imgcheck.trainer.subsets import balanced_subset, count_groups, drop_duplicates_of, split_validation
 
@@ -69,9 +75,10 @@ class Split:
             return memory_batches(self.pixels, self.targets, order, batch_size)
         return file_batches(self.samples, pre, order, batch_size, cfg.workers)
 
-    def in_order(self, cfg: TrainConfig, pre: Preprocessor) -> Any:
-        """Evaluation batches in sample order (a crop model: each image's tiles, as a scan makes them)."""
-        order = np.arange(len(self.samples))
+    def in_order(self, cfg: TrainConfig, pre: Preprocessor, order: np.ndarray | None = None) -> Any:
+        """Evaluation batches in sample order, or of the samples `order` picks (a crop model: each image's tiles,
+        as a scan makes them)."""
+        order = np.arange(len(self.samples)) if order is None else order
         if cfg.fit == "crop":
             return tile_batches(self.pixels, self.targets, order, cfg.eval_batch_size, pre)
         return self.batches(cfg, pre, order, cfg.eval_batch_size)
@@ -82,13 +89,47 @@ EpochCallback = Callable[[int, dict[str, Any]], None]
 
 def run_training(cfg: TrainConfig, *, resume: bool = False, quiet: bool = False,
                  on_epoch_end: EpochCallback | None = None) -> dict[str, Any]:
-    """Train (or, with `resume`, continue) the run in `cfg.out`; returns the summary that summary.json holds."""
+    """Train (or, with `resume`, continue) the run in `cfg.out`; returns the summary that summary.json holds.
+    Started by torchrun, this process trains its share beside the others (`trainer.distributed`)."""
     cfg.check()
-    return _run(cfg, resolve_device(cfg.device), resume, RunReporter(quiet), on_epoch_end)
+    ranks, device = distributed.start(resolve_device(cfg.device))
+    try:
+        distributed.check_sync_batchnorm(cfg.sync_batchnorm, ranks, device)
+        with distributed.stop_on_sigterm(ranks):
+            return _run(cfg, device, resume, RunReporter(quiet or not ranks.is_writer), on_epoch_end, ranks)
+    except ImgcheckError:
+        raise
+    except Exception as exc:
+        if not ranks.distributed:
+            raise
+        raise ImgcheckError(rank_stopped_message(cfg, ranks, exc)) from exc
+    finally:
+        distributed.stop(ranks)
+
+
+def rank_stopped_message(cfg: TrainConfig, ranks: Ranks, exc: BaseException) -> str:
+    """What a rank says when the run stops under it (its own error, or another rank that died): what happened, and
+    how to continue from the last epoch rank 0 saved."""
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    first_line = re.sub(r"\[[^\]]*\.(?:cc|cpp|h):\d+\]\s*", "", first_line)  # gloo's source location
+    first_line = first_line.split(". This is typically")[0][:200]
+    lost = type(exc).__name__ in ("DistBackendError", "DistNetworkError") or re.search(
+        r"Connection (reset|closed)|Broken pipe", first_line) is not None
+    if isinstance(exc, distributed.StoppedByLauncher):
+        what = f"{first_line}; its report names the one that ended first"
+    elif lost:
+        what = f"lost contact with another process ({first_line}); torchrun's report names the one that ended first"
+    else:
+        what = f"{type(exc).__name__}: {first_line}"
+    last = Path(cfg.out) / "last.pt"
+    resume = (f"The run in {cfg.out} keeps its last finished epoch: continue it with `torchrun --nproc-per-node N "
+              f"-m imgcheck train --resume {cfg.out}` (any N), or `imgcheck train --resume {cfg.out}`."
+              if last.exists() else f"No epoch of {cfg.out} was saved yet; start it again.")
+    return f"training stopped on rank {ranks.rank} of {ranks.world}: {what}. {resume}"
 
 
 def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunReporter,
-         on_epoch_end: EpochCallback | None) -> dict[str, Any]:
+         on_epoch_end: EpochCallback | None, ranks: Ranks = Ranks()) -> dict[str, Any]:
     out = Path(cfg.out)
     started = time.perf_counter()
     torch.manual_seed(cfg.seed)
@@ -104,53 +145,112 @@ def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunRepo
         checkpoint, _ = load_checkpoint(out / "last.pt")
         model.load_state_dict(checkpoint["state_dict"])
         history = checkpoint["history"]
-        reporter.status(f"resuming {out} after epoch {checkpoint['epoch']}")
+        saved_by = checkpoint.get("world_size", 1)
+        changed = (f" (saved by {saved_by} process(es), continued by {ranks.world}: the effective batch is now "
+                   f"{cfg.batch_size * ranks.world}, was {cfg.batch_size * saved_by})" if saved_by != ranks.world else "")
+        reporter.status(f"resuming {out} after epoch {checkpoint['epoch']}{changed}")
     else:
-        _prepare_out_dir(out)
-        (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
-    trainer = Trainer(model, pre, device, cfg.compile)  # moves the model before the optimizer sees it
+        _check_out_dir(out)  # every rank, before any rank writes
+        ranks.barrier()
+        if ranks.is_writer:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+    # moves the model before the optimizer sees it
+    trainer = Trainer(model, pre, device, cfg.compile, ranks.distributed, cfg.sync_batchnorm)
     optimizer = torch.optim.Adam(trainer.model.parameters(), lr=cfg.lr)
     if checkpoint is not None:
         optimizer.load_state_dict(checkpoint["optimizer"])  # moves the saved state to the model's device
 
+    disk_cache = ranks.distributed and cfg.cache == "disk"
+    if disk_cache and not ranks.is_writer:
+        ranks.barrier()  # rank 0 decodes into the disk cache first; the others then read it
     data_info, train, val, test = _load_data(cfg, pre, reporter)
+    if disk_cache and ranks.is_writer:
+        ranks.barrier()
     reporter.status(f"{cfg.arch}: {count_parameters(model):,} parameters on {device}; train {len(train.samples):,}, "
                     f"val {len(val.samples):,}, test {len(test.samples):,} images")
+    if ranks.distributed:
+        reporter.status(f"{ranks.describe()}: {_batch_words(cfg, ranks)}")
 
     combine = (lambda p: combine_tiles(p, meta)) if cfg.fit == "crop" and cfg.tiles > 1 else None
 
     def evaluate(split: Split) -> Evaluation | None:
-        return trainer.evaluate(split.in_order(cfg, pre), combine) if split.samples else None
+        return evaluate_split(trainer, split, cfg, combine, ranks)
 
     if not history:  # epoch 0: the untrained model (the report's "Untrained CNN" row)
         row = _history_row(0, None, evaluate(train), evaluate(val), evaluate(test), val, test)
         history.append(row)
         reporter.epoch_line(row)
-        _save_progress(out, cfg, trainer, optimizer, meta, history, is_best=False)
+        _save_progress(out, cfg, trainer, optimizer, meta, history, is_best=False, ranks=ranks)
 
     while (stop := stop_reason(history, cfg)) is None:
         epoch = history[-1]["epoch"] + 1
-        generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
-        torch.manual_seed(cfg.seed * 1_000_003 + epoch)  # dropout: same stream whether resumed or not
+        # The epoch's order is every rank's and the single-process run's; dropout and augmentation are each rank's.
+        generator = torch.Generator().manual_seed(distributed.epoch_seed(cfg.seed, epoch))
+        torch.manual_seed(distributed.epoch_seed(cfg.seed, epoch, ranks.rank))  # same stream whether resumed or not
         order = torch.randperm(len(train.samples), generator=generator).numpy()
-        steps_per_epoch = -(-len(train.samples) // cfg.batch_size)
-        with reporter.epoch_progress(epoch, cfg.epochs, len(train.samples)) as on_batch:
-            stats = trainer.train_epoch(optimizer, train.batches(cfg, pre, order, cfg.batch_size, generator),
+        mine = distributed.rank_order(order, cfg.batch_size, ranks.rank, ranks.world)
+        if ranks.rank:
+            generator = torch.Generator().manual_seed(distributed.epoch_seed(cfg.seed, epoch, ranks.rank))
+        steps_per_epoch = distributed.steps_per_epoch(len(train.samples), cfg.batch_size, ranks.world)
+        with reporter.epoch_progress(epoch, cfg.epochs, len(mine) * ranks.world) as on_batch:
+            stats = trainer.train_epoch(optimizer, train.batches(cfg, pre, mine, cfg.batch_size, generator),
                                         parse_augment(cfg.augment),
-                                        generator, on_batch,
+                                        generator, lambda count, loss: on_batch(count * ranks.world, loss),
                                         lr_at=lambda step: learning_rate(cfg, (epoch - 1) * steps_per_epoch + step,
                                                                          steps_per_epoch),
                                         augment_p=cfg.augment_p)
-        row = _history_row(epoch, stats, None, evaluate(val), evaluate(test), val, test)
+        row = _history_row(epoch, reduce_train_stats(stats, ranks), None, evaluate(val), evaluate(test), val, test)
         history.append(row)
         reporter.epoch_line(row)
-        _save_progress(out, cfg, trainer, optimizer, meta, history, is_best=best_epoch(history, cfg) == epoch)
+        _save_progress(out, cfg, trainer, optimizer, meta, history, is_best=best_epoch(history, cfg) == epoch,
+                       ranks=ranks)
         if on_epoch_end:
             on_epoch_end(epoch, row)
 
-    summary = _finish(cfg, out, trainer, val, test, meta, history, stop, data_info, device, started)
+    summary = _finish(cfg, out, trainer, val, test, meta, history, stop, data_info, device, started, ranks)
     reporter.summary(summary)
     return summary
+
+
+def evaluate_split(trainer: Trainer, split: Split, cfg: TrainConfig,
+                   combine: Callable[[np.ndarray], np.ndarray] | None, ranks: Ranks) -> Evaluation | None:
+    """The model's evaluation on every sample of `split`, in sample order: each rank scores its block
+    (`distributed.eval_share`) and the blocks are gathered, so every rank gets the whole split's metrics."""
+    if not split.samples:
+        return None
+    share = distributed.eval_share(len(split.samples), ranks.rank, ranks.world)
+    local = trainer.evaluate(split.in_order(cfg, trainer.preprocessor, share), combine) if len(share) else None
+    return merge_evaluations(distributed.gather(local, ranks))
+
+
+def merge_evaluations(parts: list[Evaluation | None]) -> Evaluation:
+    """One Evaluation of consecutive blocks of samples (None: an empty block)."""
+    parts = [part for part in parts if part is not None]
+    if len(parts) == 1:
+        return parts[0]
+    counts = [len(part.targets) for part in parts]
+    probabilities = np.concatenate([part.probabilities for part in parts])
+    targets = np.concatenate([part.targets for part in parts])
+    loss = sum(part.loss * count for part, count in zip(parts, counts)) / sum(counts)
+    return Evaluation(loss, float(((probabilities >= 0.5) == (targets == 1)).mean()), probabilities, targets)
+
+
+def reduce_train_stats(stats: dict[str, float], ranks: Ranks) -> dict[str, float]:
+    """An epoch's training loss, accuracy and speed over every rank's images (the epoch's time is the slowest
+    rank's)."""
+    if not ranks.distributed:
+        return stats
+    loss_sum, correct, images = distributed.sum_over_ranks([stats["loss_sum"], stats["correct"], stats["images"]],
+                                                           ranks)
+    seconds = distributed.max_over_ranks(stats["seconds"], ranks)
+    return {"loss": loss_sum / images, "accuracy": correct / images, "seconds": seconds,
+            "images_per_s": images / seconds, "loss_sum": loss_sum, "correct": correct, "images": images}
+
+
+def _batch_words(cfg: TrainConfig, ranks: Ranks) -> str:
+    return (f"batch {cfg.batch_size} per process x {ranks.world} = effective batch {cfg.batch_size * ranks.world}, "
+            f"Adam learning rate {cfg.lr:g} (not scaled with the batch)")
 
 
 def learning_rate(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
@@ -282,9 +382,13 @@ def _history_row(epoch: int, stats: dict[str, float] | None, train_eval: Evaluat
 
 
 def _save_progress(out: Path, cfg: TrainConfig, trainer: Trainer, optimizer: torch.optim.Optimizer, meta: ModelMeta,
-                   history: list[dict[str, Any]], is_best: bool) -> None:
+                   history: list[dict[str, Any]], is_best: bool, ranks: Ranks = Ranks()) -> None:
+    """Rank 0 saves the epoch: last.pt (best.pt too when `is_best`), the epoch's weights with keep_epochs, and the
+    history; the other ranks write nothing (their weights and optimizer state equal rank 0's)."""
+    if not ranks.is_writer:
+        return
     fields = {"optimizer": optimizer.state_dict(), "epoch": history[-1]["epoch"], "history": history,
-              "config": dataclasses.asdict(cfg)}
+              "config": dataclasses.asdict(cfg), "world_size": ranks.world}
     state = {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}
     save_checkpoint(out / "last.pt", state, meta, **fields)
     if is_best:
@@ -310,15 +414,16 @@ def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
 
 
 def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Split, meta: ModelMeta,
-            history: list[dict[str, Any]], stop: str, data_info: dict[str, Any], device: torch.device, started: float
-            ) -> dict[str, Any]:
+            history: list[dict[str, Any]], stop: str, data_info: dict[str, Any], device: torch.device, started: float,
+            ranks: Ranks = Ranks()) -> dict[str, Any]:
     best = best_epoch(history, cfg)
     combine = (lambda p: combine_tiles(p, meta)) if meta.tiles > 1 else None
+    ranks.barrier()  # rank 0 has saved best.pt
     checkpoint, _ = load_checkpoint(out / "best.pt")
     trainer.model.load_state_dict(checkpoint["state_dict"])
     threshold_info = None
     several_val_sources = len({s.source for s in val.samples}) > 1
-    on_val = (trainer.evaluate(val.in_order(cfg, trainer.preprocessor), combine)
+    on_val = (evaluate_split(trainer, val, cfg, combine, ranks)
               if cfg.threshold_objective or several_val_sources else None)  # the selected model on val, once
     if cfg.threshold_objective:  # pick the decision threshold on the validation split, never on test
         from imgcheck.infer.evaluate.threshold import Objective, choose_threshold
@@ -328,7 +433,7 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Spl
         threshold_info = {"objective": choice.objective, "threshold": choice.threshold, "set": "val",
                           "n": len(on_val.targets), "objective_value": choice.value, "tpr": choice.tpr,
                           "fpr": choice.fpr}
-    evaluation = trainer.evaluate(test.in_order(cfg, trainer.preprocessor), combine)
+    evaluation = evaluate_split(trainer, test, cfg, combine, ranks)
     test_metrics = binary_metrics(evaluation.targets, evaluation.probabilities, meta.threshold)
     test_by_source = per_source(test.samples, evaluation, meta.threshold)
     val_by_source = per_source(val.samples, on_val, meta.threshold) if several_val_sources else {}
@@ -343,7 +448,7 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Spl
                **({"calibration": threshold_info} if threshold_info else {})},
     )
     final_meta = meta.replace(provenance=provenance)
-    for name in ("best.pt", "last.pt"):
+    for name in ("best.pt", "last.pt") if ranks.is_writer else ():
         saved, _ = load_checkpoint(out / name)
         fields = {k: v for k, v in saved.items() if k not in ("state_dict", "meta")}
         save_checkpoint(out / name, saved["state_dict"], final_meta, **fields)
@@ -371,17 +476,21 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Spl
         "device": str(device) if device.type == "cpu" else f"cuda ({torch.cuda.get_device_name(device)})",
         "cpu": cpu_name(),
         "torch_threads": torch.get_num_threads(),
+        "distributed": {"world_size": ranks.world, "backend": ranks.backend, "batch_per_process": cfg.batch_size,
+                        "effective_batch": cfg.batch_size * ranks.world, "lr": cfg.lr,
+                        "sync_batchnorm": cfg.sync_batchnorm and ranks.distributed,
+                        "images_per_epoch": distributed.padded_length(data_info["train"], ranks.world)},
         "versions": {"imgcheck": imgcheck_version(), "torch": torch.__version__},
         "config": dataclasses.asdict(cfg),
     }
-    write_json(out / "summary.json", summary)
+    if ranks.is_writer:
+        write_json(out / "summary.json", summary)
     return summary
 
 
-def _prepare_out_dir(out: Path) -> None:
+def _check_out_dir(out: Path) -> None:
     if (out / "last.pt").exists():
         raise ImgcheckError(f"{out} already holds a run. Continue it with --resume {out}, or choose another --out.")
-    out.mkdir(parents=True, exist_ok=True)
 
 
 def load_config(run_dir: str | os.PathLike) -> TrainConfig:

@@ -73,6 +73,11 @@ class RunReporter:
         self.console.print(f"selected epoch {summary['best_epoch']} on {summary['selection']['metric']}: test accuracy "
                            f"{metrics['accuracy']:.4f}, log loss {metrics['log_loss']:.4f}, ROC-AUC "
                            f"{_fmt(metrics['roc_auc'])}, MCC {metrics['mcc']:.4f}, F1 {metrics['f1']:.4f}", soft_wrap=True)
+        ddp = summary.get("distributed") or {}
+        if ddp.get("world_size", 1) > 1:
+            self.console.print(f"trained by {ddp['world_size']} processes ({ddp['backend']}): batch "
+                               f"{ddp['batch_per_process']} per process, effective batch {ddp['effective_batch']}, "
+                               f"learning rate {ddp['lr']:g}", soft_wrap=True)
         if summary["selection"]["metric"].startswith("test"):
             self.console.print(f"[yellow]note:[/yellow] {summary['selection']['note']}", soft_wrap=True)
 

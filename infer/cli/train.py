@@ -115,7 +115,9 @@ def train(no_target: bool, resume_dir: str | None, quiet: bool, **settings: Any)
     """Train a detector; the defaults are the report's recipe (Adam 1e-4, batch 32/64, at most 10 epochs,
     stop at 95% accuracy) on its balanced 25k-train / 5k-test CIFAKE subsets.
 
-    Writes config.json, history.json/.csv, curves.png, best.pt, last.pt and summary.json to --out.
+    Writes config.json, history.json/.csv, curves.png, best.pt, last.pt and summary.json to --out. Started by
+    torchrun (`torchrun --nproc-per-node N -m imgcheck train ...`), it trains on N processes with PyTorch DDP,
+    --batch-size per process (docs/train.md).
     """
     try:
         import torch  # noqa: F401
