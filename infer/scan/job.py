@@ -279,6 +279,7 @@ class ScanJob:
         with skip_list(self.list_skipped) as on_skip, self._output(fmt, plan) as (sink, kept):
             record_scan()
             stats.resumed = len(kept)
+            stats.dropped = plan.dropped if plan else 0
             stats.add_kept(kept)
             if scoring:
                 scores.add(kept)
@@ -333,7 +334,7 @@ class ScanJob:
     def _evaluate(self, result: ScanResult) -> None:
         """The metrics of the labeled rows, the metrics file and the gates."""
         scores = result.scores
-        if self.scores_only:
+        if self.scores_only or result.nothing_scanned:  # an empty scan says so (exit 5), not "no labels"
             return
         if not scores.scored:
             if self.needs_labels and scores.abstained:

@@ -209,6 +209,7 @@ class ScanStats:
     finished: float | None = None
     files: int = 0
     resumed: int = 0
+    dropped: int = 0  # rows a --resume dropped from the file (torn, of other inputs, or repeated)
     verdicts: collections.Counter = field(default_factory=collections.Counter)
     errors: collections.Counter = field(default_factory=collections.Counter)
     seconds: float = 0.0
@@ -411,7 +412,7 @@ def sidecar(model_file: ModelFile, provider: str, threshold: float, stats: ScanS
         "engine": engine, "provider": provider, "split": None if split is None else split.record(),
         "threshold": threshold, "format": fmt.name, "classes": list(fmt.class_names),
         "csv_formula_escape": fmt.name == "csv" and fmt.formula_escape,
-        "counts": {"files": stats.files, "resumed_rows": stats.resumed,
+        "counts": {"files": stats.files, "resumed_rows": stats.resumed, "dropped_rows": stats.dropped,
                    **{v: stats.verdicts.get(v, 0) for v in ("REAL", "FAKE", "ERROR")},
                    **({"UNSURE": stats.verdicts.get("UNSURE", 0)} if stats.sizes.abstain else {})},
         "errors": dict(stats.errors.most_common()),

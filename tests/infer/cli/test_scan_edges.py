@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import os
 import shlex
 import signal
@@ -192,6 +193,11 @@ def test_nothing_to_scan_says_so_and_exits_5(runner, tiny_files, tmp_path):
         in quiet.stderr
     glob = runner.invoke(cli, ["scan", str(empty / "*.png"), *_args(tiny_files), "--out", str(tmp_path / "c.csv")])
     assert glob.exit_code == 5 and "nothing to scan in" in glob.stderr
+    # a gated CI scan of an empty folder: the same answer, not "no scanned file has a label"
+    gated = runner.invoke(cli, ["scan", str(empty), *_args(tiny_files), "--out", str(tmp_path / "d.csv"),
+                                "--metrics", str(tmp_path / "m.json"), "--fail-under", "accuracy=0.9"])
+    assert gated.exit_code == 5 and "nothing to scan in" in gated.stderr and "label" not in gated.stderr
+    assert not (tmp_path / "m.json").exists()
 
 
 def test_dev_full_with_jsonl_gives_advice_that_fits_a_device(runner, tiny_files, tmp_path):
@@ -217,6 +223,8 @@ def test_resume_drops_rows_of_files_it_would_not_scan_and_says_how_many(runner, 
     assert result.exit_code == 0, result.output
     assert f"--resume dropped 2 row(s) of {mixed} that are not of a file this scan scans" in result.stderr
     assert mixed.read_bytes() == whole.read_bytes()  # one row per file, in order, byte for byte
+    counts = json.loads((tmp_path / "mixed.csv.json").read_text())["counts"]
+    assert counts["dropped_rows"] == 2 and counts["resumed_rows"] == 8
 
 
 def test_two_scans_through_a_symlinked_out_cannot_both_write(runner, tiny_files, tmp_path):

@@ -50,7 +50,7 @@ def test_the_api_writes_what_the_cli_writes(runner, brightness_model: Path, tmp_
     assert api_metrics["groups"] == cli_metrics["groups"]
     assert done.metrics["metrics"] == api_metrics["metrics"]
     cli_record, api_record = (json.loads((out / "v.csv.json").read_text()) for out in (cli_out, api_out))
-    assert api_record["counts"] == cli_record["counts"] == {"files": 9, "resumed_rows": 0, "REAL": 4, "FAKE": 4,
+    assert api_record["counts"] == cli_record["counts"] == {"files": 9, "resumed_rows": 0, "dropped_rows": 0, "REAL": 4, "FAKE": 4,
                                                            "ERROR": 1}
     assert api_record["model"] == cli_record["model"]
     assert done.report == str(api_out / "report" / "index.html") and os.path.isfile(done.report)
