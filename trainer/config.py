@@ -13,7 +13,8 @@ from imgcheck.infer.errors import ImgcheckError
 
 # The trainable architectures: the registry in imgcheck.infer.models.architectures has the same (a test says so).
 ARCH_NAMES = ("cnn", "cnn_bn", "cnn_bn_wide", "cnn_bn_srm", "resnet18_v1", "resnet50_v1", "resnet50_v2",
-              "resnet101_v1", "resnet101_v2", "resnet50_preact", "resnet101_preact")
+              "resnet101_v1", "resnet101_v2", "resnet50_preact", "resnet101_preact", "efficientnet_lite0",
+              "opennsfw_resnet50")
 FITS = ("resize", "crop")
 TILE_COMBINES = ("mean_logit", "max")
 SELECT_ON = ("val", "test")
@@ -47,7 +48,8 @@ class TrainConfig:
 
     arch: str = setting("cnn", "Model to train.", choices=ARCH_NAMES)
     input_size: tuple[int, int] = setting(  # (H, W) the model takes; ModelMeta records it
-        (32, 32), "The size images are fed at, N or HxW (ResNets 32-512, cnn_bn 8-2048; the report's cnn only 32).",
+        (32, 32), "The size images are fed at, N or HxW (ResNets, efficientnet_lite0 and opennsfw_resnet50 32-512, cnn_bn "
+        "8-2048; the report's cnn only 32).",
         parse="input_size")
     fit: str = setting(  # ModelMeta records it
         "resize", "resize: the whole image to the input size; crop: native-resolution crops, never resampled "
@@ -101,9 +103,13 @@ class TrainConfig:
         "memory", "Decode each image once and keep uint8 pixels in memory or on disk; 'none' decodes every epoch.",
         choices=CACHES)
     cache_dir: str | None = setting(None, "Folder for --cache disk [default: OUT/cache].", parse="dir")
-    pretrained: bool = setting(False, "Start ResNets from torchvision's ImageNet weights (downloads them).")
+    pretrained: bool = setting(False, "Start from torchvision's or timm's ImageNet weights (downloads them).")
     weights_file: str | None = setting(
-        None, "Start from a local state_dict (torchvision ImageNet format) or an imgcheck checkpoint.", parse="file")
+        None, "Start from a local state_dict (torchvision or timm ImageNet format; tools/pretrained_weights.py makes "
+              "efficientnet_lite0's and opennsfw_resnet50's) or an imgcheck checkpoint.", parse="file")
+    freeze: bool = setting(
+        False, "Frozen-encoder probe: compute the backbone's pooled features once and train only a linear head on "
+               "them (start it from --weights-file or --pretrained; the checkpoint holds backbone plus head).")
     dedupe: bool = setting(False, "Drop training images byte-identical to any test image.")
     threshold_objective: str | None = setting(
         None, "Choose the decision threshold on the validation split: balanced_accuracy, f1 or fpr=X "
@@ -163,6 +169,23 @@ class TrainConfig:
             raise ImgcheckError(f"--augment-p must be a probability in [0, 1], got {self.augment_p}")
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
             raise ImgcheckError("--epochs and batch sizes must be at least 1.")
+        if self.freeze:
+            self._check_freeze()
         from imgcheck.infer.models.architectures import check_input_size
 
         check_input_size(self.arch, tuple(self.input_size))
+
+    def _check_freeze(self) -> None:
+        """--freeze computes each image's features once, before the first epoch: what varies per epoch cannot
+        apply. (An arch without a pooled feature is refused when the run builds it: imgcheck.trainer.probe.)"""
+        from imgcheck.trainer.augment import parse_augment
+
+        if parse_augment(self.augment):
+            raise ImgcheckError(f"--freeze computes each image's features once, so --augment {self.augment} cannot "
+                                f"apply: drop --augment (or train without --freeze).")
+        if self.fit == "crop":
+            raise ImgcheckError("--freeze computes each image's features once, and --fit crop draws a new random crop "
+                                "every epoch: use --fit resize (the default) with --freeze.")
+        if self.compile:
+            raise ImgcheckError("--freeze trains one linear layer on cached features: there is nothing to --compile; "
+                                "drop it.")

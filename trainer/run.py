@@ -9,13 +9,15 @@ What a run leaves in its folder:
   summary.json          best epoch, stop reason, the test metric suite of the selected model, speed
 
 Under torchrun (`trainer.distributed`) every rank runs this same code on its share of each epoch; metrics are
-gathered from all ranks, and only rank 0 writes files or prints.
+gathered from all ranks, and only rank 0 writes files or prints. With `freeze` (`trainer.probe`) the same loop trains
+a linear head on features the frozen backbone computed once; the files are the same.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -48,8 +50,10 @@ from imgcheck.trainer.dataset import (cached_pixels, crop_batches, decode_native
                                       tile_batches)
 from imgcheck.trainer.loop import Evaluation, Trainer, resolve_device
 from imgcheck.infer.models.architectures import build_model, count_parameters, default_meta
+from imgcheck.trainer.probe import HeadTrainer, cached_features, feature_dim, split_head
 from imgcheck.trainer.distributed import Ranks
 from imgcheck.trainer.run_reporter import RunReporter
+from imgcheck.trainer.weights_record import weights_file_record
 from imgcheck.trainer.subsets import balanced_subset, count_groups, drop_duplicates_of, split_validation
 
 OPTIMISTIC_NOTE = (
@@ -92,6 +96,9 @@ def run_training(cfg: TrainConfig, *, resume: bool = False, quiet: bool = False,
     """Train (or, with `resume`, continue) the run in `cfg.out`; returns the summary that summary.json holds.
     Started by torchrun, this process trains its share beside the others (`trainer.distributed`)."""
     cfg.check()
+    if cfg.freeze and distributed.environment_ranks().distributed:
+        raise ImgcheckError("--freeze under torchrun: a probe trains in seconds on one process once its features are "
+                            "computed; run `imgcheck train --freeze ...` without torchrun.")
     ranks, device = distributed.start(resolve_device(cfg.device))
     try:
         distributed.check_sync_batchnorm(cfg.sync_batchnorm, ranks, device)
@@ -136,13 +143,15 @@ def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunRepo
     # On resume the weights come from last.pt: no ImageNet download, no weights file.
     model = build_model(cfg.arch, pretrained=cfg.pretrained and not resume,
                         weights_file=None if resume else cfg.weights_file)
+    if cfg.freeze:
+        split_head(model)  # an arch without a pooled feature is refused here, before anything is written
+    checkpoint, saved_meta = load_checkpoint(out / "last.pt") if resume else (None, None)
     meta = default_meta(cfg.arch, input_size=tuple(cfg.input_size)).replace(
-        fit=cfg.fit, tiles=cfg.tiles, tile_combine=cfg.tile_combine)
+        fit=cfg.fit, tiles=cfg.tiles, tile_combine=cfg.tile_combine,
+        provenance=Provenance(extra=_origin(cfg, model, saved_meta)))
     pre = Preprocessor.from_meta(meta)
     history: list[dict[str, Any]] = []
-    checkpoint: dict[str, Any] | None = None
-    if resume:
-        checkpoint, _ = load_checkpoint(out / "last.pt")
+    if checkpoint is not None:
         model.load_state_dict(checkpoint["state_dict"])
         history = checkpoint["history"]
         saved_by = checkpoint.get("world_size", 1)
@@ -155,9 +164,10 @@ def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunRepo
         if ranks.is_writer:
             out.mkdir(parents=True, exist_ok=True)
             (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
-    # moves the model before the optimizer sees it
-    trainer = Trainer(model, pre, device, cfg.compile, ranks.distributed, cfg.sync_batchnorm)
-    optimizer = torch.optim.Adam(trainer.model.parameters(), lr=cfg.lr)
+    # moves the model before the optimizer sees it; a probe's optimizer sees its head alone
+    trainer = (HeadTrainer(model, pre, device) if cfg.freeze else
+               Trainer(model, pre, device, cfg.compile, ranks.distributed, cfg.sync_batchnorm))
+    optimizer = torch.optim.Adam((trainer.head if cfg.freeze else trainer.model).parameters(), lr=cfg.lr)
     if checkpoint is not None:
         optimizer.load_state_dict(checkpoint["optimizer"])  # moves the saved state to the model's device
 
@@ -171,6 +181,10 @@ def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunRepo
                     f"val {len(val.samples):,}, test {len(test.samples):,} images")
     if ranks.distributed:
         reporter.status(f"{ranks.describe()}: {_batch_words(cfg, ranks)}")
+    probe_info = None
+    if cfg.freeze:  # from here on the splits hold features, and the epochs train the head alone
+        random_backbone = not (resume or cfg.pretrained or cfg.weights_file)
+        (train, val, test), probe_info = _probe_features(cfg, trainer, (train, val, test), reporter, random_backbone)
 
     combine = (lambda p: combine_tiles(p, meta)) if cfg.fit == "crop" and cfg.tiles > 1 else None
 
@@ -208,7 +222,8 @@ def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunRepo
         if on_epoch_end:
             on_epoch_end(epoch, row)
 
-    summary = _finish(cfg, out, trainer, val, test, meta, history, stop, data_info, device, started, ranks)
+    summary = _finish(cfg, out, trainer, val, test, meta, history, stop, data_info, device, started, ranks,
+                      probe_info)
     reporter.summary(summary)
     return summary
 
@@ -303,7 +318,7 @@ def _load_data(cfg: TrainConfig, pre: Preprocessor, reporter: RunReporter) -> tu
     train, val = split_validation(train_pool, cfg.val_fraction, rng)
     val = sorted(val + held_out_validation(held_out, len(val) // 2, rng), key=lambda s: s.path)
     splits = {}
-    cache_dir = (cfg.cache_dir or str(Path(cfg.out) / "cache")) if cfg.cache == "disk" else None
+    cache_dir = _cache_dir(cfg)
     for name, samples in (("train", train), ("val", val), ("test", test)):
         pixels = None
         if cfg.fit == "crop" and samples:
@@ -329,6 +344,49 @@ def _load_data(cfg: TrainConfig, pre: Preprocessor, reporter: RunReporter) -> tu
         "image_sizes": image_size_range(s.path for s in train),  # ModelMeta: what scans compare their images to
     }
     return info, splits["train"], splits["val"], splits["test"]
+
+
+def _cache_dir(cfg: TrainConfig) -> str | None:
+    """Where --cache disk keeps decoded pixels (and a probe's features); None for the other caches."""
+    return (cfg.cache_dir or str(Path(cfg.out) / "cache")) if cfg.cache == "disk" else None
+
+
+def _probe_features(cfg: TrainConfig, trainer: HeadTrainer, splits: tuple[Split, Split, Split], reporter: RunReporter,
+                    random_backbone: bool) -> tuple[list[Split], dict[str, Any]]:
+    """--freeze: each split with its images' pooled features, computed once by the frozen backbone (kept in the
+    disk cache with --cache disk), in place of its pixels; and what the summary says of the probe."""
+    started = time.perf_counter()
+    result = []
+    for name, split in zip(("train", "val", "test"), splits):
+        with reporter.decode_progress(f"{name} into features", len(split.samples)) as on_batch:
+            batches = functools.partial(split.in_order, cfg, trainer.preprocessor)
+            features = cached_features(trainer, split.samples, batches, _cache_dir(cfg), on_batch)
+        result.append(Split(split.samples, split.targets, features))
+    dim = trainer.head.in_features
+    head_parameters = sum(p.numel() for p in trainer.head.parameters())
+    info = {"freeze": True, "feature_dim": dim, "head_parameters": head_parameters,
+            "backbone_parameters": count_parameters(trainer.model) - head_parameters,
+            "feature_seconds": time.perf_counter() - started, "feature_cache": "disk" if _cache_dir(cfg) else "memory",
+            "speed_note": "train_images_per_s (here and in history) counts cached feature vectors through the linear "
+                          "head; the backbone ran once over every image, before epoch 1 (feature_seconds)"}
+    reporter.status(f"--freeze: {dim}-dimensional features of {sum(len(s.samples) for s in splits):,} images in "
+                    f"{info['feature_seconds']:.1f} s; only the linear head ({head_parameters:,} parameters) trains")
+    if random_backbone:
+        reporter.status("note: --freeze without --weights-file or --pretrained probes a backbone of random weights")
+    return result, info
+
+
+def _origin(cfg: TrainConfig, model: torch.nn.Module, saved: ModelMeta | None) -> dict[str, Any]:
+    """The provenance a run knows when it starts: its --weights-file's record (a resumed run keeps the one its
+    last.pt holds), and with --freeze the probe's feature dimension."""
+    extra: dict[str, Any] = {}
+    if cfg.weights_file:
+        kept = saved.provenance.extra.get("weights_file") if saved is not None else None
+        extra["weights_file"] = kept or (weights_file_record(cfg.weights_file) if Path(cfg.weights_file).is_file()
+                                         else {"path": cfg.weights_file, "sha256": None})
+    if cfg.freeze:
+        extra.update(freeze=True, feature_dim=feature_dim(model))
+    return extra
 
 
 def held_out_validation(held_out: list[Sample], per_source: int, rng: np.random.Generator) -> list[Sample]:
@@ -415,7 +473,7 @@ def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
 
 def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Split, meta: ModelMeta,
             history: list[dict[str, Any]], stop: str, data_info: dict[str, Any], device: torch.device, started: float,
-            ranks: Ranks = Ranks()) -> dict[str, Any]:
+            ranks: Ranks = Ranks(), probe_info: dict[str, Any] | None = None) -> dict[str, Any]:
     best = best_epoch(history, cfg)
     combine = (lambda p: combine_tiles(p, meta)) if meta.tiles > 1 else None
     ranks.barrier()  # rank 0 has saved best.pt
@@ -442,7 +500,8 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Spl
         dataset="+".join(data_info["sources"]), train_size=data_info["train"], val_size=data_info["val"],
         test_size=data_info["test"], seed=cfg.seed, epochs=best, selection_metric=selection_metric,
         test_metrics=test_metrics, train_image_sizes=data_info["image_sizes"],
-        extra={"select_on": cfg.select_on, "lr": cfg.lr, "schedule": cfg.schedule, "batch_size": cfg.batch_size,
+        extra={**meta.provenance.extra,  # what the run knew when it started (_origin)
+               "select_on": cfg.select_on, "lr": cfg.lr, "schedule": cfg.schedule, "batch_size": cfg.batch_size,
                "augment": cfg.augment, "augment_p": cfg.augment_p,
                "pretrained": cfg.pretrained, "dedupe_removed": data_info["dedupe_removed"],
                **({"calibration": threshold_info} if threshold_info else {})},
@@ -473,6 +532,7 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Spl
         "wall_seconds": time.perf_counter() - started,
         "train_seconds": sum(row["seconds"] for row in trained),
         "train_images_per_s": float(np.median(speeds)) if speeds else None,
+        "probe": probe_info,  # --freeze: the features, and what train_images_per_s then counts
         "device": str(device) if device.type == "cpu" else f"cuda ({torch.cuda.get_device_name(device)})",
         "cpu": cpu_name(),
         "torch_threads": torch.get_num_threads(),

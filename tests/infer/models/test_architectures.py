@@ -55,13 +55,14 @@ def test_weights_file_in_torchvision_format_loads_the_backbone(tmp_path):
     assert model.fc[0].out_features == 1
 
 
-def test_weights_file_can_be_an_imgcheck_checkpoint(tmp_path):
-    source = build_model("cnn")
-    path = save_checkpoint(tmp_path / "best.pt", source.state_dict(), default_meta("cnn"))
-    model = build_model("cnn", weights_file=path)
+@pytest.mark.parametrize("arch,other", [("cnn", "resnet18_v1"), ("opennsfw_resnet50", "efficientnet_lite0")])
+def test_weights_file_can_be_an_imgcheck_checkpoint(tmp_path, arch, other):
+    source = build_model(arch)
+    path = save_checkpoint(tmp_path / "best.pt", source.state_dict(), default_meta(arch))
+    model = build_model(arch, weights_file=path)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), source.state_dict().values()))
-    with pytest.raises(ImgcheckError, match="is a cnn checkpoint; it cannot initialise resnet18_v1"):
-        build_model("resnet18_v1", weights_file=path)
+    with pytest.raises(ImgcheckError, match=f"is a {arch} checkpoint; it cannot initialise {other}"):
+        build_model(other, weights_file=path)
 
 
 def test_weights_file_that_does_not_fit(tmp_path):
