@@ -36,6 +36,11 @@ class Evaluation:
     probabilities: np.ndarray
     targets: np.ndarray
 
+    @classmethod
+    def of(cls, loss: float, probabilities: np.ndarray, targets: np.ndarray) -> Evaluation:
+        """The Evaluation of these p_fake and targets, with its accuracy at threshold 0.5."""
+        return cls(loss, float(((probabilities >= 0.5) == (targets == 1)).mean()), probabilities, targets)
+
 
 class Trainer:
     """Moves batches to the device, applies the precision policy, and runs train/eval passes."""
@@ -125,4 +130,4 @@ class Trainer:
             targets.append(batch_targets)
         p = np.concatenate(probabilities).astype(np.float64)
         y = np.concatenate(targets).astype(np.int64)
-        return Evaluation(total_loss / len(y), float(((p >= 0.5) == (y == 1)).mean()), p, y)
+        return Evaluation.of(total_loss / len(y), p, y)

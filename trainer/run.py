@@ -248,7 +248,7 @@ def merge_evaluations(parts: list[Evaluation | None]) -> Evaluation:
     probabilities = np.concatenate([part.probabilities for part in parts])
     targets = np.concatenate([part.targets for part in parts])
     loss = sum(part.loss * count for part, count in zip(parts, counts)) / sum(counts)
-    return Evaluation(loss, float(((probabilities >= 0.5) == (targets == 1)).mean()), probabilities, targets)
+    return Evaluation.of(loss, probabilities, targets)
 
 
 def reduce_train_stats(stats: dict[str, float], ranks: Ranks) -> dict[str, float]:

@@ -57,8 +57,7 @@ def test_evaluation_blocks_are_consecutive_and_cover_the_split(count, world):
 
 
 def _evaluation(p, y, loss):
-    return Evaluation(loss, float(((np.asarray(p) >= 0.5) == (np.asarray(y) == 1)).mean()), np.asarray(p, float),
-                      np.asarray(y))
+    return Evaluation.of(loss, np.asarray(p, float), np.asarray(y))
 
 
 def test_merged_blocks_give_the_whole_splits_metrics():
