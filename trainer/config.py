@@ -20,6 +20,7 @@ TILE_COMBINES = ("mean_logit", "max")
 SELECT_ON = ("val", "test")
 SCHEDULES = ("constant", "cosine")
 CACHES = ("memory", "disk", "none")
+HEAD_INPUTS = ("pooled", "stages")  # stages: imgcheck.infer.models.stage_features
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,10 @@ class TrainConfig:
     freeze: bool = setting(
         False, "Frozen-encoder probe: compute the backbone's pooled features once and train only a linear head on "
                "them (start it from --weights-file or --pretrained; the checkpoint holds backbone plus head).")
+    head_input: str = setting(
+        "pooled", "What the one-logit head reads: pooled, the backbone's final pooled feature (the arch's own head); "
+                  "stages, every stage's pooled output concatenated (the model is recorded as ARCH+stages; with "
+                  "--freeze, the multi-stage probe).", choices=HEAD_INPUTS)
     dedupe: bool = setting(False, "Drop training images byte-identical to any test image.")
     threshold_objective: str | None = setting(
         None, "Choose the decision threshold on the validation split: balanced_accuracy, f1 or fpr=X "
@@ -119,7 +124,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.out is None:
-            self.out = f"runs/{self.arch}"
+            self.out = f"runs/{self.model_arch}"
+
+    @property
+    def model_arch(self) -> str:
+        """The arch the run builds and its ModelMeta records: `arch`, or `arch+stages` with --head-input stages."""
+        return f"{self.arch}+stages" if self.head_input == "stages" else self.arch
 
     def check(self) -> None:
         """Refuse contradictory settings with a message that says what to change."""

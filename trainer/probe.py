@@ -24,6 +24,7 @@ from torch import nn
 from imgcheck.infer.atomic_write import staged_path
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.models.architectures import ARCHS, CompactCNN, _OneLogit, build_model
+from imgcheck.infer.models.stage_features import StageFeatures
 from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.trainer.data import Sample
 from imgcheck.trainer.dataset import Batch, cache_key
@@ -57,7 +58,9 @@ def split_head(model: nn.Module) -> tuple[FeatureFn, nn.Module]:
 
 
 def _split(model: nn.Module) -> tuple[FeatureFn, nn.Module] | None:
-    if isinstance(model, _OneLogit) and hasattr(model.body, "forward_head"):  # timm
+    if isinstance(model, StageFeatures):  # `<arch>+stages`: every stage's pooled output, concatenated
+        features, layer = model.features, model.head
+    elif isinstance(model, _OneLogit) and hasattr(model.body, "forward_head"):  # timm
         body = model.body
         features, layer = (lambda x: body.forward_head(body.forward_features(x), pre_logits=True)), \
             body.get_classifier()

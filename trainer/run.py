@@ -141,12 +141,12 @@ def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunRepo
     started = time.perf_counter()
     torch.manual_seed(cfg.seed)
     # On resume the weights come from last.pt: no ImageNet download, no weights file.
-    model = build_model(cfg.arch, pretrained=cfg.pretrained and not resume,
+    model = build_model(cfg.model_arch, pretrained=cfg.pretrained and not resume,
                         weights_file=None if resume else cfg.weights_file)
     if cfg.freeze:
         split_head(model)  # an arch without a pooled feature is refused here, before anything is written
     checkpoint, saved_meta = load_checkpoint(out / "last.pt") if resume else (None, None)
-    meta = default_meta(cfg.arch, input_size=tuple(cfg.input_size)).replace(
+    meta = default_meta(cfg.model_arch, input_size=tuple(cfg.input_size)).replace(
         fit=cfg.fit, tiles=cfg.tiles, tile_combine=cfg.tile_combine,
         provenance=Provenance(extra=_origin(cfg, model, saved_meta)))
     pre = Preprocessor.from_meta(meta)
@@ -177,8 +177,8 @@ def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunRepo
     data_info, train, val, test = _load_data(cfg, pre, reporter)
     if disk_cache and ranks.is_writer:
         ranks.barrier()
-    reporter.status(f"{cfg.arch}: {count_parameters(model):,} parameters on {device}; train {len(train.samples):,}, "
-                    f"val {len(val.samples):,}, test {len(test.samples):,} images")
+    reporter.status(f"{cfg.model_arch}: {count_parameters(model):,} parameters on {device}; train "
+                    f"{len(train.samples):,}, val {len(val.samples):,}, test {len(test.samples):,} images")
     if ranks.distributed:
         reporter.status(f"{ranks.describe()}: {_batch_words(cfg, ranks)}")
     probe_info = None
@@ -514,7 +514,7 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Spl
     trained = [row for row in history if row["epoch"] > 0]
     speeds = [row["train_images_per_s"] for row in trained]
     summary = {
-        "arch": cfg.arch,
+        "arch": cfg.model_arch,
         "parameters": count_parameters(trainer.model),
         "best_epoch": best,
         "epochs_run": history[-1]["epoch"],

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +22,7 @@ from imgcheck.infer.meta import IMAGENET_MEAN, IMAGENET_STD, ModelMeta, Provenan
 from imgcheck.infer.models.backbones import (OPENNSFW_MEAN, OPENNSFW_STD, OpenNSFW, efficientnet_lite0_from_lukemelas,
                                              is_lukemelas_efficientnet)
 from imgcheck.infer.models.model_file import ModelFile, load_torch_file
+from imgcheck.infer.models.stage_features import StageFeatures, split_arch
 from imgcheck.infer.version import install_extra
 
 DEFAULT_SIZE = (32, 32)  # (H, W): CIFAKE's, and the report's
@@ -191,8 +192,12 @@ def build_model(arch: str, *, pretrained: bool = False, weights_file: str | os.P
     `weights_file` loads a local state_dict instead: an ImageNet state_dict (torchvision's, timm's, or for
     efficientnet_lite0 lukemelas/EfficientNet-PyTorch's; its 1000-class head is replaced), Open-NSFW's converted
     state_dict (its 2-class head is replaced), or an imgcheck checkpoint of the same arch. The default starts from
-    random weights.
+    random weights. `<arch>+stages` is `<arch>` with one linear layer on every stage's pooled features
+    (`stage_features`); its weights file loads into the backbone.
     """
+    base, stages = split_arch(arch)
+    if stages:
+        return StageFeatures(build_model(base, pretrained=pretrained, weights_file=weights_file), arch)
     spec = arch_spec(arch)
     if pretrained and weights_file:
         raise ImgcheckError("use either --pretrained or --weights-file, not both.")
@@ -223,10 +228,15 @@ def module_from_checkpoint(model_file: ModelFile) -> nn.Module:
 
 
 def arch_spec(arch: str) -> ArchSpec:
-    """The registry entry of `arch`, or a clear error listing the known names."""
-    if arch not in ARCHS:
-        raise ImgcheckError(f"unknown arch {arch!r}; choose one of: {', '.join(ARCHS)}")
-    return ARCHS[arch]
+    """The registry entry of `arch`, or a clear error listing the known names. `<arch>+stages` has `<arch>`'s
+    inputs (normalisation, sizes) under its own name."""
+    base, stages = split_arch(arch)
+    if base not in ARCHS:
+        raise ImgcheckError(f"unknown arch {arch!r}; choose one of: {', '.join(ARCHS)} (each with +stages: "
+                            "multi-stage features)")
+    spec = ARCHS[base]
+    return replace(spec, name=arch, description=f"{spec.description}; one logit on every stage's pooled "
+                               "features") if stages else spec
 
 
 def default_meta(arch: str, provenance: Provenance | None = None,

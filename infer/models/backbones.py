@@ -65,11 +65,19 @@ class OpenNSFW(nn.Module):
         self.num_features = channels
         self.head = nn.Linear(channels, num_classes)
 
-    def forward_features(self, image: torch.Tensor) -> torch.Tensor:
-        """The globally pooled features, (N, 1024)."""
+    def stage_maps(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """The feature maps after each of the four stages (128, 256, 512 and 1024 channels)."""
         x = F.relu(self.stem(image))
         x = F.max_pool2d(F.pad(x, (0, 1, 0, 1), value=float("-inf")), 3, 2)  # TF "same": pad right and bottom
-        return torch.flatten(F.adaptive_avg_pool2d(self.stages(x), 1), 1)
+        maps = []
+        for stage in self.stages:
+            x = stage(x)
+            maps.append(x)
+        return maps
+
+    def forward_features(self, image: torch.Tensor) -> torch.Tensor:
+        """The globally pooled features, (N, 1024)."""
+        return torch.flatten(F.adaptive_avg_pool2d(self.stage_maps(image)[-1], 1), 1)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(image)).squeeze(1)

@@ -10,7 +10,8 @@ for blocked in ("torch", "torchvision", "onnx", "onnxscript"):
 import imgcheck.infer as infer
 # The network definitions are torch modules themselves; every other module imports them inside functions only (so
 # this walk fails if one imports them at its top).
-NEEDS_TORCH = {"imgcheck.infer.models.architectures", "imgcheck.infer.models.backbones"}
+NEEDS_TORCH = {"imgcheck.infer.models.architectures", "imgcheck.infer.models.backbones",
+               "imgcheck.infer.models.stage_features"}
 names = [m.name for m in pkgutil.walk_packages(infer.__path__, "imgcheck.infer.")
          if not m.name.endswith("__main__") and m.name not in NEEDS_TORCH]
 for name in names:

@@ -193,3 +193,52 @@ def _ok(command: list[str]) -> subprocess.CompletedProcess:
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
+
+
+@pytest.fixture(scope="module")
+def stage_probe_run(data_dir, tmp_path_factory):
+    """A multi-stage probe (--head-input stages) on a resnet18_v1 backbone from a weights file."""
+    folder = tmp_path_factory.mktemp("stages")
+    torch.manual_seed(13)
+    weights = folder / "resnet18.pt"
+    torch.save(build_model("resnet18_v1").state_dict(), weights)
+    out = folder / "run"
+    summary = run_training(_config(data_dir, out, arch="resnet18_v1", head_input="stages", epochs=2,
+                                   weights_file=str(weights)), quiet=True)
+    return out, summary, weights
+
+
+def test_a_multi_stage_probe_trains_one_layer_on_every_stage(stage_probe_run):
+    out, summary, weights = stage_probe_run
+    assert summary["arch"] == "resnet18_v1+stages" and read_meta(out / "best.pt").arch == "resnet18_v1+stages"
+    assert summary["probe"]["feature_dim"] == 64 + 128 + 256 + 512 and summary["probe"]["head_parameters"] == 961
+    start = {key: tensor for key, tensor in torch.load(weights, weights_only=True).items() if not key.startswith("fc.")}
+    trained = torch.load(out / "last.pt", weights_only=True)["state_dict"]
+    assert set(trained) == {f"backbone.{key}" for key in start} | {"head.weight", "head.bias"}
+    for key, tensor in start.items():
+        assert torch.equal(trained[f"backbone.{key}"], tensor), key
+    history = json.loads((out / "history.json").read_text())
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+@pytest.mark.slow
+def test_the_multi_stage_probe_exports_with_parity_and_scans(stage_probe_run, data_dir, tmp_path):
+    out, _, _ = stage_probe_run
+    models = tmp_path / "models"
+    _ok([sys.executable, "-m", "imgcheck", "export", str(out / "best.pt"), "--out", str(models), "--name", "probe"])
+    report = json.loads((models / "export_report.json").read_text())
+    assert len(report["files"]) == 2 and all(entry["parity"]["passed"] for entry in report["files"])
+    assert read_meta(models / "probe.onnx").arch == "resnet18_v1+stages"
+    verdicts = tmp_path / "v.csv"
+    _ok([sys.executable, "-m", "imgcheck", "scan", str(data_dir / "test"), "--model", str(models / "probe.onnx"),
+         "--out", str(verdicts)])
+    assert len(verdicts.read_text().splitlines()) == 1 + 60
+
+
+def test_head_input_stages_without_stages_is_one_line_and_writes_nothing(runner, data_dir, tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(cli, ["train", "--freeze", "--head-input", "stages", "--arch", "cnn_bn", "--data",
+                                 str(data_dir), "--out", str(out), "--quiet"])
+    assert result.exit_code == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "no stages imgcheck can read" in result.stderr
+    assert not out.exists()
