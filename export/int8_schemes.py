@@ -41,6 +41,10 @@ SCHEMES = {
                                        dynamic=True),
 }
 SCHEME_CHOICES = ("auto", *SCHEMES)
+# How a static scheme sets each activation's range from the calibration images (onnxruntime's calibrators): minmax,
+# the extremes seen; percentile, the 99.999th percentile of |values| (clips rare outliers for finer steps); entropy,
+# the range whose 128-bin histogram keeps most information (KL divergence).
+CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 
 
 def default_scheme(flags: Iterable[str]) -> Int8Scheme:

@@ -42,6 +42,7 @@ class ExportJob:
     opset: int | None = None
     calibration: np.ndarray | None = None  # float32 model inputs for int8 calibration
     int8_scheme: str = "auto"  # a name in imgcheck.export.int8_schemes.SCHEMES, or auto (by this CPU)
+    int8_calibration: str = "minmax"  # a static scheme's range rule: imgcheck.export.int8_schemes.CALIBRATION_METHODS
     output_name: str = "p_fake"  # the graph's output: p_fake [N]; imported models name their per-class output
     _onnx_fp32: Path | None = field(default=None, repr=False)
 

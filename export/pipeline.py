@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from imgcheck.export.int8_schemes import resolve_scheme
+from imgcheck.export.int8_schemes import CALIBRATION_METHODS, resolve_scheme
 
 from imgcheck.export.job import ExportJob, job_from_checkpoint
 from imgcheck.export.parity import (HELD_OUT_LIMIT, HOLD_OUT_EVERY, CheckSet, ExportParityError, Parity,
@@ -37,36 +37,48 @@ class ExportRecord:
     images_per_s_batch1: float
     images_per_s_batch64: float
     int8_scheme: str | None = None  # the quantizer scheme of an int8 file (imgcheck.export.int8_schemes)
+    int8_calibration: str | None = None  # a static int8 file's range rule (int8_schemes.CALIBRATION_METHODS)
     check_images: str | None = None  # where the gate's real images came from, in words (None: random pixels only)
 
     def as_dict(self) -> dict[str, Any]:
         record = {"format": self.format, "path": str(self.path), "size_bytes": self.size_bytes,
                   "parity": self.parity.as_dict(), "check_images": self.check_images,
                   "cpu_images_per_s": {"batch_1": self.images_per_s_batch1, "batch_64": self.images_per_s_batch64}}
-        return record if self.int8_scheme is None else {**record, "int8_scheme": self.int8_scheme}
+        if self.int8_scheme is not None:
+            record["int8_scheme"] = self.int8_scheme
+        if self.int8_calibration is not None:
+            record["int8_calibration"] = self.int8_calibration
+        return record
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, formats: list[str], *,
                       name: str | None = None, opset: int | None = None, atol: float = 1e-4,
                       check_images: str | os.PathLike | None = None, calibration: str | os.PathLike | None = None,
                       calibration_limit: int = 512, measure_speed: bool = True, job: ExportJob | None = None,
-                      int8_scheme: str = "auto") -> list[ExportRecord]:
+                      int8_scheme: str = "auto", int8_calibration: str = "minmax") -> list[ExportRecord]:
     """Write `formats` of `checkpoint` into `out_dir`. Either every file passes its parity gate and is written,
     or none is: files are exported under temporary names and renamed only when all have passed. `int8_scheme`
-    names the quantizer scheme of onnx-int8 (auto: this CPU's default, `imgcheck.export.int8_schemes`)."""
+    names the quantizer scheme of onnx-int8 (auto: this CPU's default, `imgcheck.export.int8_schemes`), and
+    `int8_calibration` how a static scheme sets its activation ranges (CALIBRATION_METHODS)."""
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ImgcheckError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
     out = Path(out_dir)
     scheme = resolve_scheme(int8_scheme)  # an unknown name is refused before any work
     calibrated = "onnx-int8" in formats and not scheme.dynamic
+    if int8_calibration not in CALIBRATION_METHODS:
+        raise ImgcheckError(f"unknown int8 calibration {int8_calibration!r}; choose from "
+                            f"{', '.join(CALIBRATION_METHODS)}")
+    if scheme.dynamic and int8_calibration != "minmax":
+        raise ImgcheckError(f"--int8-calibration {int8_calibration} sets a static scheme's activation ranges; the "
+                            f"{scheme.name} scheme computes them per batch at run time and calibrates nothing.")
     reduced = [FORMATS[f].precision for f in formats if FORMATS[f].precision != "fp32"]
     if calibrated and calibration is None:
         raise ImgcheckError("--int8 needs --calibration DIR: images (ideally from the training data) to calibrate on.")
     if reduced and check_images is None and calibration is None:
         raise ImgcheckError(_random_pixels_refusal(reduced, scheme.dynamic))
     job = job or job_from_checkpoint(checkpoint, out, opset)  # a refused checkpoint leaves no folder behind
-    job.int8_scheme = scheme.name
+    job.int8_scheme, job.int8_calibration = scheme.name, int8_calibration
     check, calibration_paths = gate_images(job.meta, check_images, calibration if reduced else None)
     if calibrated:
         job.calibration = build_check_set(job.meta, count=0, folder=calibration, limit=calibration_limit,
@@ -137,12 +149,24 @@ def _export_one(fmt: ModelFormat, job: ExportJob, temporary: Path, final: Path, 
         raise ExportParityError(
             f"{fmt.name} export of {job.meta.arch} failed the parity gate against PyTorch: {parity.failure}; worst "
             f"|dp_fake| {parity.max_abs_diff:.3g} over {parity.n} inputs ({check.seeded} random-pixel, "
-            f"{check.real} real{images}; bound: {parity.bound}). No file was written."
+            f"{check.real} real{images}; bound: {parity.bound}). No file was written.{_int8_options(fmt, job)}"
         )
     speeds = (images_per_second(backend, check.inputs, 1), images_per_second(backend, check.inputs, BATCH)) \
         if measure_speed else (float("nan"), float("nan"))
     return ExportRecord(fmt.name, final, temporary.stat().st_size, parity, *speeds,
-                        int8_scheme=job.int8_scheme if fmt.name == "onnx-int8" else None, check_images=check.source)
+                        int8_scheme=job.int8_scheme if fmt.name == "onnx-int8" else None, check_images=check.source,
+                        int8_calibration=job.int8_calibration if fmt.name == "onnx-int8" and
+                        not resolve_scheme(job.int8_scheme).dynamic else None)
+
+
+def _int8_options(fmt: ModelFormat, job: ExportJob) -> str:
+    """For a refused static int8 file: the other quantizations to try (the bound is not an option)."""
+    if fmt.name != "onnx-int8" or resolve_scheme(job.int8_scheme).dynamic:
+        return ""
+    others = [m for m in CALIBRATION_METHODS if m != job.int8_calibration]
+    return (f" It was quantized with scheme {job.int8_scheme} and {job.int8_calibration} calibration: try "
+            f"--int8-calibration {' or '.join(others)}, another --int8-scheme, or more --calibration images; or "
+            "ship the fp32 or fp16 file.")
 
 
 @torch.no_grad()

@@ -29,10 +29,19 @@ if TYPE_CHECKING:
 
 
 class _Batches:
-    """onnxruntime's CalibrationDataReader protocol over preprocessed calibration inputs."""
+    """onnxruntime's CalibrationDataReader protocol over preprocessed calibration inputs. `set_range` (in batches)
+    lets the quantizer collect one batch at a time (its CalibStridedMinMax option): the histogram calibrators keep
+    every activation they are given in memory until they build their histograms."""
 
     def __init__(self, inputs: np.ndarray, batch_size: int = 32) -> None:
-        self._batches = iter([inputs[i : i + batch_size] for i in range(0, len(inputs), batch_size)])
+        self._all = [inputs[i : i + batch_size] for i in range(0, len(inputs), batch_size)]
+        self._batches = iter(self._all)
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self._batches = iter(self._all[start_index:end_index])
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         batch = next(self._batches, None)
@@ -47,7 +56,7 @@ def export_onnx_int8(job: ExportJob, path: Path) -> None:
     scheme = resolve_scheme(job.int8_scheme)
     if not scheme.dynamic and (job.calibration is None or len(job.calibration) == 0):
         raise ImgcheckError("int8 export needs calibration images: --int8 --calibration DIR")
-    quantize_onnx(job.onnx_fp32(), path, job.calibration, scheme, job.workdir)
+    quantize_onnx(job.onnx_fp32(), path, job.calibration, scheme, job.workdir, job.int8_calibration)
     proto = onnx.load(str(path))
     attach_to_onnx(proto, job.meta)
     onnx.checker.check_model(proto, full_check=True)
@@ -55,10 +64,11 @@ def export_onnx_int8(job: ExportJob, path: Path) -> None:
 
 
 def quantize_onnx(source: Path, dest: Path, calibration: np.ndarray | None, scheme: Int8Scheme,
-                  workdir: Path | None = None) -> None:
+                  workdir: Path | None = None, method: str = "minmax") -> None:
     """Write the int8 version of the float32 ONNX file `source` to `dest`, by `scheme`: static (QDQ, per-channel
-    weights, MinMax calibration on `calibration`, the first convolution in float) or dynamic (per-channel signed
-    weights of the MatMuls, activations quantized per batch); float32 model inputs and outputs either way."""
+    weights, activation ranges from `calibration` by `method`, one of CALIBRATION_METHODS, the first convolution
+    in float) or dynamic (per-channel signed weights of the MatMuls, activations quantized per batch); float32
+    model inputs and outputs either way."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -78,10 +88,15 @@ def quantize_onnx(source: Path, dest: Path, calibration: np.ndarray | None, sche
                                  nodes_to_quantize=matmuls)
                 return
             first_conv = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type == "Conv"][:1]
+            calibrators = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+                           "entropy": CalibrationMethod.Entropy}
+            # histograms are built one batch at a time (bounded memory); MinMax keeps its running extremes anyway
+            strided = {} if method == "minmax" else {"CalibStridedMinMax": 1}
             quantize_static(str(prepared), str(dest), _Batches(calibration), quant_format=QuantFormat.QDQ,
                             per_channel=True, reduce_range=scheme.reduce_range, activation_type=QuantType.QUInt8,
                             weight_type=QuantType.QInt8 if scheme.signed_weights else QuantType.QUInt8,
-                            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=first_conv)
+                            calibrate_method=calibrators[method], nodes_to_exclude=first_conv,
+                            extra_options=strided)
     finally:
         prepared.unlink(missing_ok=True)
 

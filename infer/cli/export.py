@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from imgcheck.export.int8_schemes import SCHEME_CHOICES
+from imgcheck.export.int8_schemes import CALIBRATION_METHODS, SCHEME_CHOICES
 
 from imgcheck.infer.cli.console import stderr_console
 from imgcheck.infer.errors import DependencyMissingError
@@ -29,6 +29,10 @@ FORMAT_CHOICES = ("onnx", "torchscript")
               help="The int8 quantizer. Static (calibrated): u8u8 (unsigned weights), u8s8 (signed), "
                    "u8s8-reduce-range (signed, 7-bit); auto: u8s8 where the CPU has VNNI or AMX, else u8u8. "
                    "dynamic, dynamic-reduce-range: the MatMuls only, no calibration (transformers).")
+@click.option("--int8-calibration", type=click.Choice(CALIBRATION_METHODS), default="minmax", show_default=True,
+              help="How a static int8 scheme sets activation ranges from --calibration: minmax (the extremes seen), "
+                   "percentile (clips the rarest 0.001%), entropy (KL-optimal 128-bin range). Try another when the "
+                   "parity gate refuses the int8 file.")
 @click.option("--calibration", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Images to calibrate int8 on (through the shared preprocessing). Without --check-images, every "
                    "5th of them (by sorted path) is held out: the fp16/int8 parity gate compares on those instead.")
@@ -37,7 +41,7 @@ FORMAT_CHOICES = ("onnx", "torchscript")
               help="Real images the parity gate compares on (labelled when under REAL/FAKE folders), besides 64 "
                    "random-pixel inputs; --fp16/--int8 need them or --calibration.")
 def export(checkpoint: Path, formats: tuple[str, ...], out: Path | None, name: str | None, opset: int | None,
-           fp16: bool, int8: bool, int8_scheme: str, calibration: Path | None, atol: float,
+           fp16: bool, int8: bool, int8_scheme: str, int8_calibration: str, calibration: Path | None, atol: float,
            check_images: Path | None) -> None:
     """Export CHECKPOINT (from `imgcheck train`) to ONNX and TorchScript with the sigmoid in the graph.
 
@@ -58,7 +62,7 @@ def export(checkpoint: Path, formats: tuple[str, ...], out: Path | None, name: s
     with console.status(f"exporting {checkpoint} to {', '.join(chosen)}"):
         records = export_checkpoint(checkpoint, out, chosen, name=name, opset=opset, atol=atol,
                                     check_images=check_images, calibration=calibration,
-                                    int8_scheme=int8_scheme)
+                                    int8_scheme=int8_scheme, int8_calibration=int8_calibration)
     write_report(out / "export_report.json", checkpoint, records)
     console.print(report_table(records))
     console.print(gate_summary(records), soft_wrap=True, highlight=False)

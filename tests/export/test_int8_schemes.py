@@ -3,6 +3,7 @@ parity gate."""
 
 import json
 
+import numpy as np
 import onnx
 import pytest
 from onnx import numpy_helper
@@ -10,6 +11,7 @@ from onnx import numpy_helper
 from imgcheck.export.int8_schemes import SCHEMES, default_scheme, has_vnni, resolve_scheme
 from imgcheck.export.pipeline import export_checkpoint
 from imgcheck.infer.cli.root import cli
+from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.models.model_file import ModelFile
 
 
@@ -110,3 +112,54 @@ def test_an_unknown_scheme_is_a_usage_error(runner, trained_cnn):
     checkpoint, _ = trained_cnn
     result = runner.invoke(cli, ["export", str(checkpoint), "--int8", "--int8-scheme", "u4"])
     assert result.exit_code == 2 and "--int8-scheme" in result.stderr
+
+
+def _activation_scales(path) -> dict[str, float]:
+    """The scale of every activation QuantizeLinear in a QDQ int8 file (weights are quantized offline, so their
+    QuantizeLinear nodes are folded away): what the calibration chose."""
+    model = onnx.load(str(path))
+    values = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    return {node.input[0]: float(values[node.input[1]]) for node in model.graph.node
+            if node.op_type == "QuantizeLinear" and values[node.input[1]].size == 1}
+
+
+@pytest.mark.parametrize("method", ["percentile", "entropy"])
+def test_each_calibration_method_sets_its_own_ranges_passes_parity_and_is_recorded(trained_cnn, tmp_path, method):
+    checkpoint, data = trained_cnn
+    records = {m: export_checkpoint(checkpoint, tmp_path / m, ["onnx-int8"], check_images=data / "test",
+                                    calibration=data / "train", measure_speed=False, int8_scheme="u8u8",
+                                    int8_calibration=m)[0] for m in ("minmax", method)}
+    chosen = records[method]
+    assert chosen.parity.passed and chosen.as_dict()["int8_calibration"] == method
+    minmax, other = _activation_scales(records["minmax"].path), _activation_scales(chosen.path)
+    assert minmax.keys() == other.keys() and len(minmax) >= 5
+    # a histogram rule never widens a range past the extremes seen, and narrows some
+    assert all(other[name] <= minmax[name] * (1 + 1e-6) for name in minmax)
+    assert sum(other[name] < minmax[name] * 0.99 for name in minmax) >= 1
+
+
+def test_histograms_are_collected_batch_by_batch_over_every_calibration_image():
+    from imgcheck.export.quantize import _Batches
+
+    inputs = np.arange(70, dtype=np.float32).reshape(70, 1, 1, 1)
+    batches = _Batches(inputs, batch_size=32)
+    assert len(batches) == 3
+    seen = []
+    for start in range(len(batches)):  # onnxruntime's CalibStridedMinMax loop, stride 1
+        batches.set_range(start, start + 1)
+        while (batch := batches.get_next()) is not None:
+            seen.append(batch["image"])
+    assert np.array_equal(np.concatenate(seen), inputs)
+
+
+def test_the_calibration_is_checked_and_a_dynamic_scheme_refuses_one(trained_cnn, tmp_path, runner):
+    checkpoint, data = trained_cnn
+    with pytest.raises(ImgcheckError, match="computes them per batch at run time"):
+        export_checkpoint(checkpoint, tmp_path / "d", ["onnx-int8"], check_images=data / "test",
+                          int8_scheme="dynamic", int8_calibration="percentile")
+    with pytest.raises(ImgcheckError, match="unknown int8 calibration"):
+        export_checkpoint(checkpoint, tmp_path / "u", ["onnx-int8"], check_images=data / "test",
+                          calibration=data / "train", int8_calibration="kl")
+    result = runner.invoke(cli, ["export", str(checkpoint), "--int8", "--int8-calibration", "kl"])
+    assert result.exit_code == 2 and "--int8-calibration" in result.stderr
+    assert not (tmp_path / "d").exists() and not (tmp_path / "u").exists()
