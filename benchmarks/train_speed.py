@@ -19,7 +19,10 @@ from imgcheck.infer.models.architectures import build_model, count_parameters
 
 CONFIGS = [("cnn", 32), ("cnn_bn", 32), ("resnet18_v1", 32), ("resnet50_v1", 32), ("resnet50_preact", 32),
            ("resnet101_v1", 32), ("resnet101_preact", 32), ("cnn_bn", 64), ("cnn_bn", 224), ("resnet18_v1", 64),
-           ("resnet18_v1", 128), ("resnet18_v1", 224), ("resnet50_v1", 224)]
+           ("resnet18_v1", 128), ("resnet18_v1", 224), ("resnet50_v1", 224),
+           # the pretrained backbones (issue 31): fine-tuned at CIFAKE's size, upscaled, and at their ImageNet size
+           ("efficientnet_lite0", 32), ("efficientnet_lite0", 96), ("efficientnet_lite0", 224),
+           ("opennsfw_resnet50", 32), ("opennsfw_resnet50", 96), ("opennsfw_resnet50", 224)]
 
 
 def measure(arch: str, size: int, batch_size: int, seconds: float, device: torch.device) -> dict:
