@@ -109,15 +109,22 @@ def test_the_probes_meta_records_the_freeze_and_the_weights_sha256(probe_run, we
 @pytest.mark.slow
 def test_the_probe_exports_with_parity_and_scans(probe_run, data_dir, tmp_path):
     out, _ = probe_run
+    model = _export_and_scan(out / "best.pt", data_dir, tmp_path)
+    assert read_meta(model).provenance.extra["freeze"] is True
+
+
+def _export_and_scan(checkpoint, data_dir, tmp_path):
+    """Export `checkpoint` (ONNX and TorchScript, each through the parity gate) and scan the 60 test images with
+    the ONNX file; returns its path."""
     models = tmp_path / "models"
-    _ok([sys.executable, "-m", "imgcheck", "export", str(out / "best.pt"), "--out", str(models)])
+    _ok([sys.executable, "-m", "imgcheck", "export", str(checkpoint), "--out", str(models), "--name", "probe"])
     report = json.loads((models / "export_report.json").read_text())
-    assert report["files"] and all(entry["parity"]["passed"] for entry in report["files"])
-    assert read_meta(models / "cnn_bn.onnx").provenance.extra["freeze"] is True
+    assert len(report["files"]) == 2 and all(entry["parity"]["passed"] for entry in report["files"])
     verdicts = tmp_path / "v.csv"
-    _ok([sys.executable, "-m", "imgcheck", "scan", str(data_dir / "test"), "--model", str(models / "cnn_bn.onnx"),
+    _ok([sys.executable, "-m", "imgcheck", "scan", str(data_dir / "test"), "--model", str(models / "probe.onnx"),
          "--out", str(verdicts)])
     assert len(verdicts.read_text().splitlines()) == 1 + 60
+    return models / "probe.onnx"
 
 
 def test_freeze_with_the_reports_cnn_is_one_line_and_writes_nothing(runner, data_dir, tmp_path):
@@ -224,15 +231,7 @@ def test_a_multi_stage_probe_trains_one_layer_on_every_stage(stage_probe_run):
 @pytest.mark.slow
 def test_the_multi_stage_probe_exports_with_parity_and_scans(stage_probe_run, data_dir, tmp_path):
     out, _, _ = stage_probe_run
-    models = tmp_path / "models"
-    _ok([sys.executable, "-m", "imgcheck", "export", str(out / "best.pt"), "--out", str(models), "--name", "probe"])
-    report = json.loads((models / "export_report.json").read_text())
-    assert len(report["files"]) == 2 and all(entry["parity"]["passed"] for entry in report["files"])
-    assert read_meta(models / "probe.onnx").arch == "resnet18_v1+stages"
-    verdicts = tmp_path / "v.csv"
-    _ok([sys.executable, "-m", "imgcheck", "scan", str(data_dir / "test"), "--model", str(models / "probe.onnx"),
-         "--out", str(verdicts)])
-    assert len(verdicts.read_text().splitlines()) == 1 + 60
+    assert read_meta(_export_and_scan(out / "best.pt", data_dir, tmp_path)).arch == "resnet18_v1+stages"
 
 
 def test_head_input_stages_without_stages_is_one_line_and_writes_nothing(runner, data_dir, tmp_path):
