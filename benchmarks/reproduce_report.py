@@ -39,6 +39,7 @@ Data: data/cifake (tar xzf ../shared/data/cifake.tar.gz -C data/) and data/shoes
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -267,11 +268,16 @@ def recipe_rows(arch: str, runs: Path, metrics_dir: Path, log: list[str], weight
 
 
 def score(model: Path, data: str, name: str, metrics_dir: Path, log: list[str]) -> dict:
+    """`imgcheck scan --metrics` of `data` with `model`, unless the metrics file already scores this very file (its
+    recorded sha256): a run trained again (on another CPU the same command gives other weights) is scored again."""
     metrics = metrics_dir / f"{name}.json"
     verdicts = ROOT / "runs" / "repro" / "verdicts" / f"{name}.csv"
     verdicts.parent.mkdir(parents=True, exist_ok=True)
+    scored = json.loads(metrics.read_text())["model"].get("sha256") if metrics.exists() else None
+    current = hashlib.sha256(model.read_bytes()).hexdigest() if model.exists() else scored
     run([*IMGCHECK, "scan", data, "--model", str(model.relative_to(ROOT)), "--out", str(verdicts.relative_to(ROOT)),
-         "--force", "--metrics", str(metrics.relative_to(ROOT)), "--quiet"], log, needed=not metrics.exists())
+         "--force", "--metrics", str(metrics.relative_to(ROOT)), "--quiet"], log,
+        needed=scored is None or scored != current)
     return json.loads(metrics.read_text())
 
 
