@@ -39,6 +39,7 @@ Data: data/cifake (tar xzf ../shared/data/cifake.tar.gz -C data/) and data/shoes
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
 import os
@@ -398,6 +399,12 @@ def _epoch_row(summary: dict | None) -> dict | None:
     history = ROOT / summary.get("config", {}).get("out", "-") / "history.json"
     if history.exists():
         return json.loads(history.read_text())[summary["best_epoch"]]
+    kept = RESULTS / "reproduce_report" / f"{summary.get('arch')}_recipe.history.csv"
+    if kept.exists():  # the run folder is gone (another machine): the history this page keeps of a recipe run
+        with kept.open() as fh:
+            for row in csv.DictReader(fh):
+                if int(row["epoch"]) == summary["best_epoch"]:
+                    return {key: float(value) for key, value in row.items() if value}
     return None
 
 
