@@ -419,7 +419,8 @@ def render(rows: list, commands: dict[str, list[str]]) -> list[str]:
              "architecture, same draw. Test accuracy below is at the model's threshold (0.5 for trained runs; the "
              "bundled model's own, chosen on validation). Commands whose outputs already existed were not re-run: "
              "the `cnn` runs are the seed-0 runs of `train_cnn.md`, made by the same commands (which are "
-             "deterministic on CPU). The bundled model's training command is in `MODEL_CARD.md`.", "",
+             "deterministic on one CPU; another CPU rounds differently). The bundled model's training command is in "
+             "`MODEL_CARD.md`.", "",
              "The ResNet and pretrained rows (protocol *recipe*) are each one run of the report's recipe read two "
              "ways: *report* is the epoch the test draw picks (the first to reach 95%, else the best), *ours* the "
              "epoch validation picks; both trained on 22,500 images (the 25,000 draw less its validation tenth). "
