@@ -42,7 +42,8 @@ class ExportJob:
     opset: int | None = None
     calibration: np.ndarray | None = None  # float32 model inputs for int8 calibration
     int8_scheme: str = "auto"  # a name in imgcheck.export.int8_schemes.SCHEMES, or auto (by this CPU)
-    int8_calibration: str = "minmax"  # a static scheme's range rule: imgcheck.export.int8_schemes.CALIBRATION_METHODS
+    # a static scheme's range rule (imgcheck.export.int8_schemes.CALIBRATION_METHODS); None for a dynamic scheme
+    int8_calibration: str | None = "minmax"
     output_name: str = "p_fake"  # the graph's output: p_fake [N]; imported models name their per-class output
     _onnx_fp32: Path | None = field(default=None, repr=False)
 

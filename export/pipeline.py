@@ -78,7 +78,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     if reduced and check_images is None and calibration is None:
         raise ImgcheckError(_random_pixels_refusal(reduced, scheme.dynamic))
     job = job or job_from_checkpoint(checkpoint, out, opset)  # a refused checkpoint leaves no folder behind
-    job.int8_scheme, job.int8_calibration = scheme.name, int8_calibration
+    job.int8_scheme, job.int8_calibration = scheme.name, None if scheme.dynamic else int8_calibration
     check, calibration_paths = gate_images(job.meta, check_images, calibration if reduced else None)
     if calibrated:
         job.calibration = build_check_set(job.meta, count=0, folder=calibration, limit=calibration_limit,
@@ -155,13 +155,12 @@ def _export_one(fmt: ModelFormat, job: ExportJob, temporary: Path, final: Path, 
         if measure_speed else (float("nan"), float("nan"))
     return ExportRecord(fmt.name, final, temporary.stat().st_size, parity, *speeds,
                         int8_scheme=job.int8_scheme if fmt.name == "onnx-int8" else None, check_images=check.source,
-                        int8_calibration=job.int8_calibration if fmt.name == "onnx-int8" and
-                        not resolve_scheme(job.int8_scheme).dynamic else None)
+                        int8_calibration=job.int8_calibration if fmt.name == "onnx-int8" else None)
 
 
 def _int8_options(fmt: ModelFormat, job: ExportJob) -> str:
     """For a refused static int8 file: the other quantizations to try (the bound is not an option)."""
-    if fmt.name != "onnx-int8" or resolve_scheme(job.int8_scheme).dynamic:
+    if fmt.name != "onnx-int8" or job.int8_calibration is None:  # None: a dynamic scheme, nothing calibrated
         return ""
     others = [m for m in CALIBRATION_METHODS if m != job.int8_calibration]
     return (f" It was quantized with scheme {job.int8_scheme} and {job.int8_calibration} calibration: try "

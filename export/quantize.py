@@ -64,7 +64,7 @@ def export_onnx_int8(job: ExportJob, path: Path) -> None:
 
 
 def quantize_onnx(source: Path, dest: Path, calibration: np.ndarray | None, scheme: Int8Scheme,
-                  workdir: Path | None = None, method: str = "minmax") -> None:
+                  workdir: Path | None = None, method: str | None = "minmax") -> None:
     """Write the int8 version of the float32 ONNX file `source` to `dest`, by `scheme`: static (QDQ, per-channel
     weights, activation ranges from `calibration` by `method`, one of CALIBRATION_METHODS, the first convolution
     in float) or dynamic (per-channel signed weights of the MatMuls, activations quantized per batch); float32

@@ -24,7 +24,7 @@ from torch import nn
 from imgcheck.infer.atomic_write import staged_path
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.models.architectures import ARCHS, CompactCNN, _OneLogit, build_model
-from imgcheck.infer.models.stage_features import StageFeatures
+from imgcheck.infer.models.stage_features import StageFeatures, resnet_stage_maps
 from imgcheck.infer.preprocess import Preprocessor
 from imgcheck.trainer.data import Sample
 from imgcheck.trainer.dataset import Batch, cache_key
@@ -184,9 +184,7 @@ def _is_torchvision_resnet(model: nn.Module) -> bool:
 
 def _resnet_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """torchvision ResNet's forward up to its fc: the globally pooled, flattened layer4 maps."""
-    x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
-    x = model.layer4(model.layer3(model.layer2(model.layer1(x))))
-    return torch.flatten(model.avgpool(x), 1)
+    return torch.flatten(model.avgpool(resnet_stage_maps(model, x)[-1]), 1)
 
 
 def _lacks(model: nn.Module) -> str:

@@ -232,8 +232,8 @@ def arch_spec(arch: str) -> ArchSpec:
     inputs (normalisation, sizes) under its own name."""
     base, stages = split_arch(arch)
     if base not in ARCHS:
-        raise ImgcheckError(f"unknown arch {arch!r}; choose one of: {', '.join(ARCHS)} (each with +stages: "
-                            "multi-stage features)")
+        raise ImgcheckError(f"unknown arch {arch!r}; choose one of: {', '.join(ARCHS)} (the ResNets, "
+                            "efficientnet_lite0 and opennsfw_resnet50 also as ARCH+stages: multi-stage features)")
     spec = ARCHS[base]
     return replace(spec, name=arch, description=f"{spec.description}; one logit on every stage's pooled "
                                "features") if stages else spec

@@ -50,17 +50,23 @@ class StageFeatures(nn.Module):
             final, maps = backbone.body.forward_intermediates(image)
             pooled = [_pool(m) for m in maps[:-1]] + [backbone.body.forward_head(final, pre_logits=True)]
         elif self.kind == "resnet":
-            x = backbone.maxpool(backbone.relu(backbone.bn1(backbone.conv1(image))))
-            pooled = []
-            for layer in (backbone.layer1, backbone.layer2, backbone.layer3, backbone.layer4):
-                x = layer(x)
-                pooled.append(_pool(x))
+            pooled = [_pool(m) for m in resnet_stage_maps(backbone, image)]
         else:
             pooled = [_pool(m) for m in backbone.stage_maps(image)]
         return torch.cat(pooled, dim=1)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(image)).squeeze(1)
+
+
+def resnet_stage_maps(model: nn.Module, image: torch.Tensor) -> list[torch.Tensor]:
+    """A torchvision ResNet's feature maps after layer1 to layer4 (its forward up to the pooling)."""
+    x = model.maxpool(model.relu(model.bn1(model.conv1(image))))
+    maps = []
+    for layer in (model.layer1, model.layer2, model.layer3, model.layer4):
+        x = layer(x)
+        maps.append(x)
+    return maps
 
 
 def _pool(maps: torch.Tensor) -> torch.Tensor:
