@@ -52,6 +52,7 @@ from imgcheck.trainer.loop import Evaluation, Trainer, resolve_device
 from imgcheck.infer.models.architectures import build_model, count_parameters, default_meta
 from imgcheck.trainer.probe import HeadTrainer, cached_features, feature_dim, split_head
 from imgcheck.trainer.distributed import Ranks
+from imgcheck.trainer.run_lock import run_folder_lock
 from imgcheck.trainer.run_reporter import RunReporter
 from imgcheck.trainer.weights_record import weights_file_record
 from imgcheck.trainer.subsets import balanced_subset, count_groups, drop_duplicates_of, split_validation
@@ -137,7 +138,6 @@ def rank_stopped_message(cfg: TrainConfig, ranks: Ranks, exc: BaseException) -> 
 
 def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunReporter,
          on_epoch_end: EpochCallback | None, ranks: Ranks = Ranks()) -> dict[str, Any]:
-    out = Path(cfg.out)
     started = time.perf_counter()
     torch.manual_seed(cfg.seed)
     # On resume the weights come from last.pt: no ImageNet download, no weights file.
@@ -145,10 +145,20 @@ def _run(cfg: TrainConfig, device: torch.device, resume: bool, reporter: RunRepo
                         weights_file=None if resume else cfg.weights_file)
     if cfg.freeze:
         split_head(model)  # an arch without a pooled feature is refused here, before anything is written
+    weights = None if resume else _weights_record(cfg)  # so is a weights file whose sidecar describes another file
+    with run_folder_lock(Path(cfg.out), ranks):  # before the folder is read or written
+        return _train(cfg, model, weights, device, resume, reporter, on_epoch_end, ranks, started)
+
+
+def _train(cfg: TrainConfig, model: torch.nn.Module, weights: dict[str, Any] | None, device: torch.device,
+           resume: bool, reporter: RunReporter, on_epoch_end: EpochCallback | None, ranks: Ranks,
+           started: float) -> dict[str, Any]:
+    """The run itself, from the checkpoint it resumes (or the untrained model) to summary.json."""
+    out = Path(cfg.out)
     checkpoint, saved_meta = load_checkpoint(out / "last.pt") if resume else (None, None)
     meta = default_meta(cfg.model_arch, input_size=tuple(cfg.input_size)).replace(
         fit=cfg.fit, tiles=cfg.tiles, tile_combine=cfg.tile_combine,
-        provenance=Provenance(extra=_origin(cfg, model, saved_meta)))
+        provenance=Provenance(extra=_origin(cfg, model, weights, saved_meta)))
     pre = Preprocessor.from_meta(meta)
     history: list[dict[str, Any]] = []
     if checkpoint is not None:
@@ -376,14 +386,24 @@ def _probe_features(cfg: TrainConfig, trainer: HeadTrainer, splits: tuple[Split,
     return result, info
 
 
-def _origin(cfg: TrainConfig, model: torch.nn.Module, saved: ModelMeta | None) -> dict[str, Any]:
-    """The provenance a run knows when it starts: its --weights-file's record (a resumed run keeps the one its
-    last.pt holds), and with --freeze the probe's feature dimension."""
+def _weights_record(cfg: TrainConfig) -> dict[str, Any] | None:
+    """The record of the run's --weights-file (path, sha256, licence), or a record without a sha256 when the file
+    is gone (a resumed run whose weights came from it); None without one."""
+    if not cfg.weights_file:
+        return None
+    if Path(cfg.weights_file).is_file():
+        return weights_file_record(cfg.weights_file)
+    return {"path": cfg.weights_file, "sha256": None}
+
+
+def _origin(cfg: TrainConfig, model: torch.nn.Module, weights: dict[str, Any] | None,
+            saved: ModelMeta | None) -> dict[str, Any]:
+    """The provenance a run knows when it starts: its --weights-file's record `weights` (a resumed run keeps the one
+    its last.pt holds), and with --freeze the probe's feature dimension."""
     extra: dict[str, Any] = {}
     if cfg.weights_file:
         kept = saved.provenance.extra.get("weights_file") if saved is not None else None
-        extra["weights_file"] = kept or (weights_file_record(cfg.weights_file) if Path(cfg.weights_file).is_file()
-                                         else {"path": cfg.weights_file, "sha256": None})
+        extra["weights_file"] = kept or weights or _weights_record(cfg)
     if cfg.freeze:
         extra.update(freeze=True, feature_dim=feature_dim(model))
     return extra

@@ -22,16 +22,10 @@ from typing import Any
 
 from imgcheck.infer.errors import ExitCode, ImgcheckError
 from imgcheck.infer.atomic_write import write_json
+from imgcheck.infer.file_lock import flock_now, lock_file
 from imgcheck.infer.scan.discover import SkipSink
 from imgcheck.infer.scan.verdict_formats import (ClassColumnsMismatch, OutputFormat, OutputWriteError, Row, VerdictSink,
                                                 open_output)
-
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; the output is written unlocked there
-    fcntl = None  # type: ignore[assignment]
-
-_LOCK_TRIES = 100  # each retry means another scan let go of the lock file between our open and our lock
 
 
 class OutputClosed(ImgcheckError):
@@ -206,52 +200,21 @@ def check_folder_exists(out: str) -> None:
 def output_lock(out: str) -> Iterator[None]:
     """Hold the lock of the file `out` resolves to, or fail with one clear error while another scan holds it. The
     kernel drops the lock when its holder dies (kill -9 included), so a lock file left behind is simply taken."""
-    if fcntl is None:
-        yield
-        return
-    lock = lock_path(out)
-    fd = _lock_file(lock, out)
-    try:
+    def busy(owner: str) -> str:
+        return f"another imgcheck scan{owner} is writing {_named(out)}; wait for it to finish or choose another --out."
+
+    with lock_file(lock_path(out), out, busy):
         file_fd = _lock_output_file(out)
         try:
             yield
         finally:
             os.close(file_fd)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(lock)  # while still holding it: a scan that opened it meanwhile sees it gone, and retries
-        os.close(fd)
 
 
 def lock_path(out: str) -> str:
     """`<out>.lock` beside the file `out` resolves to (through symlinks, the file's own included, even one whose
     target does not exist yet)."""
     return os.path.realpath(out) + ".lock"
-
-
-def _lock_file(lock: str, out: str) -> int:
-    """Open `lock` and take its flock; returns the descriptor that holds it."""
-    for _ in range(_LOCK_TRIES):
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-        except OSError as exc:
-            raise ImgcheckError(f"cannot write {out}: cannot create its lock {lock}: {exc.strerror or exc}")
-        _flock(fd, lock, out, lambda: f"another imgcheck scan{_owner(fd)} is writing {_named(out)}; wait for it to "
-                                      "finish or choose another --out.")
-        try:
-            try:
-                current = os.stat(lock)
-            except FileNotFoundError:
-                current = None
-            if current is not None and os.path.samestat(os.fstat(fd), current):
-                os.ftruncate(fd, 0)
-                os.write(fd, str(os.getpid()).encode())
-                return fd
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)  # the scan that held it removed the file as it let go: lock the one at `lock` now
-    raise ImgcheckError(f"cannot take the lock {lock}: other scans keep taking it; try again.")
 
 
 def _lock_output_file(out: str) -> int:
@@ -261,33 +224,9 @@ def _lock_output_file(out: str) -> int:
         fd = os.open(out, os.O_RDONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
     except OSError as exc:
         raise ImgcheckError(f"cannot write {out}: {exc.strerror or exc}")
-    _flock(fd, out, out, lambda: f"another imgcheck scan is writing {out} under another name (a hard link); wait "
-                                 "for it to finish or choose another --out.")
+    flock_now(fd, out, out, lambda: f"another imgcheck scan is writing {out} under another name (a hard link); wait "
+                                    "for it to finish or choose another --out.")
     return fd
-
-
-def _flock(fd: int, path: str, out: str, busy: Callable[[], str]) -> None:
-    """Take an exclusive flock on `fd` without waiting; when it cannot be had, close `fd` and refuse with `busy()`
-    (another process holds it) or with why the file system would not lock it."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        message = busy()  # before the close: it may read the holder's pid from `fd`
-        os.close(fd)
-        raise ImgcheckError(message) from None
-    except OSError as exc:  # e.g. ENOLCK: a network file system without a lock service
-        os.close(fd)
-        raise ImgcheckError(f"cannot write {out}: cannot lock {path}: {exc.strerror or exc}; write --out to a "
-                            "file system that supports locks (a local disk).") from None
-
-
-def _owner(fd: int) -> str:
-    """' (pid N)' from the lock file's text, or '' if it has none yet."""
-    with contextlib.suppress(OSError, ValueError):
-        text = os.pread(fd, 32, 0).decode().strip()
-        if text:
-            return f" (pid {int(text)})"
-    return ""
 
 
 def _named(out: str) -> str:
