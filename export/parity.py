@@ -168,7 +168,8 @@ def compare(fmt: ModelFormat, reference: np.ndarray, exported: np.ndarray, label
             failure = (f"verdict agreement {agreement:.2%} on {n_real} real images is below {MIN_AGREEMENT:.1%}"
                        f"{on_pixels}")
         elif auc_reference is not None and abs(auc_reference - auc_export) > MAX_AUC_DELTA:
-            failure = f"|dROC-AUC| = {abs(auc_reference - auc_export):.4f} exceeds {MAX_AUC_DELTA}"
+            failure = (f"|dROC-AUC| = {abs(auc_reference - auc_export):.4f} exceeds {MAX_AUC_DELTA} (verdict "
+                       f"agreement {agreement:.2%} on {n_real} real images)")
         elif seeded_agreement is not None and seeded_agreement < SEEDED_MIN_AGREEMENT:
             failure = (f"verdicts agree on only {seeded_agreement:.2%} of the {seeded} random-pixel inputs (below "
                        f"{SEEDED_MIN_AGREEMENT:.0%}: a gross error)")

@@ -235,3 +235,16 @@ def test_the_cli_compares_images_held_out_of_calibration_and_says_so(runner, tra
     report = json.loads((tmp_path / "b" / "export_report.json").read_text())
     int8 = next(f for f in report["files"] if f["format"] == "onnx-int8")
     assert int8["parity"]["real_images"] == 40 and int8["check_images"].startswith("40 images held out")
+
+
+def test_a_roc_auc_refusal_also_gives_the_verdict_agreement():
+    """Every verdict agrees but the ranking moved: the refusal names both numbers, so a page of refusals shows each."""
+    int8 = FORMATS["onnx-int8"]
+    labels = np.r_[np.full(SEEDED, -1), np.zeros(100), np.ones(100)]
+    reference = np.r_[np.ones(SEEDED), np.linspace(0.05, 0.45, 100), np.linspace(0.55, 0.95, 100)]
+    reference[SEEDED + 99] = 0.6  # one REAL image above the threshold, ranked among the FAKE ones
+    exported = reference.copy()
+    exported[SEEDED + 99] = 0.96  # still a FAKE verdict, now above every FAKE image: ROC-AUC 0.9987 -> 0.99
+    gate = compare(int8, reference.astype(np.float32), exported.astype(np.float32), labels, 0.5, 1e-4, seeded=SEEDED)
+    assert not gate.passed and gate.verdict_agreement == 1.0
+    assert gate.failure == "|dROC-AUC| = 0.0087 exceeds 0.002 (verdict agreement 100.00% on 200 real images)"
