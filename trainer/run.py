@@ -1,4 +1,5 @@
-"""A whole training run: data, the untrained baseline, epochs, selection, early stopping, resume, outputs.
+"""A whole training run: the untrained baseline, epochs, selection, early stopping, resume, outputs. Its data comes
+from `trainer.splits`; its learning rate, stopping and selection rules from `trainer.schedule`.
 
 What a run leaves in its folder:
   config.json           the run's settings (what --resume reads back)
@@ -19,12 +20,10 @@ import csv
 import dataclasses
 import functools
 import json
-import math
 import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,51 +41,22 @@ from imgcheck.trainer import distributed
 from imgcheck.trainer.checkpoint import load_checkpoint, save_checkpoint
 from imgcheck.trainer.config import TrainConfig
 from imgcheck.trainer.data import Sample
-from imgcheck.infer.image_sizes import image_size_range
-from imgcheck.trainer.sources import SourceSpec, load_pools
 from imgcheck.trainer.augment import parse_augment
 from imgcheck.infer.runtime.outputs import combine_tiles
-from imgcheck.trainer.dataset import (cached_pixels, crop_batches, decode_native, file_batches, memory_batches,
-                                      tile_batches)
 from imgcheck.trainer.loop import Evaluation, Trainer, resolve_device
 from imgcheck.infer.models.architectures import build_model, count_parameters, default_meta
 from imgcheck.trainer.probe import HeadTrainer, cached_features, feature_dim, split_head
 from imgcheck.trainer.distributed import Ranks
 from imgcheck.trainer.run_lock import run_folder_lock
 from imgcheck.trainer.run_reporter import RunReporter
+from imgcheck.trainer.schedule import best_epoch, learning_rate, stop_reason
+from imgcheck.trainer.splits import Split, disk_cache_dir, load_splits
 from imgcheck.trainer.weights_record import weights_file_record
-from imgcheck.trainer.subsets import balanced_subset, count_groups, drop_duplicates_of, split_validation
 
 OPTIMISTIC_NOTE = (
     "selected and stopped on the test set (the report's protocol): test metrics are optimistic, since the test "
     "set chose the epoch"
 )
-
-
-@dataclass
-class Split:
-    """One split's samples, their targets, and their decoded pixels (None when not cached)."""
-
-    samples: list[Sample]
-    targets: np.ndarray
-    pixels: np.ndarray | None
-
-    def batches(self, cfg: TrainConfig, pre: Preprocessor, order: np.ndarray, batch_size: int,
-                generator: torch.Generator | None = None) -> Any:
-        """Training batches in `order`: cached pixels, random crops of cached native images, or decoded files."""
-        if cfg.fit == "crop":
-            return crop_batches(self.pixels, self.targets, order, batch_size, pre, generator)
-        if self.pixels is not None:
-            return memory_batches(self.pixels, self.targets, order, batch_size)
-        return file_batches(self.samples, pre, order, batch_size, cfg.workers)
-
-    def in_order(self, cfg: TrainConfig, pre: Preprocessor, order: np.ndarray | None = None) -> Any:
-        """Evaluation batches in sample order, or of the samples `order` picks (a crop model: each image's tiles,
-        as a scan makes them)."""
-        order = np.arange(len(self.samples)) if order is None else order
-        if cfg.fit == "crop":
-            return tile_batches(self.pixels, self.targets, order, cfg.eval_batch_size, pre)
-        return self.batches(cfg, pre, order, cfg.eval_batch_size)
 
 
 EpochCallback = Callable[[int, dict[str, Any]], None]
@@ -184,7 +154,7 @@ def _train(cfg: TrainConfig, model: torch.nn.Module, weights: dict[str, Any] | N
     disk_cache = ranks.distributed and cfg.cache == "disk"
     if disk_cache and not ranks.is_writer:
         ranks.barrier()  # rank 0 decodes into the disk cache first; the others then read it
-    data_info, train, val, test = _load_data(cfg, pre, reporter)
+    data_info, train, val, test = load_splits(cfg, pre, reporter)
     if disk_cache and ranks.is_writer:
         ranks.barrier()
     reporter.status(f"{cfg.model_arch}: {count_parameters(model):,} parameters on {device}; train "
@@ -278,89 +248,6 @@ def _batch_words(cfg: TrainConfig, ranks: Ranks) -> str:
             f"Adam learning rate {cfg.lr:g} (not scaled with the batch)")
 
 
-def learning_rate(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
-    """The learning rate of global batch `step` (0-based). `cosine`: linear warm-up over the first epoch, then
-    cosine decay to 0 at the end of epoch `cfg.epochs`. A function of the step alone, so a resumed run follows
-    the same curve."""
-    if cfg.schedule == "constant":
-        return cfg.lr
-    total = cfg.epochs * steps_per_epoch
-    if step < steps_per_epoch:
-        return cfg.lr * (step + 1) / steps_per_epoch
-    progress = (step - steps_per_epoch) / max(1, total - steps_per_epoch)
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-def stop_reason(history: list[dict[str, Any]], cfg: TrainConfig) -> str | None:
-    """Why training stops after the last recorded epoch, or None to go on (a pure function of the history)."""
-    last = history[-1]
-    if last["epoch"] == 0:
-        return None
-    key = f"{cfg.select_on}_accuracy"
-    if cfg.target_acc is not None and last[key] >= cfg.target_acc:
-        return f"{key} {last[key]:.4f} reached the target {cfg.target_acc}"
-    if last["epoch"] >= cfg.epochs:
-        return f"reached the maximum of {cfg.epochs} epochs"
-    best = best_epoch(history, cfg)
-    if cfg.patience is not None and last["epoch"] - best >= cfg.patience:
-        return f"no {key} improvement for {cfg.patience} epochs"
-    return None
-
-
-def best_epoch(history: list[dict[str, Any]], cfg: TrainConfig) -> int:
-    """The trained epoch with the highest selection accuracy (ties: lower selection loss, then earlier)."""
-    trained = [row for row in history if row["epoch"] > 0]
-    acc, loss = f"{cfg.select_on}_accuracy", f"{cfg.select_on}_loss"
-    return min(trained, key=lambda row: (-row[acc], row[loss], row["epoch"]))["epoch"]
-
-
-def _load_data(cfg: TrainConfig, pre: Preprocessor, reporter: RunReporter) -> tuple[dict[str, Any], Split, Split, Split]:
-    rng = np.random.default_rng(cfg.seed)
-    pools = load_pools(cfg.data, [SourceSpec.parse(s) for s in cfg.sources], cfg.test_fraction, rng)
-    root, all_train, all_test = pools.root, pools.train, pools.test
-    removed: list[Sample] = []
-    if cfg.dedupe:
-        all_train, removed = drop_duplicates_of(all_train, all_test)
-        reporter.status(f"--dedupe: dropped {len(removed):,} training images byte-identical to a test image")
-    held_out = [s for s in all_train if s.source in cfg.val_sources]
-    train_pool = balanced_subset([s for s in all_train if s.source not in cfg.val_sources], cfg.train_size, rng)
-    test = balanced_subset(all_test, cfg.test_size, rng)
-    train, val = split_validation(train_pool, cfg.val_fraction, rng)
-    val = sorted(val + held_out_validation(held_out, len(val) // 2, rng), key=lambda s: s.path)
-    splits = {}
-    cache_dir = _cache_dir(cfg)
-    for name, samples in (("train", train), ("val", val), ("test", test)):
-        pixels = None
-        if cfg.fit == "crop" and samples:
-            with reporter.decode_progress(name, len(samples)) as on_batch:
-                pixels = decode_native(samples, pre, cfg.max_side, on_batch)
-            small = sum(min(p.shape[:2]) * 2 < min(pre.height, pre.width) for p in pixels)
-            if small:
-                reporter.status(f"--fit crop: {small:,} of {len(samples):,} {name} images are smaller than half the "
-                                f"{pre.height}x{pre.width} input; they are padded by reflection")
-        elif cfg.cache != "none" and samples:
-            with reporter.decode_progress(name, len(samples)) as on_batch:
-                pixels = cached_pixels(samples, pre, cache_dir, cfg.workers, on_batch)
-        splits[name] = Split(samples, np.asarray([s.label for s in samples], np.float32), pixels)
-    info = {
-        "root": str(root),
-        "train": len(train), "val": len(val), "test": len(test),
-        "available": {"train": len(all_train) + len(removed), "test": len(all_test)},
-        "dedupe_removed": len(removed) if cfg.dedupe else None,
-        "sources": {name: {"layout": layout, **{split: sum(s.source == name for s in samples) for split, samples in
-                                                 (("train", train), ("val", val), ("test", test))}}
-                    for name, layout in pools.layouts.items()},
-        "groups": {"train": count_groups(train), "val": count_groups(val), "test": count_groups(test)},
-        "image_sizes": image_size_range(s.path for s in train),  # ModelMeta: what scans compare their images to
-    }
-    return info, splits["train"], splits["val"], splits["test"]
-
-
-def _cache_dir(cfg: TrainConfig) -> str | None:
-    """Where --cache disk keeps decoded pixels (and a probe's features); None for the other caches."""
-    return (cfg.cache_dir or str(Path(cfg.out) / "cache")) if cfg.cache == "disk" else None
-
-
 def _probe_features(cfg: TrainConfig, trainer: HeadTrainer, splits: tuple[Split, Split, Split], reporter: RunReporter,
                     random_backbone: bool) -> tuple[list[Split], dict[str, Any]]:
     """--freeze: each split with its images' pooled features, computed once by the frozen backbone (kept in the
@@ -370,13 +257,14 @@ def _probe_features(cfg: TrainConfig, trainer: HeadTrainer, splits: tuple[Split,
     for name, split in zip(("train", "val", "test"), splits):
         with reporter.decode_progress(f"{name} into features", len(split.samples)) as on_batch:
             batches = functools.partial(split.in_order, cfg, trainer.preprocessor)
-            features = cached_features(trainer, split.samples, batches, _cache_dir(cfg), on_batch)
+            features = cached_features(trainer, split.samples, batches, disk_cache_dir(cfg), on_batch)
         result.append(Split(split.samples, split.targets, features))
     dim = trainer.head.in_features
     head_parameters = sum(p.numel() for p in trainer.head.parameters())
     info = {"freeze": True, "feature_dim": dim, "head_parameters": head_parameters,
             "backbone_parameters": count_parameters(trainer.model) - head_parameters,
-            "feature_seconds": time.perf_counter() - started, "feature_cache": "disk" if _cache_dir(cfg) else "memory",
+            "feature_seconds": time.perf_counter() - started,
+            "feature_cache": "disk" if disk_cache_dir(cfg) else "memory",
             "speed_note": "train_images_per_s (here and in history) counts cached feature vectors through the linear "
                           "head; the backbone ran once over every image, before epoch 1 (feature_seconds)"}
     reporter.status(f"--freeze: {dim}-dimensional features of {sum(len(s.samples) for s in splits):,} images in "
@@ -407,21 +295,6 @@ def _origin(cfg: TrainConfig, model: torch.nn.Module, weights: dict[str, Any] | 
     if cfg.freeze:
         extra.update(freeze=True, feature_dim=feature_dim(model))
     return extra
-
-
-def held_out_validation(held_out: list[Sample], per_source: int, rng: np.random.Generator) -> list[Sample]:
-    """Leave-one-generator-out: from each held-out source's training images, a draw of `per_source` (half the
-    ordinary validation draw, or all it has; balanced when the source has both classes) to join the validation
-    split; none of them ever trains."""
-    chosen: list[Sample] = []
-    for name in sorted({s.source for s in held_out}):
-        members = sorted((s for s in held_out if s.source == name), key=lambda s: s.path)
-        count = min(per_source, len(members))
-        if len({s.label for s in members}) == 2:
-            chosen += balanced_subset(members, count, rng)
-        else:  # a generator's fakes alone: a seeded draw
-            chosen += [members[i] for i in sorted(rng.choice(len(members), size=count, replace=False))]
-    return chosen
 
 
 def per_source(samples: list[Sample], evaluation: Evaluation, threshold: float = 0.5,

@@ -28,7 +28,8 @@ def run_folder_lock(out: Path, ranks: Ranks) -> Iterator[None]:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ImgcheckError(f"cannot write the run folder {out}: {exc.strerror or exc}; choose another --out.") from None
+        raise ImgcheckError(f"cannot write the run folder {out}: {exc.strerror or exc}; choose another --out.") \
+            from None
     real = os.path.realpath(out)
     named = str(out) if real == os.path.abspath(out) else f"{out} (that is, {real})"
 

@@ -156,7 +156,7 @@ def test_the_threshold_can_be_chosen_on_the_validation_split(data_dir, tmp_path)
 
 
 def test_cosine_schedule_warms_up_then_decays_to_zero():
-    from imgcheck.trainer.run import learning_rate
+    from imgcheck.trainer.schedule import learning_rate
 
     cfg = TrainConfig(lr=0.1, schedule="cosine", epochs=4)
     rates = [learning_rate(cfg, step, 10) for step in range(40)]
