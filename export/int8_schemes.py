@@ -5,8 +5,8 @@ always unsigned 8-bit; the weights are unsigned (U8U8) or signed (U8S8), the lat
 (7-bit weights). The dynamic schemes quantize only the MatMuls, with activation ranges computed per batch at run
 time and no calibration: the scheme for transformers (ViT, Swin), whose time is in MatMuls and whose activations a
 static calibration fits badly. Which CPUs compute U8S8 exactly is `imgcheck.infer.int8_cpu`'s to say (VNNI
-and AMX do; x86 without them saturates), and a scan warns when a U8S8 file meets a CPU that does not.
-`benchmarks/results/int8_schemes.md` measures parity and speed of each on the machine it ran on.
+and AMX do; x86 without them saturates), and a scan warns when a U8S8 file with 8-bit weights meets a CPU that does
+not. `benchmarks/results/int8_schemes*.md` measure parity and speed of each on the machines they ran on.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from imgcheck.infer.int8_cpu import has_vnni
+from imgcheck.infer.int8_cpu import has_vnni, saturates_signed_int8
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,34 @@ CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 
 
 def default_scheme(flags: Iterable[str]) -> Int8Scheme:
-    """The static scheme for a CPU with `flags`: U8S8 where VNNI or AMX computes it exactly, U8U8 elsewhere
-    (without VNNI, U8S8 flipped 7% of a CIFAKE CNN's verdicts through saturation; U8U8 under 1%)."""
-    return SCHEMES["u8s8" if has_vnni(flags) else "u8u8"]
+    """The first static scheme `auto` tries on a CPU with `flags` (see `auto_schemes`)."""
+    return auto_schemes(flags)[0]
+
+
+def auto_schemes(flags: Iterable[str]) -> tuple[Int8Scheme, ...]:
+    """The static schemes `--int8-scheme auto` tries in turn on a CPU with `flags`, keeping the first whose file
+    passes the parity gate: U8S8 where VNNI or AMX computes it exactly; on other x86 CPUs, whose kernels sum u8 x s8
+    pairs in saturating 16 bits, U8S8 with 7-bit weights (reduce_range: 255 x 64 x 2 < 2^15, so it cannot saturate,
+    and runs at U8S8's speed), then U8U8 (exact, but often no faster than float32 there:
+    benchmarks/results/int8_schemes_avx2.md); U8U8 on other CPUs."""
+    flags = set(flags)
+    if has_vnni(flags):
+        return (SCHEMES["u8s8"],)
+    if saturates_signed_int8(flags):
+        return SCHEMES["u8s8-reduce-range"], SCHEMES["u8u8"]
+    return (SCHEMES["u8u8"],)
+
+
+def candidate_schemes(name: str, flags: Iterable[str] | None = None) -> tuple[Int8Scheme, ...]:
+    """The schemes an export called `name` tries in turn: `auto_schemes` of `flags` (default: this machine's CPU)
+    for auto, else the one named."""
+    if name != "auto":
+        return (resolve_scheme(name),)
+    if flags is None:
+        from imgcheck.infer.system import cpu_flags
+
+        flags = cpu_flags()
+    return auto_schemes(flags)
 
 
 def resolve_scheme(name: str, flags: Iterable[str] | None = None) -> Int8Scheme:

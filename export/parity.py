@@ -40,7 +40,11 @@ HELD_OUT_LIMIT = 1000  # the most held-out images the gate reads (drawn evenly f
 
 
 class ExportParityError(ImgcheckError):
-    """An export whose outputs differ from PyTorch beyond the bound."""
+    """An export whose outputs differ from PyTorch beyond the bound; `parity` holds the comparison."""
+
+    def __init__(self, message: str, parity: Parity | None = None) -> None:
+        super().__init__(message)
+        self.parity = parity
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from imgcheck.export.int8_schemes import CALIBRATION_METHODS, resolve_scheme
+from imgcheck.export.int8_schemes import CALIBRATION_METHODS, Int8Scheme, candidate_schemes
 
 from imgcheck.export.job import ExportJob, job_from_checkpoint
 from imgcheck.export.parity import (HELD_OUT_LIMIT, HOLD_OUT_EVERY, CheckSet, ExportParityError, Parity,
@@ -39,6 +40,7 @@ class ExportRecord:
     int8_scheme: str | None = None  # the quantizer scheme of an int8 file (imgcheck.export.int8_schemes)
     int8_calibration: str | None = None  # a static int8 file's range rule (int8_schemes.CALIBRATION_METHODS)
     check_images: str | None = None  # where the gate's real images came from, in words (None: random pixels only)
+    int8_refused: tuple[tuple[str, str], ...] = ()  # (scheme, gate failure) of each scheme auto tried first
 
     def as_dict(self) -> dict[str, Any]:
         record = {"format": self.format, "path": str(self.path), "size_bytes": self.size_bytes,
@@ -48,6 +50,8 @@ class ExportRecord:
             record["int8_scheme"] = self.int8_scheme
         if self.int8_calibration is not None:
             record["int8_calibration"] = self.int8_calibration
+        if self.int8_refused:
+            record["int8_schemes_refused"] = [{"scheme": s, "failure": f} for s, f in self.int8_refused]
         return record
 
 
@@ -58,13 +62,15 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
                       int8_scheme: str = "auto", int8_calibration: str = "minmax") -> list[ExportRecord]:
     """Write `formats` of `checkpoint` into `out_dir`. Either every file passes its parity gate and is written,
     or none is: files are exported under temporary names and renamed only when all have passed. `int8_scheme`
-    names the quantizer scheme of onnx-int8 (auto: this CPU's default, `imgcheck.export.int8_schemes`), and
+    names the quantizer scheme of onnx-int8 (auto: this CPU's schemes in turn, the first whose file passes the
+    gate, `imgcheck.export.int8_schemes.auto_schemes`), and
     `int8_calibration` how a static scheme sets its activation ranges (CALIBRATION_METHODS)."""
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ImgcheckError(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
     out = Path(out_dir)
-    scheme = resolve_scheme(int8_scheme)  # an unknown name is refused before any work
+    schemes = candidate_schemes(int8_scheme)  # an unknown name is refused before any work
+    scheme = schemes[0]
     calibrated = "onnx-int8" in formats and not scheme.dynamic
     if int8_calibration not in CALIBRATION_METHODS:
         raise ImgcheckError(f"unknown int8 calibration {int8_calibration!r}; choose from "
@@ -94,8 +100,10 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
             fmt = FORMATS[format_name]
             temporary = out / f".{stem}{fmt.suffix}.{os.getpid()}.tmp"
             temporaries.append(temporary)  # before exporting: a half-written file is removed too
-            records.append(_export_one(fmt, job, temporary, out / f"{stem}{fmt.suffix}", check, reference, atol,
-                                       measure_speed))
+            final = out / f"{stem}{fmt.suffix}"
+            records.append(_export_int8(schemes, job, temporary, final, check, reference, atol, measure_speed)
+                           if fmt.name == "onnx-int8" else
+                           _export_one(fmt, job, temporary, final, check, reference, atol, measure_speed))
         for temporary, record in zip(temporaries, records):
             os.replace(temporary, record.path)
     finally:
@@ -138,8 +146,28 @@ def _random_pixels_refusal(reduced: list[str], dynamic: bool) -> str:
             "alone prove little (a network saturates on them in either precision).")
 
 
+def _export_int8(schemes: tuple[Int8Scheme, ...], job: ExportJob, temporary: Path, final: Path, check: CheckSet,
+                 reference: np.ndarray, atol: float, measure_speed: bool) -> ExportRecord:
+    """The int8 file of the first of `schemes` whose file passes the gate (auto's order), recording those refused;
+    when every one is refused, the last refusal, naming the earlier ones."""
+    refused: list[tuple[str, str]] = []
+    for scheme in schemes:
+        job.int8_scheme = scheme.name
+        try:
+            record = _export_one(FORMATS["onnx-int8"], job, temporary, final, check, reference, atol, measure_speed,
+                                 tuple(refused))
+        except ExportParityError as exc:
+            if scheme is schemes[-1]:
+                raise
+            refused.append((scheme.name, exc.parity.failure))
+            continue
+        return dataclasses.replace(record, int8_refused=tuple(refused))
+    raise AssertionError("no int8 scheme to try")  # candidate_schemes always gives one
+
+
 def _export_one(fmt: ModelFormat, job: ExportJob, temporary: Path, final: Path, check: CheckSet,
-                reference: np.ndarray, atol: float, measure_speed: bool) -> ExportRecord:
+                reference: np.ndarray, atol: float, measure_speed: bool,
+                refused: tuple[tuple[str, str], ...] = ()) -> ExportRecord:
     fmt.exporter_function()(job, temporary)
     backend = load_backend(ModelFile.open(temporary))
     exported = np.concatenate([backend(check.inputs[i : i + BATCH]) for i in range(0, len(check.inputs), BATCH)])
@@ -149,8 +177,8 @@ def _export_one(fmt: ModelFormat, job: ExportJob, temporary: Path, final: Path, 
         raise ExportParityError(
             f"{fmt.name} export of {job.meta.arch} failed the parity gate against PyTorch: {parity.failure}; worst "
             f"|dp_fake| {parity.max_abs_diff:.3g} over {parity.n} inputs ({check.seeded} random-pixel, "
-            f"{check.real} real{images}; bound: {parity.bound}). No file was written.{_int8_options(fmt, job)}"
-        )
+            f"{check.real} real{images}; bound: {parity.bound}). No file was written."
+            f"{_int8_options(fmt, job, refused)}", parity)
     speeds = (images_per_second(backend, check.inputs, 1), images_per_second(backend, check.inputs, BATCH)) \
         if measure_speed else (float("nan"), float("nan"))
     return ExportRecord(fmt.name, final, temporary.stat().st_size, parity, *speeds,
@@ -158,12 +186,14 @@ def _export_one(fmt: ModelFormat, job: ExportJob, temporary: Path, final: Path, 
                         int8_calibration=job.int8_calibration if fmt.name == "onnx-int8" else None)
 
 
-def _int8_options(fmt: ModelFormat, job: ExportJob) -> str:
-    """For a refused static int8 file: the other quantizations to try (the bound is not an option)."""
+def _int8_options(fmt: ModelFormat, job: ExportJob, refused: tuple[tuple[str, str], ...] = ()) -> str:
+    """For a refused static int8 file: the schemes auto tried before it, and the other quantizations to try (the
+    bound is not an option)."""
     if fmt.name != "onnx-int8" or job.int8_calibration is None:  # None: a dynamic scheme, nothing calibrated
         return ""
     others = [m for m in CALIBRATION_METHODS if m != job.int8_calibration]
-    return (f" It was quantized with scheme {job.int8_scheme} and {job.int8_calibration} calibration: try "
+    before = "".join(f" (after scheme {name}, refused: {failure})" for name, failure in refused)
+    return (f" It was quantized with scheme {job.int8_scheme}{before} and {job.int8_calibration} calibration: try "
             f"--int8-calibration {' or '.join(others)}, another --int8-scheme, or more --calibration images; or "
             "ship the fp32 or fp16 file.")
 

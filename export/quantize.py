@@ -2,9 +2,9 @@
 dynamic (the MatMuls only, activations quantized at run time), as the scheme says (`imgcheck.export.int8_schemes`).
 
 Two choices keep a static int8 model's verdicts within the parity gate:
-* the weights' sign follows the CPU (`imgcheck.export.int8_schemes`): signed (U8S8) where VNNI or AMX computes it
-  exactly, unsigned (U8U8) on x86 CPUs without VNNI, where onnxruntime computes U8S8 with VPMADDUBSW, whose 16-bit
-  saturation flipped 7% of a CIFAKE CNN's verdicts (U8U8: under 1%);
+* the weights follow the CPU (`imgcheck.export.int8_schemes`): signed 8-bit (U8S8) where VNNI or AMX computes them
+  exactly; on x86 CPUs without VNNI, where onnxruntime computes U8S8 with VPMADDUBSW, whose 16-bit saturation
+  flipped 7% of a CIFAKE CNN's verdicts, signed 7-bit ones (reduce_range, which cannot saturate) or unsigned (U8U8);
 * the first convolution stays in float: it sees raw pixels and is the most sensitive layer.
 Dynamic quantization leaves convolutions in float (quantized dynamically they run 3-4x slower on CPU), so it is
 offered for MatMul-bound models (transformers) only by name, never by default.

@@ -27,7 +27,8 @@ FORMAT_CHOICES = ("onnx", "torchscript")
               help="Also write an int8 ONNX file (--int8-scheme); a static scheme needs --calibration.")
 @click.option("--int8-scheme", type=click.Choice(SCHEME_CHOICES), default="auto", show_default=True,
               help="The int8 quantizer. Static (calibrated): u8u8 (unsigned weights), u8s8 (signed), "
-                   "u8s8-reduce-range (signed, 7-bit); auto: u8s8 where the CPU has VNNI or AMX, else u8u8. "
+                   "u8s8-reduce-range (signed, 7-bit); auto: u8s8 where the CPU has VNNI or AMX; other x86 CPUs "
+                   "u8s8-reduce-range, then u8u8 if the parity gate refuses it; else u8u8. "
                    "dynamic, dynamic-reduce-range: the MatMuls only, no calibration (transformers).")
 @click.option("--int8-calibration", type=click.Choice(CALIBRATION_METHODS), default="minmax", show_default=True,
               help="How a static int8 scheme sets activation ranges from --calibration: minmax (the extremes seen), "

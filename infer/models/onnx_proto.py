@@ -28,6 +28,10 @@ _INT8, _FLOAT16 = 3, 10  # TensorProto.INT8, FLOAT16
 _QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
                             "MatMulInteger", "DynamicQuantizeLinear"})
 _TENSOR_DIMS, _TENSOR_DATA_TYPE, _TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION = 1, 2, 13, 14  # TensorProto fields
+_TENSOR_INT32_DATA, _TENSOR_RAW_DATA = 5, 9
+# int8 values outside [-64, 64] are two's complement bytes 65..191: 8-bit weights, whose u8 x s8 pair sums can pass
+# 2^15 - 1 on CPUs that sum them in 16 bits; onnxruntime's reduce_range keeps signed weights within [-64, 64].
+_NOT_WIDE_INT8 = bytes([*range(0, 65), *range(192, 256)])  # deleted by translate: what is left is wide
 _EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 _NOT_WEIGHTS = (7, 9)  # TensorProto.INT64, BOOL: shapes, indices and masks
 
@@ -65,12 +69,14 @@ class OnnxHeader:
 class OnnxGraph:
     """What imgcheck reads from an ONNX graph: where external weights live, how many weights there are, and the
     precision the weights are stored in (int8 when quantization operators are present, fp16 when any float weight
-    is float16, else fp32), and whether any weight is signed int8 (a U8S8-quantized model; U8U8 stores uint8)."""
+    is float16, else fp32), whether any weight is signed int8 (a U8S8-quantized model; U8U8 stores uint8), and
+    whether every signed one lies within [-64, 64] (7-bit, as U8S8 with reduce_range stores them)."""
 
     external_data_locations: tuple[str, ...]
     weight_elements: int
     precision: str
     signed_int8_weights: bool = False
+    signed_int8_within_7_bits: bool = False
 
 
 class _ProtoError(ValueError):
@@ -266,7 +272,7 @@ def read_onnx_graph(data: bytes, name: str = "model") -> OnnxGraph:
     written twice is walked twice (protobuf merges repeated messages), so nothing a runtime reads is missed. The
     weight count and the precision are the main graph's."""
     locations: list[str] = []
-    total, float16, quantized, signed_int8 = 0, False, False, False
+    total, float16, quantized, signed_int8, wide_int8 = 0, False, False, False, False
     pending: deque[tuple[int, memoryview]] = deque([(_MODEL_MSG, memoryview(data))])
     try:
         while pending:
@@ -284,7 +290,9 @@ def read_onnx_graph(data: bytes, name: str = "model") -> OnnxGraph:
                     if data_type not in _NOT_WEIGHTS:
                         total += elements
                     float16 |= data_type == _FLOAT16
-                    signed_int8 |= data_type == _INT8
+                    if data_type == _INT8:
+                        signed_int8 = True
+                        wide_int8 = wide_int8 or not _within_7_bits(value)
                     continue
                 if kind == _MAIN_GRAPH_MSG and number == _GRAPH_NODE:
                     quantized |= any(n == _NODE_OP_TYPE and _text(v) in _QUANTIZED_OPS for n, w, v in _fields(value))
@@ -292,7 +300,23 @@ def read_onnx_graph(data: bytes, name: str = "model") -> OnnxGraph:
     except _ProtoError as exc:
         raise ModelFileError(f"{name}: not a valid ONNX model ({exc}).")
     precision = "int8" if quantized else "fp16" if float16 else "fp32"
-    return OnnxGraph(tuple(dict.fromkeys(locations)), total, precision, quantized and signed_int8)
+    return OnnxGraph(tuple(dict.fromkeys(locations)), total, precision, quantized and signed_int8,
+                     quantized and signed_int8 and not wide_int8)
+
+
+def _within_7_bits(tensor: bytes | memoryview) -> bool:
+    """Whether an int8 TensorProto's values all lie within [-64, 64], read from raw_data or int32_data (the small
+    ones, e.g. zero points); False for external data, which is not read here (the cautious answer)."""
+    for number, wire, value in _fields(tensor):
+        if number == _TENSOR_RAW_DATA and wire == _LENGTH_DELIMITED:
+            if bytes(value).translate(None, _NOT_WIDE_INT8):
+                return False
+        elif number == _TENSOR_INT32_DATA and wire in (_VARINT, _LENGTH_DELIMITED):
+            if any(not -64 <= (v - (1 << 64) if v >= 1 << 63 else v) <= 64 for v in _repeated_varints(wire, value)):
+                return False
+        elif number == _TENSOR_DATA_LOCATION and wire == _VARINT and value == _EXTERNAL:
+            return False
+    return True
 
 
 def _tensor_facts(tensor: bytes | memoryview, locations: list[str]) -> tuple[int, int | None]:

@@ -365,7 +365,9 @@ class ScanJob:
         from imgcheck.infer.int8_cpu import signed_int8_warning
         from imgcheck.infer.system import cpu_flags
 
-        return signed_int8_warning(model_file.graph().signed_int8_weights, engine.provider, cpu_flags())
+        graph = model_file.graph()
+        wide_signed = graph.signed_int8_weights and not graph.signed_int8_within_7_bits  # 7 bits cannot saturate
+        return signed_int8_warning(wide_signed, engine.provider, cpu_flags())
 
 
 def exit_code(scan_errors: bool, strict: bool, gates_passed: bool) -> int:

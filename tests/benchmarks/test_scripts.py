@@ -50,3 +50,22 @@ def test_the_shell_scripts_write_bench_records_with_out_not_json():
         flagged = re.search(r"--json\s+[^-\s\\]", text)  # --json followed by a value
         assert not flagged, f"{script.name}: `imgcheck bench --json` is a flag now; write the record with --out FILE"
     assert "--out" in (BENCHMARKS / "bench_cpu.sh").read_text()
+
+
+def test_int8_schemes_runs_every_static_scheme_on_a_small_model(trained_cnn, tmp_path):
+    """The script once tried the dynamic schemes on convolutional networks (added to SCHEMES after it was written)
+    and stopped with an error; this runs it end to end on a tiny exported CNN."""
+    import json
+
+    from imgcheck.export.pipeline import export_checkpoint
+
+    checkpoint, data = trained_cnn
+    (record,) = export_checkpoint(checkpoint, tmp_path / "model", ["onnx"], measure_speed=False)
+    out = tmp_path / "schemes.md"
+    result = subprocess.run([sys.executable, "benchmarks/int8_schemes.py", "--model", f"cnn={record.path}",
+                             "--calibration", str(data / "train"), "--test", str(data / "test"), "--count", "8",
+                             "--calibration-count", "16", "--batch-size", "4", "--repeat", "1", "--out", str(out)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [row["scheme"] for row in rows] == ["fp32", "u8u8", "u8s8", "u8s8-reduce-range"]

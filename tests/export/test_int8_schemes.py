@@ -8,24 +8,28 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from imgcheck.export.int8_schemes import SCHEMES, default_scheme, has_vnni, resolve_scheme
+from imgcheck.export.int8_schemes import SCHEMES, auto_schemes, candidate_schemes, default_scheme, has_vnni, resolve_scheme
 from imgcheck.export.pipeline import export_checkpoint
 from imgcheck.infer.cli.root import cli
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.models.model_file import ModelFile
 
 
-def test_vnni_or_amx_cpus_get_signed_weights_others_unsigned():
+def test_vnni_or_amx_cpus_get_signed_weights_other_x86_7_bit_then_unsigned():
     assert default_scheme({"avx2", "avx512f", "avx512_vnni"}).name == "u8s8"
     assert default_scheme({"avx2", "avx_vnni"}).name == "u8s8"
     assert default_scheme({"avx2", "amx_int8", "amx_tile"}).name == "u8s8"
-    assert default_scheme({"avx2", "fma"}).name == "u8u8"  # AVX2 without VNNI: U8S8 would saturate
+    # x86 without VNNI: 8-bit signed weights could saturate; 7-bit ones cannot, and U8U8 is the fallback
+    assert [s.name for s in auto_schemes({"ssse3", "avx2", "fma"})] == ["u8s8-reduce-range", "u8u8"]
+    assert [s.name for s in auto_schemes({"asimd", "asimddp"})] == ["u8u8"]  # ARM
     assert default_scheme(set()).name == "u8u8"  # unknown CPU (no /proc/cpuinfo): the scheme that cannot saturate
     assert has_vnni(["avx512_vnni"]) and not has_vnni(["avx512f", "avx2"])
 
 
 def test_auto_resolves_by_the_flags_and_names_are_checked():
-    assert resolve_scheme("auto", {"avx2"}) is SCHEMES["u8u8"]
+    assert resolve_scheme("auto", {"avx2"}) is SCHEMES["u8s8-reduce-range"]
+    assert candidate_schemes("auto", {"avx2"}) == (SCHEMES["u8s8-reduce-range"], SCHEMES["u8u8"])
+    assert candidate_schemes("u8s8", {"avx2"}) == (SCHEMES["u8s8"],)  # a named scheme is tried alone
     assert resolve_scheme("u8s8-reduce-range").reduce_range and resolve_scheme("u8s8-reduce-range").signed_weights
     with pytest.raises(ValueError, match="unknown int8 scheme 'u4'"):
         resolve_scheme("u4")
@@ -43,6 +47,16 @@ def test_the_dynamic_schemes_need_no_calibration_and_refuse_a_model_without_weig
         export_checkpoint(checkpoint, tmp_path / "out", ["onnx-int8"], check_images=data / "test",
                           measure_speed=False, int8_scheme="dynamic")
     assert not (tmp_path / "out").exists()
+
+
+def _largest_weight(path) -> int:
+    """The largest |value| among the quantized weights (int8 or uint8 initializers that DequantizeLinear reads)."""
+    proto = onnx.load(str(path))
+    initializers = {i.name: i for i in proto.graph.initializer}
+    return max(int(np.abs(numpy_helper.to_array(initializers[node.input[0]]).astype(np.int32)).max())
+               for node in proto.graph.node
+               if node.op_type == "DequantizeLinear" and node.input[0] in initializers
+               and initializers[node.input[0]].data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8))
 
 
 def _weight_types(path):
@@ -66,7 +80,10 @@ def test_each_scheme_writes_its_weights_passes_parity_and_is_recorded(trained_cn
     assert record.parity.passed and record.int8_scheme == scheme
     assert record.as_dict()["int8_scheme"] == scheme
     assert _weight_types(record.path) == weights
-    assert ModelFile.open(record.path).graph().signed_int8_weights == ("int8" in weights)  # read without onnx
+    graph = ModelFile.open(record.path).graph()  # read without onnx
+    assert graph.signed_int8_weights == ("int8" in weights)
+    assert graph.signed_int8_within_7_bits == (scheme == "u8s8-reduce-range")
+    assert _largest_weight(record.path) == (64 if scheme == "u8s8-reduce-range" else 127 if scheme == "u8s8" else 255)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +92,7 @@ def int8_files(trained_cnn, tmp_path_factory):
     checkpoint, data = trained_cnn
     out = tmp_path_factory.mktemp("int8_files")
     files = {}
-    for scheme in ("u8s8", "u8u8"):
+    for scheme in ("u8s8", "u8s8-reduce-range", "u8u8"):
         (record,) = export_checkpoint(checkpoint, out / scheme, ["onnx-int8"], check_images=data / "test",
                                       calibration=data / "train", measure_speed=False, int8_scheme=scheme)
         files[scheme] = record.path
@@ -87,6 +104,7 @@ def int8_files(trained_cnn, tmp_path_factory):
     ("u8s8", {"avx2", "avx512bw", "avx512_vnni"}, False),
     ("u8s8", {"asimd", "asimddp"}, False),  # ARM: not this saturation
     ("u8u8", {"ssse3", "avx2"}, False),
+    ("u8s8-reduce-range", {"ssse3", "avx2"}, False),  # 7-bit weights: 2 x 255 x 64 < 2^15, no saturation
 ])
 def test_a_scan_warns_when_signed_int8_weights_meet_a_cpu_that_saturates_them(
         runner, trained_cnn, int8_files, tmp_path, monkeypatch, scheme, flags, warned):
@@ -95,7 +113,79 @@ def test_a_scan_warns_when_signed_int8_weights_meet_a_cpu_that_saturates_them(
     result = runner.invoke(cli, ["scan", str(data / "test"), "--model", str(int8_files[scheme]),
                                  "--out", str(tmp_path / "v.csv"), "--quiet"])
     assert result.exit_code == 0, result.output
-    assert ("signed (U8S8) weights" in result.stderr) is warned
+    assert ("signed 8-bit (U8S8) weights" in result.stderr) is warned
+
+
+SATURATING = frozenset({"sse2", "ssse3", "avx2", "fma"})  # x86 without VNNI
+
+
+def test_auto_on_a_cpu_that_saturates_writes_7_bit_weights(trained_cnn, tmp_path, monkeypatch):
+    checkpoint, data = trained_cnn
+    monkeypatch.setattr("imgcheck.infer.system.cpu_flags", lambda: SATURATING)
+    (record,) = export_checkpoint(checkpoint, tmp_path, ["onnx-int8"], check_images=data / "test",
+                                  calibration=data / "train", measure_speed=False)
+    assert record.int8_scheme == "u8s8-reduce-range" and record.int8_refused == ()
+    assert _largest_weight(record.path) <= 64 and "int8_schemes_refused" not in record.as_dict()
+
+
+def _refusing(monkeypatch, refusals: int) -> list[str]:
+    """Make the gate refuse the first `refusals` int8 files (their verdicts read inverted); returns the schemes the
+    gate saw, in order."""
+    from imgcheck.export import pipeline
+
+    seen, real_compare = [], pipeline.compare
+
+    def compare(fmt, reference, exported, *args, **kwargs):
+        if fmt.name == "onnx-int8":
+            seen.append(_current_scheme[0])
+            if len(seen) <= refusals:
+                exported = 1 - exported
+        return real_compare(fmt, reference, exported, *args, **kwargs)
+
+    real_export_one = pipeline._export_one
+
+    def export_one(fmt, job, *args, **kwargs):
+        _current_scheme[0] = job.int8_scheme
+        return real_export_one(fmt, job, *args, **kwargs)
+
+    _current_scheme = [None]
+    monkeypatch.setattr(pipeline, "compare", compare)
+    monkeypatch.setattr(pipeline, "_export_one", export_one)
+    return seen
+
+
+def test_auto_falls_back_to_unsigned_weights_when_the_gate_refuses_7_bit_ones(trained_cnn, tmp_path, monkeypatch):
+    checkpoint, data = trained_cnn
+    monkeypatch.setattr("imgcheck.infer.system.cpu_flags", lambda: SATURATING)
+    seen = _refusing(monkeypatch, refusals=1)
+    (record,) = export_checkpoint(checkpoint, tmp_path, ["onnx-int8"], check_images=data / "test",
+                                  calibration=data / "train", measure_speed=False)
+    assert seen == ["u8s8-reduce-range", "u8u8"]
+    assert record.int8_scheme == "u8u8" and _weight_types(record.path) == {"uint8"}
+    (refused,) = record.as_dict()["int8_schemes_refused"]
+    assert refused["scheme"] == "u8s8-reduce-range" and refused["failure"].startswith("verdict agreement")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [record.path.name]  # no file of the refused try
+
+
+def test_when_auto_is_refused_twice_the_message_names_both_tries(trained_cnn, tmp_path, monkeypatch):
+    checkpoint, data = trained_cnn
+    monkeypatch.setattr("imgcheck.infer.system.cpu_flags", lambda: SATURATING)
+    seen = _refusing(monkeypatch, refusals=2)
+    with pytest.raises(ImgcheckError, match=r"quantized with scheme u8u8 \(after scheme u8s8-reduce-range, refused: "
+                                            r"verdict agreement .*\) and minmax calibration"):
+        export_checkpoint(checkpoint, tmp_path / "out", ["onnx-int8"], check_images=data / "test",
+                          calibration=data / "train", measure_speed=False)
+    assert seen == ["u8s8-reduce-range", "u8u8"] and not (tmp_path / "out").exists()
+
+
+def test_a_named_scheme_is_tried_alone(trained_cnn, tmp_path, monkeypatch):
+    checkpoint, data = trained_cnn
+    monkeypatch.setattr("imgcheck.infer.system.cpu_flags", lambda: SATURATING)
+    seen = _refusing(monkeypatch, refusals=1)
+    with pytest.raises(ImgcheckError, match=r"quantized with scheme u8s8-reduce-range and minmax"):
+        export_checkpoint(checkpoint, tmp_path / "out", ["onnx-int8"], check_images=data / "test",
+                          calibration=data / "train", measure_speed=False, int8_scheme="u8s8-reduce-range")
+    assert seen == ["u8s8-reduce-range"]
 
 
 def test_the_cli_records_the_scheme_in_the_export_report(runner, trained_cnn, tmp_path):
