@@ -24,8 +24,9 @@ visible (and a fourth, `recipe`, that reads the first two off one run):
   parity gate compares verdicts on 2,000 CIFAKE test images (the draw of `int8_parity_real.py`, copied to
   runs/repro/check); an int8 file made before the gate saw real images is exported again. Where the gate refuses
   an int8 file, the next activation-range rule is tried (minmax, percentile, entropy: `--int8-calibration`), never a
-  looser bound; every try is recorded on the page, and a model that no rule brings within the bound ships its fp32
-  files without int8 rather than stopping the reproduction.
+  looser bound (within each, `--int8-scheme auto` tries this CPU's schemes in turn); every try is recorded on the
+  page, and a model that no rule brings within the bound ships its fp32 files without int8 rather than stopping the
+  reproduction.
 
 Every model is exported to ONNX and scored with `imgcheck scan --metrics` on the CIFAKE test images and on the
 Shoes set; the bundled model (cnn_bn_wide, trained on all of CIFAKE train) is scored the same way, and so is the one
@@ -353,28 +354,38 @@ def collect_rows(metrics_dir: Path) -> list[tuple]:
     return rows
 
 
-def int8_gate_rows() -> list[list[str]]:
-    """One row per int8 quantization tried on a recipe export: what the parity gate said of it."""
+def int8_gate_rows(runs: Path = ROOT / "runs" / "repro") -> list[list[str]]:
+    """One row per int8 quantization tried on a recipe export (each calibration, and within it each scheme
+    `--int8-scheme auto` tried): what the parity gate said of it."""
     rows = []
     for arch in ARCH_NOTES:
-        for folder in sorted((ROOT / "runs" / "repro" / f"{arch}_recipe").glob("export*")):
+        for folder in sorted((runs / f"{arch}_recipe").glob("export*")):
             entry = int8_gate(folder)
             for calibration, message in refused_calibrations(folder / INT8_REFUSED).items():
-                agreement = re.search(r"verdict agreement ([\d.]+%) on (\d+) real images", message)
-                auc = re.search(r"\|dROC-AUC\| = ([\d.]+)", message)
-                rows.append([arch, folder.name, calibration, "refused",
-                             f"{agreement[1]} of {int(agreement[2]):,}" if agreement else "—",
-                             auc[1] if auc else "—", _scheme(message)])
+                for scheme, failure in re.findall(r"\(after scheme (\S+), refused: (.*?\))", message):
+                    rows.append(_refused_row(arch, folder.name, calibration, scheme, failure))
+                rows.append(_refused_row(arch, folder.name, calibration, _scheme(message), message.split("; worst")[0]))
             if entry:
+                calibration = entry.get("int8_calibration", "minmax")
+                for refused in entry.get("int8_schemes_refused", []):
+                    rows.append(_refused_row(arch, folder.name, calibration, refused["scheme"], refused["failure"]))
                 parity = entry["parity"]
                 auc = (abs(parity["auc_reference"] - parity["auc_export"])
                        if parity["auc_reference"] is not None else None)
-                rows.append([arch, folder.name, entry.get("int8_calibration", "minmax"), "passed",
+                rows.append([arch, folder.name, calibration, "passed",
                              f"{parity['verdict_agreement']:.2%} of {parity['real_images']:,}",
                              "—" if auc is None else f"{auc:.4f}", entry.get("int8_scheme", "—")])
             elif (folder / f"{arch}.int8.onnx").exists():
                 rows.append([arch, folder.name, "minmax", "random pixels only (before issue 30)", "—", "—", "—"])
     return rows
+
+
+def _refused_row(arch: str, folder: str, calibration: str, scheme: str, failure: str) -> list[str]:
+    """The row of one refused int8 file, its numbers read from the gate's words."""
+    agreement = re.search(r"verdict agreement ([\d.]+%) on (\d+) real images", failure)
+    auc = re.search(r"\|dROC-AUC\| = ([\d.]+)", failure)
+    return [arch, folder, calibration, "refused", f"{agreement[1]} of {int(agreement[2]):,}" if agreement else "—",
+            auc[1] if auc else "—", scheme]
 
 
 def _scheme(message: str) -> str:
