@@ -50,3 +50,15 @@ def gate_summary(records: list[ExportRecord]) -> str:
     reduced = any(r.parity.precision != "fp32" for r in records)
     counted = "; fp16/int8 verdict agreement counts the real images only" if reduced else ""
     return f"parity compared {seeded} random-pixel inputs and {parity.real_images} real images: {source}{counted}"
+
+
+def int8_summary(records: list[ExportRecord]) -> str | None:
+    """One line on the int8 file: its scheme and calibration, and each scheme the gate refused before it (auto's
+    tries); None without an int8 file."""
+    for r in records:
+        if r.int8_scheme is None:
+            continue
+        calibration = f", {r.int8_calibration} calibration" if r.int8_calibration else ""
+        refused = "".join(f"; {scheme} was tried first and refused: {failure}" for scheme, failure in r.int8_refused)
+        return f"int8: scheme {r.int8_scheme}{calibration}{refused}"
+    return None

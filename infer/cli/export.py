@@ -55,7 +55,7 @@ def export(checkpoint: Path, formats: tuple[str, ...], out: Path | None, name: s
     except ImportError:
         raise DependencyMissingError(f"imgcheck export needs torch and onnx: {install_extra('train')}")
     from imgcheck.export.pipeline import DEFAULT_FORMATS, export_checkpoint
-    from imgcheck.export.export_report import gate_summary, report_table, write_report
+    from imgcheck.export.export_report import gate_summary, int8_summary, report_table, write_report
 
     chosen = list(formats or DEFAULT_FORMATS) + ["onnx-fp16"] * fp16 + ["onnx-int8"] * int8
     console = stderr_console(width=150)  # logs: one row per file rather than folded cells
@@ -67,4 +67,6 @@ def export(checkpoint: Path, formats: tuple[str, ...], out: Path | None, name: s
     write_report(out / "export_report.json", checkpoint, records)
     console.print(report_table(records))
     console.print(gate_summary(records), soft_wrap=True, highlight=False)
+    if (int8 := int8_summary(records)) is not None:
+        console.print(int8, soft_wrap=True, highlight=False)
     console.print(f"wrote {', '.join(str(r.path) for r in records)} and {out / 'export_report.json'}")

@@ -196,6 +196,18 @@ def test_the_cli_records_the_scheme_in_the_export_report(runner, trained_cnn, tm
     report = json.loads((tmp_path / "export_report.json").read_text())
     files = {f["format"]: f for f in report["files"]}
     assert files["onnx-int8"]["int8_scheme"] == "u8u8" and "int8_scheme" not in files["onnx"]
+    assert "int8: scheme u8u8, minmax calibration\n" in result.stderr
+
+
+def test_the_cli_says_which_scheme_auto_tried_first(runner, trained_cnn, tmp_path, monkeypatch):
+    checkpoint, data = trained_cnn
+    monkeypatch.setattr("imgcheck.infer.system.cpu_flags", lambda: SATURATING)
+    _refusing(monkeypatch, refusals=1)
+    result = runner.invoke(cli, ["export", str(checkpoint), "--format", "onnx", "--int8", "--calibration",
+                                 str(data / "train"), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert ("int8: scheme u8u8, minmax calibration; u8s8-reduce-range was tried first and refused: verdict agreement"
+            in " ".join(result.stderr.split()))
 
 
 def test_an_unknown_scheme_is_a_usage_error(runner, trained_cnn):
