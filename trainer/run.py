@@ -157,6 +157,7 @@ def _train(cfg: TrainConfig, model: torch.nn.Module, weights: dict[str, Any] | N
     data_info, train, val, test = load_splits(cfg, pre, reporter)
     if disk_cache and ranks.is_writer:
         ranks.barrier()
+    meta = meta.replace(provenance=_run_provenance(cfg, data_info, meta.provenance.extra))
     reporter.status(f"{cfg.model_arch}: {count_parameters(model):,} parameters on {device}; train "
                     f"{len(train.samples):,}, val {len(val.samples):,}, test {len(test.samples):,} images")
     if ranks.distributed:
@@ -274,6 +275,18 @@ def _probe_features(cfg: TrainConfig, trainer: HeadTrainer, splits: tuple[Split,
     return result, info
 
 
+def _run_provenance(cfg: TrainConfig, data_info: dict[str, Any], origin: dict[str, Any]) -> Provenance:
+    """What every checkpoint of the run records from its first save (last.pt, best.pt, each epoch's file): the data
+    drawn, the training images' sizes, the seed and the recipe, with `origin` (_origin). The epoch is each file's
+    own; the selection and the test metrics are added to the selected model's at the end (_finish)."""
+    return Provenance(
+        dataset="+".join(data_info["sources"]), train_size=data_info["train"], val_size=data_info["val"],
+        test_size=data_info["test"], seed=cfg.seed, train_image_sizes=data_info["image_sizes"],
+        extra={**origin, "select_on": cfg.select_on, "lr": cfg.lr, "schedule": cfg.schedule,
+               "batch_size": cfg.batch_size, "augment": cfg.augment, "augment_p": cfg.augment_p,
+               "pretrained": cfg.pretrained, "dedupe_removed": data_info["dedupe_removed"]})
+
+
 def _weights_record(cfg: TrainConfig) -> dict[str, Any] | None:
     """The record of the run's --weights-file (path, sha256, licence), or a record without a sha256 when the file
     is gone (a resumed run whose weights came from it); None without one."""
@@ -338,6 +351,7 @@ def _save_progress(out: Path, cfg: TrainConfig, trainer: Trainer, optimizer: tor
     history; the other ranks write nothing (their weights and optimizer state equal rank 0's)."""
     if not ranks.is_writer:
         return
+    meta = meta.replace(provenance=dataclasses.replace(meta.provenance, epochs=history[-1]["epoch"]))
     fields = {"optimizer": optimizer.state_dict(), "epoch": history[-1]["epoch"], "history": history,
               "config": dataclasses.asdict(cfg), "world_size": ranks.world}
     state = {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}
@@ -389,16 +403,9 @@ def _finish(cfg: TrainConfig, out: Path, trainer: Trainer, val: Split, test: Spl
     test_by_source = per_source(test.samples, evaluation, meta.threshold)
     val_by_source = per_source(val.samples, on_val, meta.threshold) if several_val_sources else {}
     selection_metric = f"{cfg.select_on}_accuracy"
-    provenance = Provenance(
-        dataset="+".join(data_info["sources"]), train_size=data_info["train"], val_size=data_info["val"],
-        test_size=data_info["test"], seed=cfg.seed, epochs=best, selection_metric=selection_metric,
-        test_metrics=test_metrics, train_image_sizes=data_info["image_sizes"],
-        extra={**meta.provenance.extra,  # what the run knew when it started (_origin)
-               "select_on": cfg.select_on, "lr": cfg.lr, "schedule": cfg.schedule, "batch_size": cfg.batch_size,
-               "augment": cfg.augment, "augment_p": cfg.augment_p,
-               "pretrained": cfg.pretrained, "dedupe_removed": data_info["dedupe_removed"],
-               **({"calibration": threshold_info} if threshold_info else {})},
-    )
+    provenance = dataclasses.replace(  # what every checkpoint of the run holds, and the selection
+        meta.provenance, epochs=best, selection_metric=selection_metric, test_metrics=test_metrics,
+        extra={**meta.provenance.extra, **({"calibration": threshold_info} if threshold_info else {})})
     final_meta = meta.replace(provenance=provenance)
     for name in ("best.pt", "last.pt") if ranks.is_writer else ():
         saved, _ = load_checkpoint(out / name)

@@ -163,3 +163,24 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     assert rates[0] == pytest.approx(0.01) and rates[9] == pytest.approx(0.1)  # linear warm-up over epoch 1
     assert all(a >= b for a, b in zip(rates[9:], rates[10:]))  # then never rises
     assert rates[-1] < 0.001 and learning_rate(TrainConfig(lr=0.1), 25, 10) == 0.1  # constant is the report's
+
+
+def test_every_kept_epoch_carries_the_runs_provenance_and_exports_with_it(data_dir, tmp_path):
+    out = tmp_path / "run"
+    run_training(_config(data_dir, out, keep_epochs=True), quiet=True)
+    last = torch.load(out / "last.pt", weights_only=True)
+    assert sorted(p.name for p in (out / "epochs").iterdir()) == ["epoch_01.pt", "epoch_02.pt"]
+    second = torch.load(out / "epochs" / "epoch_02.pt", weights_only=True)
+    assert second["epoch"] == 2 and all(torch.equal(second["state_dict"][k], v) for k, v in last["state_dict"].items())
+    for epoch in (1, 2):
+        provenance = read_meta(out / "epochs" / f"epoch_{epoch:02d}.pt").provenance
+        assert provenance.epochs == epoch and provenance.seed == 3 and provenance.train_size == 180
+        assert provenance.dataset and provenance.train_image_sizes == ((32, 32), (32, 32))
+        assert provenance.extra["lr"] == 1e-3 and provenance.extra["select_on"] == "val"
+        assert provenance.test_metrics == {} and provenance.selection_metric is None  # only the selected model's
+    from imgcheck.export.pipeline import export_checkpoint
+    from imgcheck.infer.models.model_file import ModelFile
+
+    (record,) = export_checkpoint(out / "epochs" / "epoch_01.pt", tmp_path / "export", ["onnx"], measure_speed=False)
+    exported = ModelFile.open(record.path).meta.provenance
+    assert exported.epochs == 1 and exported.train_image_sizes == ((32, 32), (32, 32)) and exported.train_size == 180
