@@ -19,8 +19,9 @@ visible (and a fourth, `recipe`, that reads the first two off one run):
   batch 32/64, all 10 epochs, every epoch's weights kept) whose history serves both selections honestly. The report's
   row: the first epoch whose *test-draw* accuracy reaches 95%, else the epoch with the best test-draw accuracy
   (trained on 22,500 images, not 25,000); ours: the epoch validation picked, scored on all 20,000 test images. Both
-  epochs' weights are exported (ONNX fp32 and int8, TorchScript) and scanned. This is how the ResNet rows are made:
-  one run each, since each ResNet run takes the 2-core CPU from under an hour to a couple of hours. The int8 export's
+  epochs' weights are exported (ONNX fp32 and int8, TorchScript) and scanned, once when both pick the same epoch.
+  This is how the ResNet rows are made: one run each, since each ResNet run takes the 2-core CPU from under an hour
+  to a couple of hours. The int8 export's
   parity gate compares verdicts on 2,000 CIFAKE test images (the draw of `int8_parity_real.py`, copied to
   runs/repro/check); an int8 file made before the gate saw real images is exported again. Where the gate refuses
   an int8 file, the next activation-range rule is tried (minmax, percentile, entropy: `--int8-calibration`), never a
@@ -258,15 +259,19 @@ def recipe_rows(arch: str, runs: Path, metrics_dir: Path, log: list[str], weight
     }
     (metrics_dir / f"{arch}_report.summary.json").write_text(json.dumps(report_summary, indent=2) + "\n")
     shutil.copy(run_dir / "summary.json", metrics_dir / f"{arch}_ours.summary.json")
-    rows = []
-    for protocol, checkpoint, folder, run_summary in (
-            ("report", f"epochs/epoch_{picked:02d}.pt", f"export_epoch_{picked:02d}", report_summary),
-            ("ours", "best.pt", "export", summary)):
+    scored = {}
+    same_epoch = picked == summary["best_epoch"]  # then best.pt holds the report row's weights too
+    for protocol, checkpoint, folder in (("ours", "best.pt", "export"),
+                                         *(() if same_epoch else (("report", f"epochs/epoch_{picked:02d}.pt",
+                                                                   f"export_epoch_{picked:02d}"),))):
         model = export(run_dir, arch, log, checkpoint, folder, every_format=True)
-        cifake = score(model, "data/cifake/test", f"{arch}_{protocol}.cifake_test", metrics_dir, log)
-        shoes = score(model, "data/shoes", f"{arch}_{protocol}.shoes", metrics_dir, log)
-        rows.append((arch, protocol, run_summary, cifake, shoes))
-    return rows
+        scored[protocol] = [score(model, data, f"{arch}_{protocol}.{name}", metrics_dir, log)
+                            for data, name in (("data/cifake/test", "cifake_test"), ("data/shoes", "shoes"))]
+    if same_epoch:  # one file, exported and scanned once, scores both rows
+        for name in ("cifake_test", "shoes"):
+            shutil.copy(metrics_dir / f"{arch}_ours.{name}.json", metrics_dir / f"{arch}_report.{name}.json")
+        scored["report"] = scored["ours"]
+    return [(arch, "report", report_summary, *scored["report"]), (arch, "ours", summary, *scored["ours"])]
 
 
 def score(model: Path, data: str, name: str, metrics_dir: Path, log: list[str]) -> dict:

@@ -1,0 +1,93 @@
+"""benchmarks/reproduce_report.py's recipe rows: one row per int8 quantization tried (each calibration and, within
+it, each scheme `--int8-scheme auto` tried), and one export and scan when both selections pick the same epoch."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def reproduce():
+    sys.path.insert(0, str(BENCHMARKS))  # the script imports its harness
+    try:
+        spec = importlib.util.spec_from_file_location("reproduce_report", BENCHMARKS / "reproduce_report.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+REFUSED_TWICE = (
+    "onnx-int8 export of resnet50_v1 failed the parity gate against PyTorch: verdict agreement 99.30% on 2000 real "
+    "images is below 99.5% (the 64 random-pixel inputs: 100.00%); worst |dp_fake| 0.2 over 2064 inputs (...). No file "
+    "was written. It was quantized with scheme u8u8 (after scheme u8s8-reduce-range, refused: verdict agreement "
+    "99.10% on 2000 real images is below 99.5% (the 64 random-pixel inputs: 98.44%)) and minmax calibration: try "
+    "--int8-calibration percentile or entropy, another --int8-scheme, or more --calibration images; or ship the fp32 "
+    "or fp16 file.")
+
+
+def test_every_scheme_and_calibration_tried_is_a_row(reproduce, tmp_path):
+    export = tmp_path / "resnet50_v1_recipe" / "export"
+    export.mkdir(parents=True)
+    (export / reproduce.INT8_REFUSED).write_text(f"minmax: {REFUSED_TWICE}\n")
+    passed = {"format": "onnx-int8", "int8_scheme": "u8u8", "int8_calibration": "percentile",
+              "int8_schemes_refused": [{"scheme": "u8s8-reduce-range",
+                                        "failure": "|dROC-AUC| = 0.0031 exceeds 0.002 (verdict agreement 99.60% on "
+                                                   "2000 real images)"}],
+              "parity": {"real_images": 2000, "verdict_agreement": 0.9965, "auc_reference": 0.97,
+                         "auc_export": 0.9695}}
+    (export / "export_report.json").write_text(json.dumps({"files": [passed]}))
+    rows = reproduce.int8_gate_rows(tmp_path)
+    assert rows == [
+        ["resnet50_v1", "export", "minmax", "refused", "99.10% of 2,000", "—", "u8s8-reduce-range"],
+        ["resnet50_v1", "export", "minmax", "refused", "99.30% of 2,000", "—", "u8u8"],
+        ["resnet50_v1", "export", "percentile", "refused", "99.60% of 2,000", "0.0031", "u8s8-reduce-range"],
+        ["resnet50_v1", "export", "percentile", "passed", "99.65% of 2,000", "0.0005", "u8u8"],
+    ]
+
+
+def _recipe_run(folder: Path, best: int, test_accuracies: list[float]) -> Path:
+    """A finished recipe run's files, as far as recipe_rows reads them."""
+    folder.mkdir(parents=True)
+    history = [{"epoch": e, "train_loss": 0.5, "train_accuracy": 0.8, "val_loss": 0.4, "val_accuracy": 0.8,
+                "test_loss": 0.4, "test_accuracy": acc, "seconds": 1.0, "train_images_per_s": 100.0}
+               for e, acc in enumerate([0.5, *test_accuracies])]
+    (folder / "history.json").write_text(json.dumps(history))
+    (folder / "history.csv").write_text("epoch\n")
+    (folder / "summary.json").write_text(json.dumps({"best_epoch": best, "untrained": {}, "data": {}}))
+    return folder
+
+
+@pytest.mark.parametrize("best, exports", [(2, ["best.pt"]), (1, ["best.pt", "epochs/epoch_02.pt"])])
+def test_a_recipe_run_whose_selections_agree_is_exported_and_scanned_once(reproduce, tmp_path, monkeypatch, best,
+                                                                          exports):
+    run_dir = _recipe_run(tmp_path / "runs" / "cnn_recipe", best, [0.80, 0.85])  # the report row picks epoch 2
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    exported, scanned = [], []
+    monkeypatch.setattr(reproduce, "ROOT", tmp_path)
+    monkeypatch.setattr(reproduce, "train", lambda *args: run_dir)
+
+    def export(run, arch, log, checkpoint, folder, every_format):
+        exported.append(checkpoint)
+        return run / folder / f"{arch}.onnx"
+
+    def score(model, data, name, metrics, log):
+        scanned.append(name)
+        (metrics / f"{name}.json").write_text(json.dumps({"model": {"path": str(model)}}))
+        return {"model": {"path": str(model)}}
+
+    monkeypatch.setattr(reproduce, "export", export)
+    monkeypatch.setattr(reproduce, "score", score)
+    rows = reproduce.recipe_rows("cnn", tmp_path / "runs", metrics_dir, [], tmp_path)
+    assert exported == exports and len(scanned) == 2 * len(exports)
+    assert [row[1] for row in rows] == ["report", "ours"]
+    report_model = json.loads((metrics_dir / "cnn_report.cifake_test.json").read_text())["model"]["path"]
+    assert report_model.endswith("export/cnn.onnx" if best == 2 else "export_epoch_02/cnn.onnx")
+    assert (metrics_dir / "cnn_report.shoes.json").exists()
