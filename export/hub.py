@@ -21,7 +21,7 @@ from torch import nn
 from imgcheck.export.foreign import short_reason
 from imgcheck.export.hub_import import ImportedModel, describe_preprocessing, json_safe
 from imgcheck.export.hub_labels import LabelMap, labels_from_id2label, map_labels
-from imgcheck.export.hub_source import CONFIG, PREPROCESSOR, Snapshot, open_snapshot
+from imgcheck.export.hub_source import CONFIG, PREPROCESSOR, Location, Snapshot, open_snapshot
 from imgcheck.export.safe_weights import WeightsError, load_state_dict, some_keys, weights_record
 from imgcheck.infer.errors import DependencyMissingError, ImgcheckError, ModelMetaError
 from imgcheck.infer.meta import ModelMeta, Provenance

@@ -30,8 +30,8 @@ from torch import nn
 from imgcheck.export.foreign import short_reason
 from imgcheck.export.hub_import import ImportedModel, describe_preprocessing, json_safe
 from imgcheck.export.hub_labels import LabelMap, labels_from_id2label, map_labels
-from imgcheck.export.hub_source import (CONFIG, HUB_PREFIX, TIMM_HUB_PREFIX, is_timm_config, locate, read_json,
-                                        weights_files)
+from imgcheck.export.hub_source import (CONFIG, HUB_PREFIX, TIMM_HUB_PREFIX, Location, is_timm_config, locate,
+                                        read_json, weights_files)
 from imgcheck.export.safe_weights import load_state_dict, load_strict, weights_record
 from imgcheck.infer.errors import DependencyMissingError, ImgcheckError, ModelMetaError
 from imgcheck.infer.meta import ModelMeta, Provenance
