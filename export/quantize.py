@@ -13,6 +13,7 @@ offered for MatMul-bound models (transformers) only by name, never by default.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,11 +65,11 @@ def export_onnx_int8(job: ExportJob, path: Path) -> None:
 
 
 def quantize_onnx(source: Path, dest: Path, calibration: np.ndarray | None, scheme: Int8Scheme,
-                  workdir: Path | None = None, method: str | None = "minmax") -> None:
+                  workdir: Path | None = None, method: str | None = "minmax", keep_float: Sequence[str] = ()) -> None:
     """Write the int8 version of the float32 ONNX file `source` to `dest`, by `scheme`: static (QDQ, per-channel
     weights, activation ranges from `calibration` by `method`, one of CALIBRATION_METHODS, the first convolution
-    in float) or dynamic (per-channel signed weights of the MatMuls, activations quantized per batch); float32
-    model inputs and outputs either way."""
+    and the nodes named in `keep_float` in float) or dynamic (per-channel signed weights of the MatMuls,
+    activations quantized per batch); float32 model inputs and outputs either way."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -95,7 +96,7 @@ def quantize_onnx(source: Path, dest: Path, calibration: np.ndarray | None, sche
             quantize_static(str(prepared), str(dest), _Batches(calibration), quant_format=QuantFormat.QDQ,
                             per_channel=True, reduce_range=scheme.reduce_range, activation_type=QuantType.QUInt8,
                             weight_type=QuantType.QInt8 if scheme.signed_weights else QuantType.QUInt8,
-                            calibrate_method=calibrators[method], nodes_to_exclude=first_conv,
+                            calibrate_method=calibrators[method], nodes_to_exclude=[*first_conv, *keep_float],
                             extra_options=strided)
     finally:
         prepared.unlink(missing_ok=True)
@@ -108,3 +109,11 @@ def weight_matmuls(model: onnx.ModelProto) -> list[str]:
     weights = {initializer.name for initializer in model.graph.initializer}
     return [node.name for node in model.graph.node
             if node.op_type == "MatMul" and any(name in weights for name in node.input)]
+
+
+def weight_nodes(path: Path) -> list[str]:
+    """The names of the nodes with weights a static scheme quantizes (Conv, Gemm, MatMul), in graph order, of the
+    ONNX file at `path`: the candidates `keep_float` picks from."""
+    import onnx
+
+    return [n.name for n in onnx.load(str(path)).graph.node if n.op_type in ("Conv", "Gemm", "MatMul")]

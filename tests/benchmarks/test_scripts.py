@@ -69,3 +69,21 @@ def test_int8_schemes_runs_every_static_scheme_on_a_small_model(trained_cnn, tmp
     assert result.returncode == 0, result.stderr[-2000:]
     rows = json.loads(out.with_suffix(".json").read_text())["rows"]
     assert [row["scheme"] for row in rows] == ["fp32", "u8u8", "u8s8", "u8s8-reduce-range"]
+
+
+def test_int8_float_layers_runs_every_plan_on_a_small_model(trained_cnn, tmp_path):
+    import json
+
+    from imgcheck.export.pipeline import export_checkpoint
+
+    checkpoint, data = trained_cnn
+    (record,) = export_checkpoint(checkpoint, tmp_path / "model", ["onnx"], measure_speed=False)
+    out = tmp_path / "float_layers.md"
+    result = subprocess.run([sys.executable, "benchmarks/int8_float_layers.py", "--model", f"cnn={record.path}",
+                             "--calibration", str(data / "train"), "--check", str(data / "test"), "--schemes", "u8u8",
+                             "--batch-size", "4", "--repeat", "1", "--out", str(out)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [row["plan"] for row in rows] == ["-", "first conv only", "last 10%", "last 25%", "first 25%"]
+    assert rows[0]["agreement"] == 1.0 and all(row["layers_in_float"] >= 1 for row in rows[1:])
