@@ -359,29 +359,45 @@ def collect_rows(metrics_dir: Path) -> list[tuple]:
     return rows
 
 
-def int8_gate_rows(runs: Path = ROOT / "runs" / "repro") -> list[list[str]]:
+def int8_gate_rows(runs: Path = ROOT / "runs" / "repro",
+                   kept: Path = RESULTS / "reproduce_report" / "int8_gate.json") -> list[list[str]]:
     """One row per int8 quantization tried on a recipe export (each calibration, and within it each scheme
-    `--int8-scheme auto` tried): what the parity gate said of it."""
+    `--int8-scheme auto` tried): what the parity gate said of it. Rows are read from the run folders and kept in
+    `kept`, so an arch whose run folder is gone (another machine) keeps the rows its run measured."""
+    saved = json.loads(kept.read_text()) if kept.exists() else {}
     rows = []
     for arch in ARCH_NOTES:
-        for folder in sorted((runs / f"{arch}_recipe").glob("export*")):
-            entry = int8_gate(folder)
-            for calibration, message in refused_calibrations(folder / INT8_REFUSED).items():
-                for scheme, failure in re.findall(r"\(after scheme (\S+), refused: (.*?\))", message):
-                    rows.append(_refused_row(arch, folder.name, calibration, scheme, failure))
-                rows.append(_refused_row(arch, folder.name, calibration, _scheme(message), message.split("; worst")[0]))
-            if entry:
-                calibration = entry.get("int8_calibration", "minmax")
-                for refused in entry.get("int8_schemes_refused", []):
-                    rows.append(_refused_row(arch, folder.name, calibration, refused["scheme"], refused["failure"]))
-                parity = entry["parity"]
-                auc = (abs(parity["auc_reference"] - parity["auc_export"])
-                       if parity["auc_reference"] is not None else None)
-                rows.append([arch, folder.name, calibration, "passed",
-                             f"{parity['verdict_agreement']:.2%} of {parity['real_images']:,}",
-                             "—" if auc is None else f"{auc:.4f}", entry.get("int8_scheme", "—")])
-            elif (folder / f"{arch}.int8.onnx").exists():
-                rows.append([arch, folder.name, "minmax", "random pixels only (before issue 30)", "—", "—", "—"])
+        measured = _int8_gate_rows_of(runs / f"{arch}_recipe", arch)
+        if measured:
+            saved[arch] = measured
+        rows += saved.get(arch, [])
+    if saved:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text(json.dumps(saved, indent=1) + "\n")
+    return rows
+
+
+def _int8_gate_rows_of(run_dir: Path, arch: str) -> list[list[str]]:
+    """The int8 gate rows of one recipe run folder's exports (none when the folder is gone)."""
+    rows: list[list[str]] = []
+    for folder in sorted(run_dir.glob("export*")):
+        entry = int8_gate(folder)
+        for calibration, message in refused_calibrations(folder / INT8_REFUSED).items():
+            for scheme, failure in re.findall(r"\(after scheme (\S+), refused: (.*?\))", message):
+                rows.append(_refused_row(arch, folder.name, calibration, scheme, failure))
+            rows.append(_refused_row(arch, folder.name, calibration, _scheme(message), message.split("; worst")[0]))
+        if entry:
+            calibration = entry.get("int8_calibration", "minmax")
+            for refused in entry.get("int8_schemes_refused", []):
+                rows.append(_refused_row(arch, folder.name, calibration, refused["scheme"], refused["failure"]))
+            parity = entry["parity"]
+            auc = (abs(parity["auc_reference"] - parity["auc_export"])
+                   if parity["auc_reference"] is not None else None)
+            rows.append([arch, folder.name, calibration, "passed",
+                         f"{parity['verdict_agreement']:.2%} of {parity['real_images']:,}",
+                         "—" if auc is None else f"{auc:.4f}", entry.get("int8_scheme", "—")])
+        elif (folder / f"{arch}.int8.onnx").exists():
+            rows.append([arch, folder.name, "minmax", "random pixels only (before issue 30)", "—", "—", "—"])
     return rows
 
 

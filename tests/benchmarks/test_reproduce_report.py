@@ -3,6 +3,7 @@ it, each scheme `--int8-scheme auto` tried), and one export and scan when both s
 
 import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -43,13 +44,31 @@ def test_every_scheme_and_calibration_tried_is_a_row(reproduce, tmp_path):
               "parity": {"real_images": 2000, "verdict_agreement": 0.9965, "auc_reference": 0.97,
                          "auc_export": 0.9695}}
     (export / "export_report.json").write_text(json.dumps({"files": [passed]}))
-    rows = reproduce.int8_gate_rows(tmp_path)
+    rows = reproduce.int8_gate_rows(tmp_path, kept=tmp_path / "int8_gate.json")
     assert rows == [
         ["resnet50_v1", "export", "minmax", "refused", "99.10% of 2,000", "—", "u8s8-reduce-range"],
         ["resnet50_v1", "export", "minmax", "refused", "99.30% of 2,000", "—", "u8u8"],
         ["resnet50_v1", "export", "percentile", "refused", "99.60% of 2,000", "0.0031", "u8s8-reduce-range"],
         ["resnet50_v1", "export", "percentile", "passed", "99.65% of 2,000", "0.0005", "u8u8"],
     ]
+
+
+
+def test_int8_gate_rows_outlive_their_run_folder(reproduce, tmp_path):
+    """Rows measured from a run folder are kept beside the results, so the page keeps them once the folder is gone
+    (another machine); a run folder present again replaces its arch's kept rows."""
+    kept = tmp_path / "results" / "int8_gate.json"
+    export = tmp_path / "runs" / "resnet18_v1_recipe" / "export"
+    export.mkdir(parents=True)
+    (export / reproduce.INT8_REFUSED).write_text(f"minmax: {REFUSED_TWICE}\n")
+    measured = reproduce.int8_gate_rows(tmp_path / "runs", kept=kept)
+    assert len(measured) == 2
+    shutil.rmtree(tmp_path / "runs")
+    assert reproduce.int8_gate_rows(tmp_path / "runs", kept=kept) == measured
+    (export).mkdir(parents=True)
+    (export / reproduce.INT8_REFUSED).write_text("entropy: verdict agreement 99.00% on 2000 real images is below\n")
+    again = reproduce.int8_gate_rows(tmp_path / "runs", kept=kept)
+    assert [row[2] for row in again] == ["entropy"]
 
 
 def _recipe_run(folder: Path, best: int, test_accuracies: list[float]) -> Path:
