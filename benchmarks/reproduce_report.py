@@ -26,7 +26,8 @@ visible (and a fourth, `recipe`, that reads the first two off one run):
   runs/repro/check); an int8 file made before the gate saw real images is exported again. Where the gate refuses
   an int8 file, the next activation-range rule is tried (minmax, percentile, entropy: `--int8-calibration`), never a
   looser bound (within each, `--int8-scheme auto` tries this CPU's schemes in turn); every try is recorded on the
-  page, and a model that no rule brings within the bound ships its fp32 files without int8 rather than stopping the
+  page (and kept in benchmarks/results/reproduce_report/int8_gate.json, so the page keeps them once runs/ is gone),
+  and a model that no rule brings within the bound ships its fp32 files without int8 rather than stopping the
   reproduction.
 
 Every model is exported to ONNX and scored with `imgcheck scan --metrics` on the CIFAKE test images and on the
