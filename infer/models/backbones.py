@@ -44,6 +44,12 @@ class _Bottleneck(nn.Module):
         return F.relu(self.conv_c(y) + identity)
 
 
+def tf_same_max_pool(x: torch.Tensor) -> torch.Tensor:
+    """3x3 max pool, stride 2, as TensorFlow's "same" padding on Open-NSFW's maps (pad right and bottom by one).
+    ceil_mode takes the same windows without padding with -inf, which would put an infinite tensor in the exported
+    graph and break int8 calibration (its activation ranges become infinite)."""
+    return F.max_pool2d(x, 3, 2, ceil_mode=True)
+
 class OpenNSFW(nn.Module):
     """Yahoo's Open-NSFW network (resnet_50_1by2: ResNet-50 at half width, 3-4-6-3 bottlenecks, 1024 features),
     with `num_classes` outputs (2: its NSFW head; 1: a detector's logit).
@@ -68,7 +74,7 @@ class OpenNSFW(nn.Module):
     def stage_maps(self, image: torch.Tensor) -> list[torch.Tensor]:
         """The feature maps after each of the four stages (128, 256, 512 and 1024 channels)."""
         x = F.relu(self.stem(image))
-        x = F.max_pool2d(F.pad(x, (0, 1, 0, 1), value=float("-inf")), 3, 2)  # TF "same": pad right and bottom
+        x = tf_same_max_pool(x)
         maps = []
         for stage in self.stages:
             x = stage(x)

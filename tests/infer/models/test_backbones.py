@@ -222,3 +222,26 @@ def test_the_pre_zip_torch_format_is_refused_with_a_way_out(tmp_path, lukemelas)
     torch.save(lukemelas, path, _use_new_zipfile_serialization=False)
     with pytest.raises(ImgcheckError, match="not a weights file written by torch.save .a zip archive.*Re-save it"):
         build_model("efficientnet_lite0", weights_file=path)
+
+
+@pytest.mark.parametrize("size", [2, 3, 8, 15, 16, 17, 31, 32])
+def test_the_stem_pool_takes_tf_same_windows(size):
+    """The pool after Open-NSFW's stem: the windows of padding right and bottom with -inf, without the -inf."""
+    maps = torch.randn(2, 4, size, size + 1)
+    reference = torch.nn.functional.max_pool2d(torch.nn.functional.pad(maps, (0, 1, 0, 1), value=float("-inf")), 3, 2)
+    assert torch.equal(backbones.tf_same_max_pool(maps), reference)
+
+
+@pytest.mark.slow  # an ONNX export: a few seconds
+def test_the_exported_graph_holds_only_finite_tensors(tmp_path):
+    """An infinite constant (the -inf pad the pool once used) made int8 calibration's ranges infinite: the
+    minmax int8 file agreed with PyTorch on 48% of real images and percentile calibration crashed."""
+    import onnx
+    from onnx import numpy_helper
+
+    path = tmp_path / "opennsfw.onnx"
+    torch.onnx.export(OpenNSFW().eval(), (torch.zeros(1, 3, 32, 32),), str(path), dynamo=False)
+    graph = onnx.load(str(path)).graph
+    tensors = [numpy_helper.to_array(t) for t in graph.initializer]
+    tensors += [numpy_helper.to_array(a.t) for node in graph.node for a in node.attribute if a.type == a.TENSOR]
+    assert tensors and all(np.isfinite(t).all() for t in tensors if t.dtype.kind == "f")
