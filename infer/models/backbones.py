@@ -50,6 +50,7 @@ def tf_same_max_pool(x: torch.Tensor) -> torch.Tensor:
     graph and break int8 calibration (its activation ranges become infinite)."""
     return F.max_pool2d(x, 3, 2, ceil_mode=True)
 
+
 class OpenNSFW(nn.Module):
     """Yahoo's Open-NSFW network (resnet_50_1by2: ResNet-50 at half width, 3-4-6-3 bottlenecks, 1024 features),
     with `num_classes` outputs (2: its NSFW head; 1: a detector's logit).

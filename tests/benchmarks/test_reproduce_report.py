@@ -53,7 +53,6 @@ def test_every_scheme_and_calibration_tried_is_a_row(reproduce, tmp_path):
     ]
 
 
-
 def test_int8_gate_rows_outlive_their_run_folder(reproduce, tmp_path):
     """Rows measured from a run folder are kept beside the results, so the page keeps them once the folder is gone
     (another machine); a run folder present again replaces its arch's kept rows."""
@@ -65,7 +64,7 @@ def test_int8_gate_rows_outlive_their_run_folder(reproduce, tmp_path):
     assert len(measured) == 2
     shutil.rmtree(tmp_path / "runs")
     assert reproduce.int8_gate_rows(tmp_path / "runs", kept=kept) == measured
-    (export).mkdir(parents=True)
+    export.mkdir(parents=True)
     (export / reproduce.INT8_REFUSED).write_text("entropy: verdict agreement 99.00% on 2000 real images is below\n")
     again = reproduce.int8_gate_rows(tmp_path / "runs", kept=kept)
     assert [row[2] for row in again] == ["entropy"]
