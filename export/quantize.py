@@ -88,18 +88,53 @@ def quantize_onnx(source: Path, dest: Path, calibration: np.ndarray | None, sche
                                  weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
                                  nodes_to_quantize=matmuls)
                 return
-            first_conv = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type == "Conv"][:1]
+            graph = onnx.load(str(prepared)).graph
+            infinite = non_finite_constants(graph)
+            if infinite:
+                raise ImgcheckError(f"cannot quantize to int8: the float graph holds {len(infinite)} constant(s) that "
+                                    f"are not finite ({', '.join(infinite[:3])}), so calibration's ranges would be "
+                                    "infinite; export without --int8, or rebuild the model without infinite constants")
+            first_conv = [n.name for n in graph.node if n.op_type == "Conv"][:1]
             calibrators = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                            "entropy": CalibrationMethod.Entropy}
             # histograms are built one batch at a time (bounded memory); MinMax keeps its running extremes anyway
             strided = {} if method == "minmax" else {"CalibStridedMinMax": 1}
-            quantize_static(str(prepared), str(dest), _Batches(calibration), quant_format=QuantFormat.QDQ,
-                            per_channel=True, reduce_range=scheme.reduce_range, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8 if scheme.signed_weights else QuantType.QUInt8,
-                            calibrate_method=calibrators[method], nodes_to_exclude=[*first_conv, *keep_float],
-                            extra_options=strided)
+            try:
+                quantize_static(str(prepared), str(dest), _Batches(calibration), quant_format=QuantFormat.QDQ,
+                                per_channel=True, reduce_range=scheme.reduce_range, activation_type=QuantType.QUInt8,
+                                weight_type=QuantType.QInt8 if scheme.signed_weights else QuantType.QUInt8,
+                                calibrate_method=calibrators[method], nodes_to_exclude=[*first_conv, *keep_float],
+                                extra_options=strided)
+            except ValueError as exc:
+                if "not finite" not in str(exc):
+                    raise
+                raise ImgcheckError(f"cannot quantize to int8: an activation's range on the calibration images is not "
+                                    f"finite ({exc}); export without --int8") from exc
     finally:
         prepared.unlink(missing_ok=True)
+
+
+def non_finite_constants(graph: onnx.GraphProto) -> list[str]:
+    """The names of the floating-point constants in `graph` (initializers, Constant nodes' and other tensor
+    attributes, subgraphs included) that hold an infinity or a NaN: calibration would give their ranges as infinite
+    (minmax silently, writing a file that disagrees with the float model; the histogram methods by crashing)."""
+    from onnx import AttributeProto, TensorProto, numpy_helper
+
+    def bad(tensor: TensorProto) -> bool:
+        if tensor.data_location == TensorProto.EXTERNAL:
+            return False  # read by onnxruntime, not here; the external-data check vets where it lives
+        values = numpy_helper.to_array(tensor)
+        return values.dtype.kind in "fc" and not bool(np.isfinite(values).all())
+
+    found = [t.name for t in graph.initializer if bad(t)]
+    for node in graph.node:
+        for attribute in node.attribute:
+            tensors = [attribute.t] if attribute.type == AttributeProto.TENSOR else list(attribute.tensors)
+            found += [node.name or node.op_type for t in tensors if bad(t)]
+            subgraphs = [attribute.g] if attribute.type == AttributeProto.GRAPH else list(attribute.graphs)
+            for subgraph in subgraphs:
+                found += non_finite_constants(subgraph)
+    return found
 
 
 def weight_matmuls(model: onnx.ModelProto) -> list[str]:
