@@ -67,7 +67,9 @@ def main() -> None:
     body = [f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}"
             f"{f' ({gpu})' if gpu else ''}. One training step (forward, BCE, backward, Adam) on random batches of "
             f"{args.batch_size}, repeated for at least {args.seconds:g} s after one untimed step; nothing else ran (a "
-            "background training run was paused). Real runs add evaluation and, with augmentation, its cost.", "",
+            "background training run was paused). Real runs add evaluation and, with augmentation, its cost; the "
+            "speeds of whole runs are in the epoch records of reproduce_report.md's reading and leading_detector.md.",
+            "",
             harness.table(["arch", "input", "parameters", "images/s", "steps timed"],
                           [[f"`{r['arch']}`", r["input"], f"{r['parameters']:,}", f"{r['images_per_s']:,.1f}",
                             r["steps"]] for r in rows], align="llrrr")]
