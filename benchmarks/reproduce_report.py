@@ -309,10 +309,10 @@ def main() -> None:
         if only and only not in PROTOCOLS:
             raise SystemExit(f"unknown protocol {only!r} in {item!r}: one of {', '.join(PROTOCOLS)}")
         if only == "recipe":
-            recipe_rows(arch, runs, metrics_dir, commands.setdefault(f"{arch}_recipe", []), args.weights)
+            recipe_rows(arch, runs, metrics_dir, fresh_log(commands, f"{arch}_recipe"), args.weights)
             continue
         for protocol in (only,) if only else tuple(p for p in PROTOCOLS if p != "recipe"):
-            log = commands.setdefault(f"{arch}_{protocol}", [])
+            log = fresh_log(commands, f"{arch}_{protocol}")
             run_dir = train(arch, protocol, runs, log, args.weights)
             shutil.copy(run_dir / "summary.json", metrics_dir / f"{arch}_{protocol}.summary.json")
             model = export(run_dir, arch, log)
@@ -320,7 +320,7 @@ def main() -> None:
             score(model, "data/shoes", f"{arch}_{protocol}.shoes", metrics_dir, log)
     bundled = ROOT / args.bundled
     if bundled.exists():
-        log = commands.setdefault("bundled", [])
+        log = fresh_log(commands, "bundled")
         score(bundled, "data/cifake/test", "bundled.cifake_test", metrics_dir, log)
         score(bundled, "data/shoes", "bundled.shoes", metrics_dir, log)
     for key, log in commands.items():
@@ -329,6 +329,14 @@ def main() -> None:
     harness.write_result(RESULTS / "reproduce_report.md", "The report's tables, reproduced with imgcheck",
                          render(collect_rows(metrics_dir), commands))
     print(f"wrote {RESULTS / 'reproduce_report.md'}", file=sys.stderr)
+
+
+def fresh_log(commands: dict[str, list[str]], key: str) -> list[str]:
+    """The command list of the row `key`, emptied: a row made again records every command behind it again (run()
+    records the ones it skips too), so commands of an earlier making that no longer apply (an int8 calibration since
+    refused, an earlier training command) do not linger beside the current ones."""
+    commands[key] = []
+    return commands[key]
 
 
 def load_commands(metrics_dir: Path) -> dict[str, list[str]]:

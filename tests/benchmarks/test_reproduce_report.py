@@ -109,3 +109,27 @@ def test_a_recipe_run_whose_selections_agree_is_exported_and_scanned_once(reprod
     report_model = json.loads((metrics_dir / "cnn_report.cifake_test.json").read_text())["model"]["path"]
     assert report_model.endswith("export/cnn.onnx" if best == 2 else "export_epoch_02/cnn.onnx")
     assert (metrics_dir / "cnn_report.shoes.json").exists()
+
+
+def test_a_row_made_again_lists_only_its_current_commands(reproduce, tmp_path, monkeypatch):
+    """Before, a re-made row's commands were appended after its earlier making's (a calibration since refused, an
+    older training command) and had to be pruned by hand; rows not made again keep theirs."""
+    for folder in ("data/cifake/test", "data/shoes"):
+        (tmp_path / folder).mkdir(parents=True)
+    results = tmp_path / "results"
+    (results / "reproduce_report").mkdir(parents=True)
+    (results / "reproduce_report" / "commands.json").write_text(json.dumps(
+        {"cnn_recipe": ["imgcheck train --old", "imgcheck export --int8-calibration minmax"],
+         "resnet18_v1_recipe": ["imgcheck train --arch resnet18_v1"]}))
+    monkeypatch.setattr(reproduce, "ROOT", tmp_path)
+    monkeypatch.setattr(reproduce, "RESULTS", results)
+    monkeypatch.setattr(reproduce, "recipe_rows", lambda arch, runs, metrics, log, weights: log.extend(
+        ["imgcheck train --new", "imgcheck train --new"]))
+    monkeypatch.setattr(reproduce, "collect_rows", lambda metrics: [])
+    monkeypatch.setattr(reproduce, "render", lambda rows, commands: ["table"])
+    monkeypatch.setattr(sys, "argv", ["reproduce_report.py", "--archs", "cnn:recipe",
+                                      "--bundled", "no/such/model.onnx"])
+    reproduce.main()
+    commands = json.loads((results / "reproduce_report" / "commands.json").read_text())
+    assert commands == {"cnn_recipe": ["imgcheck train --new"],
+                        "resnet18_v1_recipe": ["imgcheck train --arch resnet18_v1"]}
