@@ -1,26 +1,17 @@
 """benchmarks/paired_verdicts.py: two scans of one labeled folder compared image by image."""
 
 import csv
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def paired_verdicts():
-    sys.path.insert(0, str(BENCHMARKS))  # the script imports its harness
-    try:
-        spec = importlib.util.spec_from_file_location("paired_verdicts", BENCHMARKS / "paired_verdicts.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return module
+    return load_benchmark("paired_verdicts")
 
 
 def _scan(folder: Path, name: str, threshold: float, scores: dict[str, float | None]) -> tuple[Path, Path]:

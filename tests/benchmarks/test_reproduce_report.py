@@ -1,7 +1,6 @@
 """benchmarks/reproduce_report.py's recipe rows: one row per int8 quantization tried (each calibration and, within
 it, each scheme `--int8-scheme auto` tried), and one export and scan when both selections pick the same epoch."""
 
-import importlib.util
 import json
 import shutil
 import sys
@@ -9,19 +8,12 @@ from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def reproduce():
-    sys.path.insert(0, str(BENCHMARKS))  # the script imports its harness
-    try:
-        spec = importlib.util.spec_from_file_location("reproduce_report", BENCHMARKS / "reproduce_report.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return module
+    return load_benchmark("reproduce_report")
 
 
 REFUSED_TWICE = (
