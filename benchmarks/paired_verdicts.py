@@ -2,7 +2,8 @@
 images?
 
 Reads two `imgcheck scan --metrics` runs over one labeled folder (each scan's verdict CSV and its metrics JSON, which
-holds the threshold the verdicts used; labels come from the REAL/FAKE folder in each path). Reports each model's
+holds the threshold the verdicts used; labels come from the REAL/FAKE folders in each path, by the rule `imgcheck
+scan` uses). Reports each model's
 accuracy, how many images only one of them gets wrong, McNemar's exact test on those (is the accuracy difference
 more than chance?), and what averaging the two models' logits would give, each logit first shifted by its own
 model's threshold (so the pair's rule uses no test information: both thresholds were chosen on validation).
@@ -26,17 +27,20 @@ from harness import RESULTS
 from scipy.stats import binomtest
 from sklearn.metrics import roc_auc_score
 
-LABELS = {"REAL": 0, "FAKE": 1}
+from imgcheck.infer.evaluate.labels import label_from_folders
+
+Scan = tuple[str, float, dict[str, tuple[int, float]]]
 
 
-def read_scan(verdicts: Path, metrics: Path) -> tuple[str, float, dict[str, float]]:
-    """The model's name, its threshold and p_fake per labeled path of one scan."""
+def read_scan(verdicts: Path, metrics: Path) -> Scan:
+    """The model's name, its threshold, and (label, p_fake) per labeled, scored path of one scan (1: FAKE)."""
     record = json.loads(metrics.read_text())
     scores = {}
     with verdicts.open(newline="") as fh:
         for row in csv.DictReader(fh):
-            if row["p_fake"] and Path(row["path"]).parent.name.upper() in LABELS:
-                scores[row["path"]] = float(row["p_fake"])
+            label = label_from_folders(row["path"])
+            if row["p_fake"] and label is not None:
+                scores[row["path"]] = (label.fake, float(row["p_fake"]))
     return record["model"]["name"], float(record["threshold"]), scores
 
 
@@ -46,20 +50,21 @@ def logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def paired(a: tuple[str, float, dict[str, float]], b: tuple[str, float, dict[str, float]]) -> dict:
+def paired(a: Scan, b: Scan) -> dict:
     """The paired comparison of two scans over the images both scored."""
-    (_, ta, pa), (_, tb, pb) = a, b
-    paths = sorted(pa.keys() & pb.keys())
+    (_, ta, sa), (_, tb, sb) = a, b
+    paths = sorted(sa.keys() & sb.keys())
     if not paths:
         raise SystemExit("the two scans share no labeled image")
-    label = [LABELS[Path(p).parent.name.upper()] for p in paths]
-    right_a = [(pa[p] >= ta) == bool(y) for p, y in zip(paths, label)]
-    right_b = [(pb[p] >= tb) == bool(y) for p, y in zip(paths, label)]
+    label = [sa[p][0] for p in paths]
+    pa, pb = [sa[p][1] for p in paths], [sb[p][1] for p in paths]
+    right_a = [(p >= ta) == bool(y) for p, y in zip(pa, label)]
+    right_b = [(p >= tb) == bool(y) for p, y in zip(pb, label)]
     only_a_wrong = sum(rb and not ra for ra, rb in zip(right_a, right_b))
     only_b_wrong = sum(ra and not rb for ra, rb in zip(right_a, right_b))
     both_wrong = sum(not ra and not rb for ra, rb in zip(right_a, right_b))
     discordant = only_a_wrong + only_b_wrong
-    shifted = [(logit(pa[p]) - logit(ta) + logit(pb[p]) - logit(tb)) / 2 for p in paths]
+    shifted = [(logit(x) - logit(ta) + logit(y) - logit(tb)) / 2 for x, y in zip(pa, pb)]
     return {
         "n": len(paths), "accuracy_a": sum(right_a) / len(paths), "accuracy_b": sum(right_b) / len(paths),
         "only_a_wrong": only_a_wrong, "only_b_wrong": only_b_wrong, "both_wrong": both_wrong,

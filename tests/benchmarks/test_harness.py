@@ -1,24 +1,14 @@
 """benchmarks/harness.py: tables, the command and machine record, the page + JSON writer and the timer."""
 
-import importlib.util
 import json
 import shlex
 import time
-from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from benchmark_scripts import BENCHMARKS, load_benchmark
 
-
-def _load_harness():
-    spec = importlib.util.spec_from_file_location("harness", BENCHMARKS / "harness.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-harness = _load_harness()
+harness = load_benchmark("harness")
 
 
 def test_a_table_has_a_header_a_rule_with_its_alignment_and_one_line_per_row():
