@@ -20,14 +20,12 @@ from torch import nn
 from imgcheck.export.foreign import check_out
 from imgcheck.export.int8_schemes import resolve_scheme
 from imgcheck.export.job import ExportJob
-from imgcheck.export.parity import SEEDED, Parity
+from imgcheck.export.parity import SEEDED, Parity, resolve_check_images
 from imgcheck.export.pipeline import export_checkpoint
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.meta import ModelMeta
 
 IMPORT_FORMATS = ("onnx", "onnx-fp16", "onnx-int8")
-# The repository's sample images (REAL/ and FAKE/), next to the package in a clone; absent from an installed wheel.
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
 @dataclass
@@ -53,11 +51,6 @@ class ImportOutcome:
     read: dict[str, str]
 
 
-def default_check_images() -> Path | None:
-    """The repository's samples/ folder when imgcheck runs from a clone, else None (--check-images is required)."""
-    return SAMPLES if SAMPLES.is_dir() else None
-
-
 def write_import(imported: ImportedModel, out: str | os.PathLike, fmt: str = "onnx", *,
                  check_images: str | os.PathLike | None = None, calibration: str | os.PathLike | None = None,
                  force: bool = False, int8_scheme: str = "auto", opset: int | None = None,
@@ -70,12 +63,7 @@ def write_import(imported: ImportedModel, out: str | os.PathLike, fmt: str = "on
     check_out(out, force)
     if out.is_dir():
         raise ImgcheckError(f"--out {out} is a folder; give the path of the ONNX file to write.")
-    folder = Path(check_images) if check_images is not None else default_check_images()
-    if folder is None:
-        raise ImgcheckError("the parity gate of an import compares the export with PyTorch on real images: pass "
-                            "--check-images DIR (a few dozen images like those you will scan).")
-    if not folder.is_dir():
-        raise ImgcheckError(f"--check-images {folder}: no such folder.")
+    folder = resolve_check_images(check_images, "the parity gate of an import compares the export with PyTorch")
     if fmt == "onnx-int8" and calibration is None and not resolve_scheme(int8_scheme).dynamic:
         raise ImgcheckError("--format onnx-int8 needs --calibration DIR: images to calibrate the int8 model on "
                             "(not the --check-images ones), or --int8-scheme dynamic (transformers: no calibration).")

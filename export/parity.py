@@ -37,6 +37,8 @@ MAX_AUC_DELTA = 0.002
 SEEDED_MIN_AGREEMENT = 0.90  # fp16/int8: the random pixels' verdicts, a check for gross errors only
 HOLD_OUT_EVERY = 5  # without --check-images, every 5th --calibration image (sorted by path) checks instead
 HELD_OUT_LIMIT = 1000  # the most held-out images the gate reads (drawn evenly from them)
+# The repository's sample images (REAL/ and FAKE/), next to the package in a clone; absent from an installed wheel.
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
 class ExportParityError(ImgcheckError):
@@ -85,6 +87,23 @@ class Parity:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def default_check_images() -> Path | None:
+    """The repository's samples/ folder when imgcheck runs from a clone, else None (--check-images is required)."""
+    return SAMPLES if SAMPLES.is_dir() else None
+
+
+def resolve_check_images(check_images: str | os.PathLike | None, gate: str) -> Path:
+    """The --check-images folder, or the repository's samples/ without one; `gate` says, in a refusal, what the
+    images are compared for ("the parity gate of an import compares the export with PyTorch")."""
+    folder = Path(check_images) if check_images is not None else default_check_images()
+    if folder is None:
+        raise ImgcheckError(f"{gate} on real images: pass --check-images DIR (a few dozen images like those you will "
+                            "scan).")
+    if not folder.is_dir():
+        raise ImgcheckError(f"--check-images {folder}: no such folder.")
+    return folder
 
 
 def image_paths(folder: str | os.PathLike) -> list[Path]:

@@ -21,6 +21,8 @@ COMMANDS: dict[str, LazyCommand] = {
                            "Print models side by side from metrics files (the report's Table 4 shape)."),
     "import": LazyCommand("imgcheck.infer.cli.import_model:import_model",
                           "Give a foreign ONNX or TorchScript detector the metadata imgcheck needs."),
+    "ensemble": LazyCommand("imgcheck.infer.cli.ensemble:ensemble",
+                            "Combine ONNX detectors into one model file, gated on scoring as its members do."),
     "train": LazyCommand("imgcheck.infer.cli.train:train", "Train the report's CNN or a ResNet on a REAL/FAKE dataset."),
 }
 

@@ -176,12 +176,12 @@ def test_labels_the_names_cannot_settle_are_settled_by_the_options(tmp_path):
 
 
 def test_the_gate_needs_real_images_and_a_failure_writes_nothing(tmp_path, check_images, monkeypatch):
-    from imgcheck.export import hub_import
+    from imgcheck.export import parity
     from imgcheck.infer.errors import ImgcheckError
 
     folder, _ = check_images
     imported = read_hub_model(save_hf_model(tmp_path / "vit", "vit", ["fake", "real"]))
-    monkeypatch.setattr(hub_import, "SAMPLES", tmp_path / "no-samples")  # as in an installed wheel
+    monkeypatch.setattr(parity, "SAMPLES", tmp_path / "no-samples")  # as in an installed wheel
     with pytest.raises(ImgcheckError, match="pass --check-images DIR"):
         write_import(imported, tmp_path / "m.onnx")
     (tmp_path / "empty").mkdir()

@@ -26,7 +26,7 @@ def _cases() -> list:
 
 
 def test_the_walk_sees_every_command_and_the_shared_options():
-    assert set(_commands()) == {"info", "export", "scan", "bench", "calibrate", "compare", "import", "train"}
+    assert set(_commands()) == {"info", "export", "scan", "bench", "calibrate", "compare", "import", "ensemble", "train"}
     found = {(name, opt) for name, opt, _ in _shared_params()}
     assert {("scan", "--json"), ("info", "--json"), ("calibrate", "--json"), ("bench", "--json"),
             ("train", "--workers"), ("bench", "--device"), ("train", "--batch-size"), ("import", "--quiet"),
