@@ -32,7 +32,8 @@ def ensemble(models: tuple[Path, ...], out: Path, weights: tuple[float, ...], ch
     The ensemble takes the smallest member's input; larger members get it upsampled inside the model. Its score is
     the weighted mean of the members' logits, each shifted by the member's own threshold, so FAKE means the
     members lean FAKE on average (threshold 0.5; recalibrate with `imgcheck calibrate`). It is written only if it
-    scores the check images and 64 random-pixel inputs as its members do, run one by one (max |dp| <= --atol), and
+    scores the check images and 64 random-pixel inputs as its members do, run one by one (max |dp| <= --atol; with an
+    int8 member, export's int8 bound), and
     agrees on >= 99.5% of the check images' verdicts with the members fed by their own preprocessing. Every refusal
     is one line, exit 1, and no file.
     """
@@ -55,8 +56,9 @@ def ensemble(models: tuple[Path, ...], out: Path, weights: tuple[float, ...], ch
     for note in outcome.notes:
         say(f"note: {note}")
     wiring, faithful = outcome.wiring, outcome.faithfulness
-    say(f"wiring: max |dp_fake| {wiring.max_abs_diff:.2g} against the members run one by one on {wiring.n} inputs "
-        f"({wiring.real_images} images from {outcome.check_images}): passed")
+    say(f"wiring ({wiring.precision}): max |dp_fake| {wiring.max_abs_diff:.2g}, verdicts agree on "
+        f"{wiring.verdict_agreement:.2%}, against the members run one by one on {wiring.n} inputs "
+        f"({wiring.real_images} images from {outcome.check_images}; bound: {wiring.bound}): passed")
     say(f"faithfulness: verdicts agree on {faithful.verdict_agreement:.2%} of {faithful.n} images with the members "
         f"fed by their own preprocessing (max |dp_fake| {faithful.max_abs_diff:.2g}): passed")
     say(f"wrote {outcome.path}: {outcome.meta.arch}, input {outcome.meta.input_size[1]}x{outcome.meta.input_size[2]}, "

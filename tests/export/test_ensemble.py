@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 import warnings
 
 import numpy as np
@@ -245,3 +246,27 @@ def test_without_check_images_outside_a_clone_it_says_what_to_pass(members, tmp_
     with pytest.raises(ImgcheckError, match="the ensemble's gates compare it with its members on real images: pass "
                                             "--check-images DIR"):
         build_ensemble([members["a"], members["b"]], tmp_path / "e.onnx")
+
+
+def test_an_int8_member_makes_an_int8_ensemble_gated_by_the_int8_bound(members, check_images, tmp_path):
+    from imgcheck.export.int8_schemes import SCHEMES
+    from imgcheck.export.metadata import attach_to_onnx
+    from imgcheck.export.quantize import quantize_onnx
+    import onnx
+
+    meta = ModelFile.open(members["b"]).meta
+    calibration = np.random.default_rng(1).normal(0, 1, (32, 3, 32, 32)).astype(np.float32)
+    int8 = tmp_path / "b.int8.onnx"
+    quantize_onnx(members["b"], int8, calibration, SCHEMES["u8u8"])
+    proto = onnx.load(str(int8))
+    attach_to_onnx(proto, meta)
+    onnx.save(proto, str(int8))
+    assert ModelFile.open(int8).format.precision == "int8"
+    unlabelled = tmp_path / "unlabelled"  # 24 labelled images would make the ROC-AUC bound a coin toss
+    unlabelled.mkdir()
+    for path in check_images.rglob("*.png"):
+        shutil.copy(path, unlabelled / f"{path.parent.name}_{path.name}")
+    outcome = build_ensemble([members["a"], int8], tmp_path / "e.onnx", check_images=unlabelled)
+    assert ModelFile.open(tmp_path / "e.onnx").format.precision == "int8"
+    assert outcome.wiring.precision == "int8" and outcome.wiring.passed
+    assert "verdict agreement >= 99.5%" in outcome.wiring.bound

@@ -39,7 +39,7 @@ def test_ensemble_writes_a_model_that_scan_takes(runner, pair, tmp_path):
     assert result.stdout == ""  # status goes to stderr
     assert "member " in result.stderr and "weight 0.75" in result.stderr
     assert "large.onnx sees the 16x16 input upsampled to 32x32" in result.stderr
-    assert "wiring: max |dp_fake|" in result.stderr and "faithfulness: verdicts agree on 100.00% of 12" in result.stderr
+    assert "wiring (fp32): max |dp_fake|" in result.stderr and "faithfulness: verdicts agree on 100.00% of 12" in result.stderr
     assert ModelFile.open(out).meta.arch == "ensemble(small+large)"
     verdicts = tmp_path / "v.csv"
     scanned = runner.invoke(cli, ["scan", str(images), "--model", str(out), "--out", str(verdicts), "--workers", "0",
