@@ -14,20 +14,47 @@ from imgcheck.infer.models.model_file import ModelFile
 
 @click.command()
 @click.argument("model", type=click.Path(path_type=Path, dir_okay=False), required=False)
+@click.option("--list", "list_shipped", is_flag=True, help="List the models shipped with imgcheck, by name.")
 @json_flag("the ModelMeta", instead="a table")
-def info(model: Path | None, as_json: bool) -> None:
+def info(model: Path | None, list_shipped: bool, as_json: bool) -> None:
     """Show the metadata (ModelMeta) that MODEL carries: preprocessing, labels, threshold, provenance.
 
-    MODEL is an ONNX file, a TorchScript file, or a training checkpoint (the last needs torch); without
-    it, the bundled model. Exits 1 when the file has no valid imgcheck metadata.
+    MODEL is an ONNX file, a TorchScript file, a training checkpoint (the last needs torch), or the name of a
+    model shipped with imgcheck (--list shows them); without it, the bundled model. Exits 1 when the file has
+    no valid imgcheck metadata.
     """
     from imgcheck.infer.models.bundled import open_model_file
 
+    if list_shipped:
+        if model is not None:
+            raise click.UsageError("--list shows the shipped models; give no MODEL with it.")
+        _list_shipped(as_json)
+        return
     file_info = open_model_file(model)
     if as_json:
         click.echo(json.dumps(file_info.meta.to_dict(), indent=2, sort_keys=True))
         return
     stdout_console(width=120).print(_meta_table(file_info))  # pipes and logs: the sha256 stays on one line
+
+
+def _list_shipped(as_json: bool) -> None:
+    """The shipped models: name, file, size, what it is (the first one is the default)."""
+    from rich.table import Table
+
+    from imgcheck.infer.models.shipped import DEFAULT_MODEL, SHIPPED, shipped_model_path
+
+    rows = [{"name": m.name, "file": m.file, "size_bytes": shipped_model_path(m.name).stat().st_size,
+             "default": m.name == DEFAULT_MODEL, "summary": m.summary} for m in SHIPPED.values()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="models shipped with imgcheck (--model NAME)", title_justify="left")
+    for column in ("name", "file", "size", "what it is"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        name = row["name"] + (" (default)" if row["default"] else "")
+        table.add_row(name, row["file"], f"{row['size_bytes'] / 1e6:.1f} MB", row["summary"])
+    stdout_console(width=120).print(table)
 
 
 def _meta_table(file_info: ModelFile):  # -> rich.table.Table

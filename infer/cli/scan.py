@@ -34,7 +34,8 @@ class ScanCommand(click.Command):
 @click.command(cls=ScanCommand)
 @click.argument("paths", nargs=-1)
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
-              help="Model file: ONNX, TorchScript or a training checkpoint [default: the bundled CIFAKE model].")
+              help="Model file: ONNX, TorchScript or a training checkpoint; or a shipped model's name (`imgcheck info "
+                   "--list`) [default: the bundled CIFAKE model].")
 @click.option("--out", default="verdicts.csv", show_default=True, help="Output file, or - for stdout.")
 @click.option("--format", "output_format", type=click.Choice(list(OUTPUT_FORMATS)), default=None,
               help="Output format [default: from --out's suffix, else csv].")

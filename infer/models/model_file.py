@@ -32,6 +32,7 @@ from imgcheck.infer.errors import DependencyMissingError, ModelFileError, ModelM
 from imgcheck.infer.meta import CHECKPOINT_KEY, ONNX_METADATA_KEY, TORCHSCRIPT_EXTRA_FILE, ModelMeta, parse_meta
 from imgcheck.infer.models.onnx_proto import OnnxGraph, OnnxHeader, read_onnx_graph, read_onnx_header
 from imgcheck.infer.models.safety import check_external_data, check_torch_archive
+from imgcheck.infer.models.shipped import names, resolve_model_path
 from imgcheck.infer.regular_files import open_regular_file
 from imgcheck.infer.version import install_extra
 
@@ -73,8 +74,9 @@ class ModelFile:
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> ModelFile:
-        """Sniff `path` by its content and read its ModelMeta; a clear one-line error for anything else."""
-        path = Path(path)
+        """Sniff `path` by its content and read its ModelMeta; a clear one-line error for anything else. `path` may
+        name a model shipped with imgcheck (`shipped.SHIPPED`) where no file of that name exists."""
+        path = resolve_model_path(path)
         carrier, header, size = sniff(path)
         if carrier == ONNX:
             raw = header.metadata_props.get(ONNX_METADATA_KEY)
@@ -168,7 +170,7 @@ def sniff(path: Path) -> tuple[str, Any, int]:
     """(carrier, what was read, size) of a model file by its content: for ONNX its OnnxHeader, for TorchScript its
     imgcheck extra file (None when absent), for a checkpoint None. Refuses anything else with a clear message."""
     if not path.exists():
-        raise ModelFileError(f"{path}: no such model file.")
+        raise ModelFileError(f"{path}: no such model file (the models shipped with imgcheck, by name: {names()}).")
     if not path.is_file():
         raise ModelFileError(f"{path}: not a file; pass a model file (.onnx or .pt).")
     try:
