@@ -40,6 +40,7 @@ from imgcheck.infer.atomic_write import staged_path
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.meta import PER_CLASS_OUTPUTS, ModelMeta, Provenance
 from imgcheck.infer.models.model_file import ONNX, ModelFile
+from imgcheck.infer.models.shipped import resolve_model_path
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "logit"
@@ -129,7 +130,7 @@ def build_ensemble(paths: list[str | os.PathLike], out: str | os.PathLike, *,
     if out.is_dir():
         raise EnsembleRefused(f"--out {out} is a folder; give the path of the ONNX file to write.")
     for path in paths:
-        if out.exists() and out.resolve() == Path(path).resolve():
+        if out.exists() and out.resolve() == resolve_model_path(path).resolve():
             raise EnsembleRefused(f"--out {out} is one of the members; imgcheck never overwrites its input.")
     folder = resolve_check_images(check_images, "the ensemble's gates compare it with its members")
     members = [read_member(Path(p), w) for p, w in zip(paths, weights)]
@@ -155,9 +156,10 @@ def build_ensemble(paths: list[str | os.PathLike], out: str | os.PathLike, *,
 
 
 def read_member(path: Path, weight: float = 1.0) -> Member:
-    """Open one member and cut its graph to the positive class's logit; refuse what an ensemble cannot hold."""
+    """Open one member (a file, or a shipped model's name) and cut its graph to the positive class's logit; refuse
+    what an ensemble cannot hold."""
     model_file = ModelFile.open(path)
-    meta = model_file.meta
+    meta, path = model_file.meta, model_file.path
 
     def refuse(what: str) -> None:
         raise EnsembleRefused(f"{path}: refused as an ensemble member: {what}. Nothing was written.")

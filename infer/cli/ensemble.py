@@ -13,7 +13,7 @@ from imgcheck.infer.version import install_extra
 
 
 @click.command()
-@click.argument("models", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The ONNX file to write (never one of the members).")
 @click.option("--weight", "weights", type=float, multiple=True, metavar="W",
@@ -27,7 +27,8 @@ from imgcheck.infer.version import install_extra
 @quiet_option
 def ensemble(models: tuple[Path, ...], out: Path, weights: tuple[float, ...], check_images: Path | None, atol: float,
              force: bool, quiet: bool) -> None:
-    """Combine ONNX detectors (from `imgcheck export` or `imgcheck import`) into one model file.
+    """Combine ONNX detectors (from `imgcheck export` or `imgcheck import`, or shipped models by name: `imgcheck
+    info --list`) into one model file.
 
     The ensemble takes the smallest member's input; larger members get it upsampled inside the model. Its score is
     the weighted mean of the members' logits, each shifted by the member's own threshold, so FAKE means the

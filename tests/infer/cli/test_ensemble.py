@@ -56,3 +56,14 @@ def test_a_refusal_is_one_line_exit_1_and_no_file(runner, pair, tmp_path):
     assert "an ensemble needs at least two models" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_a_shipped_model_joins_by_name(runner, pair, tmp_path):
+    from imgcheck.infer.models.shipped import DEFAULT_MODEL, shipped_model_path
+
+    small, _, images = pair
+    out = tmp_path / "e.onnx"
+    result = runner.invoke(cli, ["ensemble", DEFAULT_MODEL, str(small), "--out", str(out), "--check-images", str(images)])
+    assert result.exit_code == 0, result.output
+    [member, _] = ModelFile.open(out).meta.provenance.extra["ensemble"]["members"]
+    assert member["file"] == shipped_model_path(DEFAULT_MODEL).name
