@@ -32,6 +32,10 @@ def test_packages_live_under_the_imgcheck_namespace(wheel):
         assert f"imgcheck/infer/{room}/__init__.py" in names
     assert "imgcheck/infer/cli/info.py" in names
     assert "imgcheck/infer/models/cnn_bn_wide-cifake.onnx" in names  # the bundled default model ships as package data
+    from imgcheck.infer.models.shipped import SHIPPED
+
+    assert all(f"imgcheck/infer/models/{m.file}" in names for m in SHIPPED.values())  # every shipped model
+    assert "imgcheck/infer/models/licenses/open_nsfw-BSD-2-Clause.txt" in names  # its weights' licence with it
     assert not any(name.startswith("imgcheck/tests") or "/tests/" in name for name in names)
 
 

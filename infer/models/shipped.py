@@ -1,7 +1,8 @@
 """The models shipped inside the package, by name: `--model NAME` wherever a model file is taken.
 
 A name is looked up only when no file of that name exists, so a model file named like a shipped model still wins.
-MODEL_CARD.md describes every shipped model: data, recipe, metrics and limits.
+MODEL_CARD.md describes every shipped model: data, recipe, metrics and limits; licenses/ holds the third-party
+licences of pretrained weights a shipped model was fine-tuned from.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ class ShippedModel:
 
 SHIPPED: dict[str, ShippedModel] = {m.name: m for m in (
     ShippedModel("cifake", "cnn_bn_wide-cifake.onnx",
-                 "the default: a small CNN trained on CIFAKE (32x32 images, Stable Diffusion 1.4 fakes)"),
+                 "the default: a small CNN trained on CIFAKE (32x32 images, Stable Diffusion 1.4 fakes); 96.5% on "
+                 "its test set"),
+    ShippedModel("cifake-opennsfw", "opennsfw_resnet50_64-cifake.int8.onnx",
+                 "an ImageNet-pretrained half-width ResNet-50 (Yahoo's Open-NSFW, BSD-2) fine-tuned on CIFAKE at "
+                 "64x64, int8: 97.0% on its test set and more robust to JPEG, resizing and blur, at about 2/3 of the "
+                 "default's scan speed"),
 )}
 DEFAULT_MODEL = "cifake"
 

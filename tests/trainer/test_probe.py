@@ -106,6 +106,17 @@ def test_the_probes_meta_records_the_freeze_and_the_weights_sha256(probe_run, we
                                      "licence": "MIT", "sha256": hashlib.sha256(weights_file.read_bytes()).hexdigest()}
 
 
+def test_a_checkpoint_as_weights_file_passes_on_where_its_own_weights_came_from(probe_run, weights_file):
+    from imgcheck.trainer.weights_record import weights_file_record
+
+    out, _ = probe_run
+    record = weights_file_record(str(out / "best.pt"))  # e.g. a 64x64 run fine-tuned from a 32x32 run's best.pt
+    assert record["sha256"] == hashlib.sha256((out / "best.pt").read_bytes()).hexdigest()
+    assert record["from"] == read_meta(out / "best.pt").provenance.extra["weights_file"]
+    assert record["from"]["licence"] == "MIT" and record["from"]["path"] == str(weights_file)
+    assert "from" not in weights_file_record(str(weights_file))  # a plain state dict starts the chain
+
+
 @pytest.mark.slow
 def test_the_probe_exports_with_parity_and_scans(probe_run, data_dir, tmp_path):
     out, _ = probe_run
