@@ -60,3 +60,19 @@ def test_scan_takes_a_shipped_name(runner, tmp_path, name):
                                  "--quiet"])
     assert result.exit_code == 0, result.output
     assert Path(json.loads(Path(f"{out}.json").read_text())["model"]["path"]) == shipped_model_path(name)
+
+
+@pytest.mark.parametrize("name", list(SHIPPED))
+def test_a_shipped_int8_model_cannot_saturate_on_cpus_without_vnni(name):
+    model_file = ModelFile.open(name)
+    if model_file.format.precision != "int8":
+        return
+    graph = model_file.graph()
+    assert not graph.signed_int8_weights or graph.signed_int8_within_7_bits  # 7-bit signed weights: exact anywhere
+
+
+def test_the_python_api_takes_a_shipped_name():
+    import imgcheck
+
+    [prediction] = imgcheck.Detector("cifake-opennsfw").predict([SAMPLES / "FAKE" / "0 (2).jpg"])
+    assert not prediction.error and prediction.verdict in ("REAL", "FAKE") and 0.0 <= prediction.p_fake <= 1.0
