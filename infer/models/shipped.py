@@ -30,7 +30,7 @@ SHIPPED: dict[str, ShippedModel] = {m.name: m for m in (
                  "its test set"),
     ShippedModel("cifake-opennsfw", "opennsfw_resnet50_64-cifake.int8.onnx",
                  "an ImageNet-pretrained half-width ResNet-50 (Yahoo's Open-NSFW, BSD-2) fine-tuned on CIFAKE at "
-                 "64x64, int8: 97.0% on its test set and more robust to JPEG, resizing and blur, at about 2/3 of the "
+                 "64x64, int8: 96.9% on its test set and more robust to JPEG, resizing and blur, at about 2/3 of the "
                  "default's scan speed"),
 )}
 DEFAULT_MODEL = "cifake"
