@@ -256,7 +256,7 @@ def logit_model(proto: onnx.ModelProto, meta: ModelMeta) -> onnx.ModelProto:
             nodes.append(helper.make_node("Gather", [score, const], [f"ens_{name}_score"], axis=1))
             columns.append(f"ens_{name}_score")
         if meta.output == "softmax":
-            columns = [_log_clipped(c, nodes, graph, c) for c in columns]
+            columns = [_log_clipped(column, nodes, graph, stem) for column, stem in zip(columns, ("pos", "neg"))]
         nodes.append(helper.make_node("Sub", columns, ["ens_score_difference"]))
         logit = "ens_score_difference"
     flat = _const(graph, "ens_flat_shape", np.asarray([-1], np.int64))
@@ -310,7 +310,7 @@ def ensemble_graph(members: list[Member], size: tuple[int, int]) -> onnx.ModelPr
         nodes.extend(model.graph.node)
         initializers.extend(model.graph.initializer)
         value_info.extend(model.graph.value_info)
-        functions.extend(model.functions)
+        functions.extend(model.functions)  # add_prefix renamed them too: two members' functions never clash
         shift = numpy_helper.from_array(np.asarray(m.shift, np.float32), f"{prefix}ens_shift")
         weight = numpy_helper.from_array(np.asarray(m.weight / total, np.float32), f"{prefix}ens_weight")
         initializers += [shift, weight]

@@ -270,3 +270,21 @@ def test_an_int8_member_makes_an_int8_ensemble_gated_by_the_int8_bound(members, 
     assert ModelFile.open(tmp_path / "e.onnx").format.precision == "int8"
     assert outcome.wiring.precision == "int8" and outcome.wiring.passed
     assert "verdict agreement >= 99.5%" in outcome.wiring.bound
+
+
+def test_members_that_both_define_a_local_function_of_one_name_combine(members, check_images, tmp_path):
+    import onnx
+    from onnx import helper
+
+    paths = []
+    for name in ("f1", "f2"):
+        proto = onnx.load(str(members["a"]))
+        proto.functions.append(helper.make_function("local", "scale", ["x"], ["y"],
+                                                    [helper.make_node("Identity", ["x"], ["y"])],
+                                                    [helper.make_opsetid("", 20)]))
+        proto.opset_import.append(helper.make_opsetid("local", 1))
+        onnx.save(proto, str(tmp_path / f"{name}.onnx"))
+        paths.append(tmp_path / f"{name}.onnx")
+    build_ensemble(paths, tmp_path / "e.onnx", check_images=check_images)
+    written = onnx.load(str(tmp_path / "e.onnx"))
+    assert sorted(f.name for f in written.functions) == ["m0_scale", "m1_scale"]  # each member's, renamed
