@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +35,16 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from imgcheck.export.foreign import check_out
-from imgcheck.export.parity import (MAX_AUC_DELTA, MIN_AGREEMENT, Parity, build_check_set, compare,
-                                    resolve_check_images)
+from imgcheck.export.metadata import attach_to_onnx
+from imgcheck.export.parity import (MAX_AUC_DELTA, MIN_AGREEMENT, CheckSet, Parity, build_check_set, compare,
+                                    resolve_check_images, roc_auc_or_none)
 from imgcheck.infer.atomic_write import staged_path
 from imgcheck.infer.errors import ImgcheckError
 from imgcheck.infer.meta import PER_CLASS_OUTPUTS, ModelMeta, Provenance
 from imgcheck.infer.models.model_file import ONNX, ModelFile
 from imgcheck.infer.models.shipped import resolve_model_path
+from imgcheck.infer.runtime import load_backend
+from imgcheck.infer.runtime.outputs import to_p_fake
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "logit"
@@ -68,6 +72,13 @@ class Member:
     sha256: str
     weight: float
     logit_model: onnx.ModelProto  # float32 (N, 3, H, W) normalised -> float32 (N,) logit
+
+    @cached_property
+    def session(self) -> Any:
+        """An onnxruntime CPU session of `logit_model`, made once (both gates run the member)."""
+        import onnxruntime
+
+        return onnxruntime.InferenceSession(self.logit_model.SerializeToString(), providers=["CPUExecutionProvider"])
 
     @property
     def size(self) -> tuple[int, int]:
@@ -115,7 +126,8 @@ class EnsembleOutcome:
 
 
 def build_ensemble(paths: list[str | os.PathLike], out: str | os.PathLike, *,
-                   check_images: str | os.PathLike | None = None, weights: list[float] | None = None, force: bool = False, atol: float = 1e-4) -> EnsembleOutcome:
+                   check_images: str | os.PathLike | None = None, weights: list[float] | None = None,
+                   force: bool = False, atol: float = 1e-4) -> EnsembleOutcome:
     """Combine the ONNX models at `paths` into one ONNX file at `out` (see the module docstring); refuse, writing
     nothing, when they cannot be combined or a gate fails."""
     out = Path(out)
@@ -137,22 +149,22 @@ def build_ensemble(paths: list[str | os.PathLike], out: str | os.PathLike, *,
     base = smallest_member(members)
     meta = ensemble_meta(members, base)
     proto = ensemble_graph(members, base.size)
-    from imgcheck.export.metadata import attach_to_onnx
-
     attach_to_onnx(proto, meta)
     with staged_path(out) as staged:
         onnx.save(proto, os.fspath(staged))
         written = ModelFile.open(staged)
-        wiring, skipped = check_wiring(written, members, folder, atol)
+        checks = build_check_set(meta, folder=folder)  # the seeded pixels, then the check images
+        exported = load_backend(written, device="cpu")(checks.inputs)
+        wiring = check_wiring(written, members, checks, exported, atol)
         if not wiring.passed:
             raise EnsembleRefused(f"the ensemble does not score as its members do: {wiring.failure}. Nothing was "
                                   "written.")
-        faithful = check_faithfulness(written, members, folder)
+        faithful = check_faithfulness(written, members, folder, checks, exported)
         if not faithful.passed:
             raise EnsembleRefused(f"{faithful.failure}. Nothing was written.")
     notes = [f"{m.path.name} sees the {base.size[0]}x{base.size[1]} input upsampled to {m.size[0]}x{m.size[1]} "
              f"({m.meta.interpolation}) inside the model" for m in members if m.size != base.size]
-    return EnsembleOutcome(out, meta, members, wiring, faithful, folder, skipped, notes)
+    return EnsembleOutcome(out, meta, members, wiring, faithful, folder, checks.skipped, notes)
 
 
 def read_member(path: Path, weight: float = 1.0) -> Member:
@@ -330,26 +342,21 @@ def ensemble_graph(members: list[Member], size: tuple[int, int]) -> onnx.ModelPr
     return model
 
 
-def check_wiring(written: ModelFile, members: list[Member], folder: Path, atol: float) -> tuple[Parity, int]:
-    """The ensemble file against its members run one by one on its own input (resized by Pillow for larger
-    members), combined in float64, under the parity bound of the file's precision (fp32: max |dp| <= atol)."""
-    from imgcheck.infer.runtime import load_backend
-
-    checks = build_check_set(written.meta, folder=folder)
+def check_wiring(written: ModelFile, members: list[Member], checks: CheckSet, exported: np.ndarray,
+                 atol: float) -> Parity:
+    """The ensemble file's p_fake on `checks` (`exported`) against its members run one by one on the same input
+    (resized by Pillow for larger members), combined in float64, under the parity bound of the file's precision
+    (fp32: max |dp| <= atol)."""
     logits = [run_logits(m, normalise(m, resize_like_pillow(checks.inputs, m))) for m in members]
     reference = combine(members, logits)
-    exported = load_backend(written, device="cpu")(checks.inputs)
-    return compare(written.format, reference, exported, checks.labels, written.meta.threshold, atol,
-                   checks.seeded), checks.skipped
+    return compare(written.format, reference, exported, checks.labels, written.meta.threshold, atol, checks.seeded)
 
 
-def check_faithfulness(written: ModelFile, members: list[Member], folder: Path) -> Faithfulness:
-    """The ensemble on the real check images against its members fed by their own preprocessing."""
-    from imgcheck.infer.runtime import load_backend
-    from imgcheck.infer.runtime.outputs import to_p_fake
-
-    own = build_check_set(written.meta, count=0, folder=folder)
-    exported = load_backend(written, device="cpu")(own.inputs)
+def check_faithfulness(written: ModelFile, members: list[Member], folder: Path, checks: CheckSet,
+                       exported: np.ndarray) -> Faithfulness:
+    """The ensemble on the real check images (those after the seeded pixels of `checks`, scored `exported`)
+    against its members fed by their own preprocessing from the files under `folder`."""
+    exported, labels = exported[checks.seeded:], checks.labels[checks.seeded:]
     logits = []
     for m in members:
         inputs = build_check_set(m.meta, count=0, folder=folder).inputs
@@ -363,8 +370,7 @@ def check_faithfulness(written: ModelFile, members: list[Member], folder: Path) 
     threshold = written.meta.threshold
     same = (reference >= threshold) == (exported >= threshold)
     agreement = float(same.mean())
-    labels = own.labels
-    auc_members, auc_ensemble = _auc(labels, reference), _auc(labels, exported)
+    auc_members, auc_ensemble = roc_auc_or_none(labels, reference), roc_auc_or_none(labels, exported)
     diff = float(np.abs(reference.astype(np.float64) - exported).max())
     failure = None
     if agreement < MIN_AGREEMENT:
@@ -379,10 +385,7 @@ def check_faithfulness(written: ModelFile, members: list[Member], folder: Path) 
 
 def run_logits(member: Member, inputs: np.ndarray) -> np.ndarray:
     """The member's logit for a batch of its normalised inputs, by onnxruntime on the CPU."""
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(member.logit_model.SerializeToString(),
-                                           providers=["CPUExecutionProvider"])
+    session = member.session
     name = session.get_inputs()[0].name
     return np.concatenate([session.run(None, {name: inputs[i:i + 64]})[0].reshape(-1)
                            for i in range(0, len(inputs), 64)])
@@ -413,15 +416,6 @@ def combine(members: list[Member], logits: list[np.ndarray]) -> np.ndarray:
     total = sum(m.weight for m in members)
     mixed = sum(m.weight / total * (z.astype(np.float64) - m.shift) for m, z in zip(members, logits))
     return (1.0 / (1.0 + np.exp(-np.asarray(mixed)))).astype(np.float32)
-
-
-def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    known = labels >= 0
-    if len(np.unique(labels[known])) < 2:
-        return None
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(labels[known], scores[known]))
 
 
 def _default_opset(model: onnx.ModelProto) -> int:

@@ -163,7 +163,8 @@ def compare(fmt: ModelFormat, reference: np.ndarray, exported: np.ndarray, label
     near = np.abs(reference - threshold) <= atol
     real = slice(seeded, None)
     n_real = len(diff) - seeded
-    auc_reference, auc_export = _auc(labels[real], reference[real]), _auc(labels[real], exported[real])
+    auc_reference = roc_auc_or_none(labels[real], reference[real])
+    auc_export = roc_auc_or_none(labels[real], exported[real])
     non_finite = int((~np.isfinite(exported)).sum())
     worst = int(np.nanargmax(diff)) if np.isfinite(diff).any() else 0
     agreement, seeded_agreement, failure = float(same_verdict.mean()), None, None
@@ -200,7 +201,8 @@ def compare(fmt: ModelFormat, reference: np.ndarray, exported: np.ndarray, label
                   auc_reference, auc_export, bound, failure is None, failure, n_real, seeded_agreement)
 
 
-def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+def roc_auc_or_none(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """ROC-AUC over the inputs whose label is known (>= 0); None without both classes or with a non-finite score."""
     known = labels >= 0
     if len(np.unique(labels[known])) < 2 or not np.isfinite(scores[known]).all():
         return None

@@ -10,9 +10,7 @@ import os
 from pathlib import Path
 
 from imgcheck.infer.models.model_file import ModelFile
-from imgcheck.infer.models.shipped import DEFAULT_MODEL, SHIPPED, shipped_model_path
-
-BUNDLED_MODEL = SHIPPED[DEFAULT_MODEL].file
+from imgcheck.infer.models.shipped import DEFAULT_MODEL, shipped_model_path
 
 
 def bundled_model_path() -> Path:
