@@ -7,6 +7,7 @@ beside it), both stating the command that produced it and the machine it ran on.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import shlex
@@ -50,6 +51,15 @@ def header(cmd: str, where: Mapping[str, Any]) -> list[str]:
     versions = [f"Python {where.get('python')}"]
     versions += [f"{name} {where[key]}" for key, name in SHOWN_LIBRARIES.items() if where.get(key)]
     return [f"Command: {code}  ", f"Machine: {where.get('cpu')}{gpus}; {', '.join(versions)}; {where.get('date')}."]
+
+
+def named_model(spec: str) -> tuple[str, str]:
+    """An argparse type for `--model NAME=PATH`: the (name, path) pair, or a usage error naming the form when either
+    side is empty."""
+    name, sep, path = spec.partition("=")
+    if not (sep and name and path):
+        raise argparse.ArgumentTypeError(f"{spec!r} is not NAME=PATH (a name for the table, '=', the model file)")
+    return name, path
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]], align: str = "") -> str:

@@ -88,7 +88,8 @@ def measure(name: str, path: Path, calibration_dir: Path, check_dir: Path, schem
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", required=True, metavar="NAME=PATH", help="a float32 ONNX file")
+    parser.add_argument("--model", action="append", required=True, type=harness.named_model, metavar="NAME=PATH",
+                        help="a float32 ONNX file (repeatable)")
     parser.add_argument("--calibration", type=Path, required=True, help="images to calibrate on (REAL/ and FAKE/)")
     parser.add_argument("--check", type=Path, required=True, help="labelled images to compare verdicts on")
     parser.add_argument("--schemes", default="u8s8-reduce-range,u8u8", help="comma-separated static schemes")
@@ -97,8 +98,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=harness.RESULTS / "int8_float_layers.md")
     args = parser.parse_args()
     rows = []
-    for spec in args.model:
-        name, _, path = spec.partition("=")
+    for name, path in args.model:
         rows += measure(name, Path(path), args.calibration, args.check, args.schemes.split(","), args.batch_size,
                         args.repeat)
     body = [

@@ -114,7 +114,8 @@ def render(rows: list[dict[str, Any]], vnni: bool, default: str, batch_size: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", required=True, metavar="NAME=PATH", help="a float32 ONNX file")
+    parser.add_argument("--model", action="append", required=True, type=harness.named_model, metavar="NAME=PATH",
+                        help="a float32 ONNX file (repeatable)")
     parser.add_argument("--calibration", type=Path, required=True, help="folder with REAL/ and FAKE/ to calibrate on")
     parser.add_argument("--test", type=Path, required=True, help="folder with REAL/ and FAKE/ to compare on")
     parser.add_argument("--count", type=int, default=2000, help="test images (half per class)")
@@ -127,8 +128,7 @@ def main() -> None:
     from imgcheck.infer.system import cpu_flags
 
     rows = []
-    for spec in args.model:
-        name, _, path = spec.partition("=")
+    for name, path in args.model:
         rows += measure_model(name, Path(path), args.calibration, args.test, args.count, args.calibration_count,
                               args.batch_size, args.repeat)
     flags = cpu_flags()

@@ -75,3 +75,12 @@ def test_a_block_that_raises_is_not_timed():
     with pytest.raises(RuntimeError), timer:
         raise RuntimeError
     assert timer.seconds == []
+
+
+def test_a_named_model_is_split_at_the_first_equals_sign_and_a_spec_without_a_name_or_path_is_a_usage_error():
+    import argparse
+
+    assert harness.named_model("int8=runs/a=b.onnx") == ("int8", "runs/a=b.onnx")
+    for spec in ("model.onnx", "=model.onnx", "name="):
+        with pytest.raises(argparse.ArgumentTypeError, match="NAME=PATH"):
+            harness.named_model(spec)
